@@ -1,0 +1,57 @@
+"""The ``trading-agent`` command (also ``python -m app.main``)."""
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+import uvicorn
+
+from app import __version__
+from app.bootstrap import RuntimeOptions
+
+logger = logging.getLogger("app")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(
+        prog="trading-agent",
+        description="LLM trading agent for AsterDEX perpetual futures. "
+        "Configuration comes from the environment and .env (see .env.example).",
+    )
+    parser.add_argument("--host", help="listen address (default: API_HOST)")
+    parser.add_argument("--port", type=int, help="listen port (default: API_PORT)")
+    parser.add_argument(
+        "--replay",
+        action="store_true",
+        help="paper-trade offline on the bundled historical candles",
+    )
+    parser.add_argument(
+        "--check-config",
+        action="store_true",
+        help="validate the configuration, print a summary without secrets, and exit",
+    )
+    parser.add_argument("--version", action="version", version=f"trading-agent {__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Validate configuration (exit 2 on error), then serve until interrupted."""
+    from app.main import configured_app
+
+    args = build_parser().parse_args(argv)
+    app, settings = configured_app(RuntimeOptions(replay=args.replay))
+    if args.check_config:
+        for account in settings.accounts:
+            print(
+                f"account {account.id}: {account.trading_mode.value}, model {account.llm_model},"
+                f" assets {','.join(account.assets)}, leverage {account.leverage}"
+            )
+        print(f"database: {settings.database.url.split('://')[0]}")
+        return
+    host = args.host or settings.api_host
+    port = args.port or settings.api_port
+    logger.info(
+        "trading-agent %s listening on http://%s:%d (docs at /docs)", __version__, host, port
+    )
+    uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=False)

@@ -1,0 +1,300 @@
+"""Configuration: the user's flat environment variables, validated once at startup.
+
+The public interface is the flat variable names of the user's spec (``ASTERDEX_API_KEY``,
+``LEVERAGE``, ``ASSETS`` …), read from the environment and an optional ``.env`` file. Code
+receives typed groups (``settings.database``, ``settings.api`` …) and one resolved
+:class:`AccountSettings` per trading account, never ``os.environ``.
+
+:func:`load_settings` turns every problem into one line naming the variable and what it
+allows, collected into a single :class:`~app.core.errors.ConfigError`.
+"""
+
+import os
+from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Final
+
+from dotenv import dotenv_values
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.config._accounts import AccountSettings, resolve_accounts
+from app.config._values import (
+    AssetList,
+    Interval,
+    Leverage,
+    LogLevel,
+    OptionalSecret,
+    OptionalText,
+    PositiveUsd,
+    format_errors,
+    normalise_database_url,
+    split_csv,
+)
+from app.core.errors import ConfigError
+from app.core.types import AccountId, Environment, TradingMode
+
+DEFAULT_SQLITE_URL: Final = "sqlite+aiosqlite:///./data/trading-agent.db"
+
+# Values that show a secret was copied from an example and never set.
+_PLACEHOLDER_SECRETS: Final = frozenset({"changeme", "change-me", "secret", "your-key-here"})
+
+
+class DatabaseSettings(BaseModel):
+    """Where and how the service stores its data."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str
+    auto_migrate: bool
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded SQLite default (or any SQLite URL)."""
+        return self.url.startswith("sqlite")
+
+
+class ApiSettings(BaseModel):
+    """The HTTP server and who may use it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str
+    port: int
+    token: SecretStr | None
+    read_token: SecretStr | None
+    environment: Environment
+
+
+class ExchangeSettings(BaseModel):
+    """AsterDEX endpoints shared by every account."""
+
+    model_config = ConfigDict(frozen=True)
+
+    base_url: str
+    ws_url: str
+
+
+class LlmSettings(BaseModel):
+    """OpenRouter endpoint shared by every account."""
+
+    model_config = ConfigDict(frozen=True)
+
+    base_url: str
+    default_model: str
+
+
+class AgentSettings(BaseModel):
+    """Scheduling and paper-trading settings shared by every account."""
+
+    model_config = ConfigDict(frozen=True)
+
+    interval: str
+    long_interval: str
+    paper_balance_usd: Decimal
+    config_watch_enabled: bool
+    config_cache_ttl: int
+
+
+class Settings(BaseSettings):
+    """Every setting of the service, as the flat variables of the user's spec.
+
+    Prefer the typed groups (:attr:`database`, :attr:`api`, :attr:`exchange`, :attr:`llm`,
+    :attr:`agent`) and :attr:`accounts` over the flat fields.
+    """
+
+    model_config = SettingsConfigDict(
+        env_file=None,
+        extra="ignore",
+        case_sensitive=False,
+        frozen=True,
+        hide_input_in_errors=True,
+    )
+
+    asterdex_api_key: OptionalSecret = None
+    asterdex_api_secret: OptionalSecret = None
+    asterdex_user: OptionalText = None
+    asterdex_signer: OptionalText = None
+    asterdex_signer_private_key: OptionalSecret = None
+    openrouter_api_key: OptionalSecret = None
+    database_url: str | None = None
+    api_host: str = "0.0.0.0"  # noqa: S104 - a service in a container listens on all interfaces
+    api_port: int = Field(default=3000, ge=1, le=65535)
+    llm_model: str = Field(default="x-ai/grok-4", min_length=1)
+    assets: AssetList = Field(default_factory=lambda: ["BTC", "ETH", "SOL"])
+    interval: Interval = "1h"
+    long_interval: Interval = "1h"
+    leverage: Leverage = Decimal("2.0")
+    max_position_size_usd: PositiveUsd = Decimal("10000.0")
+    log_level: LogLevel = "INFO"
+    environment: Environment = Environment.DEVELOPMENT
+    multi_account_mode: bool = False
+    account_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    config_watch_enabled: bool = True
+    config_cache_ttl: int = Field(default=3600, ge=0)
+    trading_mode: TradingMode = TradingMode.PAPER
+    paper_balance_usd: PositiveUsd = Decimal("10000")
+    asterdex_base_url: str = "https://fapi.asterdex.com"
+    asterdex_ws_url: str = "wss://fstream.asterdex.com"
+    openrouter_base_url: str = "https://openrouter.ai/api/v1"
+    api_token: OptionalSecret = None
+    api_read_token: OptionalSecret = None
+    auto_migrate: bool = True
+
+    # Filled by load_settings() from ACCOUNT_IDS and the per-account variables.
+    _accounts: tuple[AccountSettings, ...] = PrivateAttr(default=())
+
+    _split_account_ids = field_validator("account_ids", mode="before")(split_csv)
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str | None) -> str | None:
+        return None if value is None or not value.strip() else normalise_database_url(value)
+
+    @cached_property
+    def database(self) -> DatabaseSettings:
+        """Database group; an unset ``DATABASE_URL`` means the embedded SQLite file."""
+        return DatabaseSettings(
+            url=self.database_url or DEFAULT_SQLITE_URL, auto_migrate=self.auto_migrate
+        )
+
+    @cached_property
+    def api(self) -> ApiSettings:
+        """HTTP server group."""
+        return ApiSettings(
+            host=self.api_host,
+            port=self.api_port,
+            token=self.api_token,
+            read_token=self.api_read_token,
+            environment=self.environment,
+        )
+
+    @cached_property
+    def exchange(self) -> ExchangeSettings:
+        """AsterDEX endpoint group."""
+        return ExchangeSettings(base_url=self.asterdex_base_url, ws_url=self.asterdex_ws_url)
+
+    @cached_property
+    def llm(self) -> LlmSettings:
+        """OpenRouter endpoint group."""
+        return LlmSettings(base_url=self.openrouter_base_url, default_model=self.llm_model)
+
+    @cached_property
+    def agent(self) -> AgentSettings:
+        """Scheduling group."""
+        return AgentSettings(
+            interval=self.interval,
+            long_interval=self.long_interval,
+            paper_balance_usd=self.paper_balance_usd,
+            config_watch_enabled=self.config_watch_enabled,
+            config_cache_ttl=self.config_cache_ttl,
+        )
+
+    @property
+    def accounts(self) -> tuple[AccountSettings, ...]:
+        """The trading accounts: ``default`` alone unless ``MULTI_ACCOUNT_MODE`` is on."""
+        return self._accounts
+
+    def account(self, account_id: AccountId) -> AccountSettings:
+        """Return one account's settings.
+
+        Raises:
+            KeyError: No account has that id.
+        """
+        for account in self._accounts:
+            if account.id == account_id:
+                return account
+        raise KeyError(account_id)
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret's plain value, for the log redactor. Never log this."""
+        secrets: list[SecretStr | None] = [
+            self.asterdex_api_key,
+            self.asterdex_api_secret,
+            self.asterdex_signer_private_key,
+            self.openrouter_api_key,
+            self.api_token,
+            self.api_read_token,
+        ]
+        for account in self._accounts:
+            secrets.extend(account.secrets())
+        return sorted({s.get_secret_value() for s in secrets if s is not None})
+
+
+def read_environment(env_file: Path | None) -> dict[str, str]:
+    """Merge ``env_file`` (if it exists) under the process environment, keys upper-cased."""
+    merged: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        for key, value in dotenv_values(env_file).items():
+            if value is not None:
+                merged[key.upper()] = value
+    for key, value in os.environ.items():
+        merged[key.upper()] = value
+    return merged
+
+
+def default_env_file() -> Path | None:
+    """``ENV_FILE`` if set, else ``.env`` in the working directory or its parent (repo root)."""
+    if explicit := os.environ.get("ENV_FILE"):
+        return Path(explicit)
+    for candidate in (Path(".env"), Path("..") / ".env"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(env_file: Path | None = None, *, use_default_env_file: bool = True) -> Settings:
+    """Read, validate and resolve the whole configuration.
+
+    Args:
+        env_file: A ``.env`` file to read under the process environment.
+        use_default_env_file: When ``env_file`` is None, look for one with
+            :func:`default_env_file`.
+
+    Raises:
+        ConfigError: One line per bad variable.
+    """
+    if env_file is None and use_default_env_file:
+        env_file = default_env_file()
+    try:
+        settings = Settings(_env_file=env_file)
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc, _env_name)) from None
+    accounts, problems = resolve_accounts(settings, read_environment(env_file))
+    problems.extend(_global_problems(settings))
+    if problems:
+        raise ConfigError(problems)
+    settings._accounts = accounts
+    return settings
+
+
+def _env_name(field: str) -> str:
+    return field.upper()
+
+
+def _global_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    if settings.environment is Environment.PRODUCTION:
+        if settings.api_token is None:
+            problems.append(
+                "API_TOKEN: required when ENVIRONMENT=production "
+                "(a long random string; clients send it as 'Authorization: Bearer <token>')"
+            )
+        for name in ("api_token", "api_read_token", "asterdex_api_secret", "openrouter_api_key"):
+            value: SecretStr | None = getattr(settings, name)
+            if value is not None and value.get_secret_value().lower() in _PLACEHOLDER_SECRETS:
+                problems.append(f"{name.upper()}: is a placeholder; set the real value")
+    if settings.multi_account_mode and not settings.account_ids:
+        problems.append(
+            "ACCOUNT_IDS: required when MULTI_ACCOUNT_MODE=true (comma-separated ids, e.g. 'a,b')"
+        )
+    return problems

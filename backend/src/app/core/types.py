@@ -1,0 +1,47 @@
+"""Small shared value types and vocabularies used across domains."""
+
+from enum import StrEnum
+from typing import Final, NewType
+
+AccountId = NewType("AccountId", str)
+"""Identifier of one trading account (``default`` in single-account mode)."""
+
+DEFAULT_ACCOUNT_ID: Final = AccountId("default")
+
+
+class TradingMode(StrEnum):
+    """How an account trades: simulated fills on real prices, or real orders."""
+
+    PAPER = "paper"
+    LIVE = "live"
+
+
+class Environment(StrEnum):
+    """Deployment environment; production tightens what configuration is accepted."""
+
+    DEVELOPMENT = "development"
+    TEST = "test"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+# The kline intervals AsterDEX accepts (specs/asterdex-futures-api.md, "Klines"), mapped to
+# their length in milliseconds. "1M" (a calendar month) has no fixed length; 30 days is only
+# used for scheduling estimates, never for candle alignment.
+KLINE_INTERVALS_MS: Final[dict[str, int]] = {
+    "1m": 60_000,
+    "3m": 3 * 60_000,
+    "5m": 5 * 60_000,
+    "15m": 15 * 60_000,
+    "30m": 30 * 60_000,
+    "1h": 3_600_000,
+    "2h": 2 * 3_600_000,
+    "4h": 4 * 3_600_000,
+    "6h": 6 * 3_600_000,
+    "8h": 8 * 3_600_000,
+    "12h": 12 * 3_600_000,
+    "1d": 86_400_000,
+    "3d": 3 * 86_400_000,
+    "1w": 7 * 86_400_000,
+    "1M": 30 * 86_400_000,
+}

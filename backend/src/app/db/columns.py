@@ -1,0 +1,34 @@
+"""Column helpers repeated by many models."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import UtcDateTime
+
+
+def utc_now() -> datetime:
+    """Default for ``*_at`` columns written by the database layer itself."""
+    return datetime.now(UTC)
+
+
+def uuid_pk(**kwargs: Any) -> Mapped[uuid.UUID]:
+    """A client-generated UUID primary key.
+
+    No database sequence: rows can be referenced before they are written, and ids stay stable
+    across retries.
+    """
+    return mapped_column(Uuid, primary_key=True, default=uuid.uuid4, **kwargs)
+
+
+def created_at() -> Mapped[datetime]:
+    """When the row was first written."""
+    return mapped_column(UtcDateTime, default=utc_now, nullable=False)
+
+
+def updated_at() -> Mapped[datetime]:
+    """When the row last changed."""
+    return mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now, nullable=False)

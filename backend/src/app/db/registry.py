@@ -1,0 +1,32 @@
+"""Imports every model so ``Base.metadata`` is complete (for Alembic and schema checks)."""
+
+from app.agent.models import AgentEvent
+from app.db.base import Base
+from app.llm.models import LlmCall
+from app.market_data.models import Candle, IndicatorSnapshot
+from app.trading.models import (
+    Account,
+    Decision,
+    DecisionLeg,
+    EquitySnapshot,
+    Fill,
+    Order,
+    PositionSnapshot,
+)
+
+__all__ = [
+    "Account",
+    "AgentEvent",
+    "Base",
+    "Candle",
+    "Decision",
+    "DecisionLeg",
+    "EquitySnapshot",
+    "Fill",
+    "IndicatorSnapshot",
+    "LlmCall",
+    "Order",
+    "PositionSnapshot",
+]
+
+metadata = Base.metadata

@@ -1,0 +1,42 @@
+"""The application lifespan: build the container, hand it to requests, tear it down."""
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import TypedDict
+
+from fastapi import FastAPI
+
+from app.bootstrap import Container, RuntimeOptions, build_container
+from app.config import Settings
+from app.core.errors import AppError
+
+logger = logging.getLogger(__name__)
+
+
+class LifespanState(TypedDict):
+    """What every request sees in ``request.state``."""
+
+    container: Container
+
+
+def make_lifespan(
+    settings_provider: Callable[[], Settings], options: RuntimeOptions
+) -> Callable[[FastAPI], AbstractAsyncContextManager[LifespanState]]:
+    """A lifespan that builds the container from ``settings_provider()`` at startup.
+
+    Settings are read at startup, not at import or app-creation time, so creating the app
+    does no work.
+    """
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[LifespanState]:
+        async with AsyncExitStack() as stack:
+            try:
+                container = await build_container(settings_provider(), options, stack)
+            except AppError as exc:
+                logger.error("startup failed: %s", exc.detail)
+                raise
+            yield {"container": container}
+
+    return lifespan

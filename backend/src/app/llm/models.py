@@ -1,0 +1,34 @@
+"""Every call to a decision provider, kept whole for audit."""
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base
+from app.db.columns import created_at, uuid_pk
+
+
+class LlmCall(Base):
+    """One request to OpenRouter (or the rules provider): prompt, raw reply, usage, outcome."""
+
+    __tablename__ = "llm_calls"
+    __table_args__ = (Index(None, "account_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(128))
+    prompt: Mapped[str] = mapped_column(Text)
+    prompt_hash: Mapped[str] = mapped_column(String(64))
+    raw_reply: Mapped[str | None] = mapped_column(Text)
+    generation_id: Mapped[str | None] = mapped_column(String(128))
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[Decimal | None]
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at()

@@ -1,0 +1,93 @@
+"""The FastAPI application.
+
+``create_app()`` only assembles routes and handlers; settings are read, the database opened
+and the agents started by the lifespan. ``app`` (for ``uvicorn app.main:app``) is created on
+first access, so importing this module does no work.
+"""
+
+import sys
+from typing import Any
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.api.errors import install_error_handlers
+from app.api.router import router
+from app.bootstrap import RuntimeOptions
+from app.config import Settings, load_settings
+from app.core.errors import ConfigError
+from app.core.logging import configure_logging
+from app.lifespan import make_lifespan
+
+DESCRIPTION = """
+An LLM trading agent for AsterDEX perpetual futures.
+
+For every account and every candle interval the agent pulls closed candles, computes
+indicators, asks a model for a structured decision, passes it through the risk engine,
+executes the approved orders with exchange-side protection and records every step.
+
+* `/health`: liveness. `/ready`: database, migrations and TimescaleDB state.
+"""
+
+
+def create_app(settings: Settings | None = None, options: RuntimeOptions | None = None) -> FastAPI:
+    """Assemble the application.
+
+    Args:
+        settings: Validated settings; when None they are loaded from the environment at
+            startup (a bad configuration then fails the startup).
+        options: Command-line choices such as ``--replay``.
+    """
+
+    def settings_provider() -> Settings:
+        return settings if settings is not None else load_settings()
+
+    app = FastAPI(
+        title="trading-agent",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=make_lifespan(settings_provider, options or RuntimeOptions()),
+    )
+    install_error_handlers(app)
+    app.include_router(router)
+    return app
+
+
+def settings_or_exit() -> Settings:
+    """Load settings; on a bad configuration print one line per problem and exit with 2."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"configuration error: {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def configured_app(options: RuntimeOptions | None = None) -> tuple[FastAPI, Settings]:
+    """Load settings (or exit 2), configure logging, and create the app."""
+    settings = settings_or_exit()
+    configure_logging(
+        settings.log_level,
+        json_lines=settings.environment == "production",
+        secrets=settings.secret_values(),
+    )
+    return create_app(settings, options), settings
+
+
+_app: FastAPI | None = None
+
+
+def __getattr__(name: str) -> Any:
+    # Lazily build `app` for `uvicorn app.main:app`: configuration is read only then.
+    global _app
+    if name == "app":
+        if _app is None:
+            _app, _settings = configured_app()
+        return _app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if __name__ == "__main__":
+    from app.cli import main
+
+    main()

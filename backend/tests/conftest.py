@@ -1,0 +1,101 @@
+"""Shared fixtures: an isolated environment per test, and real PostgreSQL databases.
+
+PostgreSQL tests need the server at ``TEST_POSTGRES_URL`` (default: the local trust-auth
+server). Without it they skip locally, but with ``CI=true`` a missing server fails them: CI
+must never pass by skipping the database.
+"""
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from app.config import ACCOUNT_VARIABLES, Settings
+
+ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+_OUR_VARIABLES = {name.upper() for name in Settings.model_fields} | {"ENV_FILE"}
+_PER_ACCOUNT_PREFIXES = tuple(f"{v}_" for v in ACCOUNT_VARIABLES.values())
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No setting leaks in from the developer's shell or a .env; cwd is a fresh directory."""
+    for name in list(os.environ):
+        upper = name.upper()
+        if upper in _OUR_VARIABLES or upper.startswith(_PER_ACCOUNT_PREFIXES):
+            monkeypatch.delenv(name)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    return workdir
+
+
+def _postgres_unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"PostgreSQL is required in CI but unavailable: {reason}")
+    pytest.skip(f"PostgreSQL unavailable: {reason}")
+
+
+async def _admin_connection() -> asyncpg.Connection:
+    url = make_url(ADMIN_URL)
+    try:
+        return await asyncpg.connect(
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password,
+            database=url.database,
+            timeout=5,
+        )
+    except (OSError, asyncpg.PostgresError) as exc:
+        _postgres_unavailable(f"{exc.__class__.__name__}: {exc}")
+        raise  # unreachable: skip/fail raise
+
+
+class PostgresDatabases:
+    """Creates throw-away databases on the test server and drops them afterwards."""
+
+    def __init__(self) -> None:
+        self._created: list[str] = []
+
+    async def create(self) -> str:
+        """A new empty database; returns its ``postgresql://`` URL."""
+        name = f"ta_test_{uuid.uuid4().hex[:12]}"
+        connection = await _admin_connection()
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+        self._created.append(name)
+        return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+    async def drop_all(self) -> None:
+        """Drop every database this object created."""
+        if not self._created:
+            return
+        connection = await _admin_connection()
+        try:
+            for name in self._created:
+                await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await connection.close()
+
+
+@pytest.fixture(scope="session")
+async def postgres_databases() -> AsyncIterator[PostgresDatabases]:
+    """Factory of fresh PostgreSQL databases for the whole test session."""
+    connection = await _admin_connection()
+    await connection.close()
+    databases = PostgresDatabases()
+    yield databases
+    await databases.drop_all()
+
+
+@pytest.fixture
+async def postgres_url(postgres_databases: PostgresDatabases) -> str:
+    """A fresh, empty PostgreSQL database for one test."""
+    return await postgres_databases.create()
