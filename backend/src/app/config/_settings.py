@@ -82,6 +82,8 @@ class ExchangeSettings(BaseModel):
 
     base_url: str
     ws_url: str
+    v3_base_url: str
+    v3_chain_id: int
 
 
 class LlmSettings(BaseModel):
@@ -145,6 +147,9 @@ class Settings(BaseSettings):
     paper_balance_usd: PositiveUsd = Decimal("10000")
     asterdex_base_url: str = "https://fapi.asterdex.com"
     asterdex_ws_url: str = "wss://fstream.asterdex.com"
+    # V3 (API-wallet) accounts; see docs/exchange.md for why fapi3 is the default.
+    asterdex_v3_base_url: str = "https://fapi3.asterdex.com"
+    asterdex_v3_chain_id: int = Field(default=1666, ge=1)
     openrouter_base_url: str = "https://openrouter.ai/api/v1"
     api_token: OptionalSecret = None
     api_read_token: OptionalSecret = None
@@ -181,7 +186,12 @@ class Settings(BaseSettings):
     @cached_property
     def exchange(self) -> ExchangeSettings:
         """AsterDEX endpoint group."""
-        return ExchangeSettings(base_url=self.asterdex_base_url, ws_url=self.asterdex_ws_url)
+        return ExchangeSettings(
+            base_url=self.asterdex_base_url,
+            ws_url=self.asterdex_ws_url,
+            v3_base_url=self.asterdex_v3_base_url,
+            v3_chain_id=self.asterdex_v3_chain_id,
+        )
 
     @cached_property
     def llm(self) -> LlmSettings:

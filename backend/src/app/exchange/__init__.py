@@ -1,0 +1,1 @@
+"""The exchange: domain values and ports, and the AsterDEX adapter under ``http/``."""

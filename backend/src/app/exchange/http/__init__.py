@@ -1,0 +1,1 @@
+"""The AsterDEX adapter: async REST client, request signing and WebSocket streams."""
