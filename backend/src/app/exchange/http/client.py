@@ -10,6 +10,7 @@ timestamp or nonce has left the server's validity window).
 
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -41,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 _CLIENT_ORDER_ID: Final = re.compile(CLIENT_ORDER_ID_PATTERN)
 _WINDOW_MARGIN_MS: Final = 1_000
+_REMEMBERED_ORDERS: Final = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,9 @@ class AsterdexClient(MarketDataMixin, AccountMixin):
         # Client id -> exchange time of the last request that may have placed it, for orders
         # whose outcome is unknown. Resolved with the exchange before anything is resent.
         self._unresolved: dict[str, int] = {}
+        # Client ids this client placed: a repeated call looks the order up instead of
+        # sending (the exchange only refuses duplicates among *open* orders).
+        self._placed: OrderedDict[str, None] = OrderedDict()
 
     async def __aenter__(self) -> "AsterdexClient":
         return self
@@ -91,11 +96,25 @@ class AsterdexClient(MarketDataMixin, AccountMixin):
         _check_client_order_id(order.client_order_id)
         if maybe_sent_at_ms is not None:
             self._unresolved.setdefault(order.client_order_id, maybe_sent_at_ms)
+        if order.client_order_id in self._placed:
+            existing = await self._lookup(order)
+            if existing is None:
+                raise OrderRejected(
+                    f"client order id {order.client_order_id} was already used for an order "
+                    "the exchange no longer reports"
+                )
+            return existing
         if order.client_order_id in self._unresolved:
             existing = await self._resolve(order)
             if existing is not None:
-                return existing
-        return await self._send_new_order(order)
+                return self._remember(existing)
+        return self._remember(await self._send_new_order(order))
+
+    def _remember(self, order: ExchangeOrder) -> ExchangeOrder:
+        self._placed[order.client_order_id] = None
+        while len(self._placed) > _REMEMBERED_ORDERS:
+            self._placed.popitem(last=False)
+        return order
 
     async def _send_new_order(self, order: OrderRequest) -> ExchangeOrder:
         self._unresolved[order.client_order_id] = self._http.now_ms()
@@ -188,7 +207,8 @@ class AsterdexClient(MarketDataMixin, AccountMixin):
             return [await self.place_order(order) for order in orders]
         if not isinstance(data, list) or len(data) != len(orders):
             raise ExchangeProtocolError(f"batch reply does not match the batch: {data!r}")
-        return [_batch_result(order, item) for order, item in zip(orders, data, strict=True)]
+        results = [_batch_result(o, item) for o, item in zip(orders, data, strict=True)]
+        return [r if isinstance(r, BatchItemError) else self._remember(r) for r in results]
 
     async def query_order(
         self, symbol: str, *, order_id: int | None = None, client_order_id: str | None = None

@@ -11,7 +11,7 @@ import json
 import logging
 import random
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -139,7 +139,7 @@ class MarketStream:
         self._socket = _Socket("market stream", policy or ReconnectPolicy(), clock or SystemClock())
         self._policy = policy or ReconnectPolicy()
 
-    async def events(self) -> AsyncIterator[MarketEvent]:
+    async def events(self) -> AsyncGenerator[MarketEvent]:
         """Events forever (until the consumer stops iterating)."""
         attempt = 0
         reason = ""
@@ -234,7 +234,7 @@ class UserDataStream:
         """The listen key in use."""
         return self._listen_key
 
-    async def events(self) -> AsyncIterator[UserEvent]:
+    async def events(self) -> AsyncGenerator[UserEvent]:
         """Events forever (until the consumer stops iterating)."""
         self._since = self._since or self._clock.now()
         attempt = 0

@@ -1,0 +1,331 @@
+"""``FakeAsterdex``: the fake exchange as an in-process uvicorn server on a loopback port."""
+
+import asyncio
+import contextlib
+import re
+import socket
+from collections.abc import Generator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, Self
+
+import uvicorn
+from starlette.types import Receive, Scope, Send
+
+from ._accounts import FakeAccount
+from ._faults import Fault, FaultBook
+from ._http import HttpFront, RecordedRequest
+from ._limits import WeightMeter
+from ._market import FakeCandle, load_series
+from ._matching import Costs
+from ._symbols import FakeSymbolSpec, default_spec
+from ._venue import Venue
+
+DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+# The repository is parents[4]; the shared data lives next to it.
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[4].parent / "shared" / "data" / "candles"
+_ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+TICK_S = 0.05
+GRACEFUL_SHUTDOWN_S = 3.0
+
+
+class NowSource(Protocol):
+    """Anything with ``now()`` (``app.core.clock.Clock``, ``tests.fakes.clock.ManualClock``)."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware."""
+        ...
+
+
+class _WallClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn tuned for tests: no signal handling, and a stop that takes milliseconds.
+
+    Stock uvicorn polls ``should_exit`` every 0.1 s and sleeps 0.1 s steps while shutting
+    down; with one server per test that adds up, so exit is an event and the drain polls
+    every 10 ms.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.exit_requested = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None]:
+        # The test runner owns the process's signals.
+        yield
+
+    async def main_loop(self) -> None:
+        counter = 0
+        while not await self.on_tick(counter):
+            counter += 10  # on_tick refreshes the Date header on multiples of 10
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.exit_requested.wait(), 1.0)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + GRACEFUL_SHUTDOWN_S
+        state = self.server_state
+        # uvicorn offers no event for "all connections gone": poll its bookkeeping.
+        while (state.connections or state.tasks) and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        for task in state.tasks:
+            task.cancel()
+
+
+def _to_ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError("times must be timezone-aware")
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+class FakeAsterdex:
+    """A fake AsterDEX futures exchange speaking the real REST and WebSocket protocols.
+
+    See the package docstring for the behaviour; the constructor only prepares state, and
+    :meth:`start` (or ``async with``) opens the server on ``127.0.0.1`` at a free port.
+
+    Args:
+        clock: Source of "now" (anything with a tz-aware ``now()``); the wall clock by default.
+        symbols: Symbols to list; default the keys of ``candles``, else BTC/ETH/SOL USDT.
+        interval: The candle interval that drives prices, matching, triggers and klines.
+        candles: A test's own candles per symbol; other symbols load the shared CSV files.
+        data_dir: Where ``<SYMBOL>-<interval>.csv`` and ``<SYMBOL>-funding.csv`` live.
+        rebase_to: Shift all times so that bar ``start_index`` is the last bar closed then.
+        start_index: The anchor bar of ``rebase_to`` (default 299: 300 closed bars; clamped to
+            the last bar of a shorter series).
+        maker_fee: Maker commission rate (fraction of notional).
+        taker_fee: Taker commission rate (fraction of notional).
+        slippage_bps: Taker fills move this many basis points against the taker.
+        funding_rates: ``(funding_time_ms, rate)`` per symbol, shifted like the candles;
+            default the CSV files for file-loaded symbols and none for a test's own candles.
+        weight_limit_per_minute: REQUEST_WEIGHT per clock minute before 429 -1003.
+        v3_chain_id: EIP-712 chain id of V3 signatures (1666 mainnet, 714 testnet).
+        symbol_specs: Filters per symbol replacing the defaults (see ``FakeSymbolSpec``).
+        fill_volume_share: Cap a resting LIMIT order's fill per bar at this share of the bar's
+            volume (None: fill completely), to produce PARTIALLY_FILLED orders.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: NowSource | None = None,
+        symbols: Sequence[str] | None = None,
+        interval: str = "1h",
+        candles: Mapping[str, Sequence[FakeCandle]] | None = None,
+        data_dir: Path | None = None,
+        rebase_to: datetime | None = None,
+        start_index: int | None = None,
+        maker_fee: Decimal = Decimal("0.0001"),
+        taker_fee: Decimal = Decimal("0.00035"),
+        slippage_bps: Decimal = Decimal("0"),
+        funding_rates: Mapping[str, Sequence[tuple[int, Decimal]]] | None = None,
+        weight_limit_per_minute: int = 2400,
+        v3_chain_id: int = 1666,
+        symbol_specs: Mapping[str, FakeSymbolSpec] | None = None,
+        fill_volume_share: Decimal | None = None,
+    ) -> None:
+        self._clock: NowSource = clock or _WallClock()
+        self.clock_skew_ms = 0
+        chosen = tuple(symbols) if symbols is not None else tuple(candles or DEFAULT_SYMBOLS)
+        series = load_series(
+            chosen,
+            interval,
+            candles=candles or {},
+            data_dir=data_dir or DEFAULT_DATA_DIR,
+            funding_rates=funding_rates,
+            rebase_ms=None if rebase_to is None else _to_ms(rebase_to),
+            start_index=start_index,
+        )
+        specs = {s: (symbol_specs or {}).get(s) or default_spec(s) for s in chosen}
+        costs = Costs(maker_fee, taker_fee, slippage_bps, fill_volume_share)
+        self._faults = FaultBook()
+        self._venue = Venue(series, specs, interval, costs, self.server_time_ms)
+        self._stopping = asyncio.Event()
+        self._http = HttpFront(
+            self._venue,
+            self._faults,
+            WeightMeter(weight_limit_per_minute),
+            v3_chain_id,
+            self._stopping,
+        )
+        self._server: _EmbeddedServer | None = None
+        self._serve_task: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._socket: socket.socket | None = None
+        self._port = 0
+        self._background_error: BaseException | None = None
+
+    # -- time -----------------------------------------------------------------------------
+
+    def server_time_ms(self) -> int:
+        """The fake's clock in epoch ms: ``clock.now()`` plus :attr:`clock_skew_ms`."""
+        return _to_ms(self._clock.now()) + self.clock_skew_ms
+
+    async def process(self) -> None:
+        """Catch up to the clock: close bars, work orders, settle funding, push events."""
+        self._venue.advance(self.server_time_ms())
+
+    def price(self, symbol: str) -> Decimal:
+        """The current (and mark) price of ``symbol``: the last closed bar's close."""
+        return self._venue.engine.price(symbol, self.server_time_ms())
+
+    # -- accounts -------------------------------------------------------------------------
+
+    def add_hmac_account(
+        self, api_key: str, api_secret: str, *, balance: Decimal = Decimal("10000")
+    ) -> FakeAccount:
+        """Open an account reached with ``X-MBX-APIKEY: api_key`` and HMAC ``api_secret``."""
+        account = FakeAccount.create(api_key, "hmac", api_secret, balance, self._venue.series)
+        return self._venue.add_account(api_key, account)
+
+    def add_v3_account(
+        self, user: str, signer: str, *, balance: Decimal = Decimal("10000")
+    ) -> FakeAccount:
+        """Open a V3 account: main wallet ``user`` trading through API wallet ``signer``."""
+        for address in (user, signer):
+            if not _ADDRESS_RE.match(address):
+                raise ValueError(f"not a 0x address: {address!r}")
+        account = FakeAccount.create(
+            user.lower(), "v3", signer.lower(), balance, self._venue.series
+        )
+        return self._venue.add_account(user.lower(), account)
+
+    def account(self, key_or_user: str) -> FakeAccount:
+        """The account with this API key or wallet address."""
+        account = self._venue.lookup(key_or_user)
+        if account is None:
+            raise KeyError(key_or_user)
+        return account
+
+    # -- faults ---------------------------------------------------------------------------
+
+    def inject(self, fault: Fault) -> None:
+        """Arm a REST fault (see ``Fault``)."""
+        self._faults.inject(fault)
+
+    def clear_faults(self) -> None:
+        """Disarm every fault and lift a running 418 ban."""
+        self._faults.clear()
+
+    async def drop_websockets(self) -> None:
+        """Cut every open WebSocket (market and user data) without a close frame."""
+        await self._venue.hub.drop_all()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every REST request so far, oldest first."""
+        return self._http.requests
+
+    # -- server lifecycle -----------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """REST root, e.g. ``http://127.0.0.1:54321``."""
+        return f"http://127.0.0.1:{self._require_port()}"
+
+    @property
+    def ws_url(self) -> str:
+        """WebSocket root, e.g. ``ws://127.0.0.1:54321``."""
+        return f"ws://127.0.0.1:{self._require_port()}"
+
+    def _require_port(self) -> int:
+        if not self._port:
+            raise RuntimeError("FakeAsterdex is not started")
+        return self._port
+
+    async def start(self) -> None:
+        """Serve on a free loopback port; return once the server accepts connections."""
+        if self._server is not None:
+            return
+        self._stopping.clear()
+        # proto=IPPROTO_TCP lets asyncio set TCP_NODELAY on accepted connections; without it
+        # every response pays a ~40 ms Nagle/delayed-ACK stall.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self._socket = sock
+        self._port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self._asgi,
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            interface="asgi3",
+            proxy_headers=False,
+            http="h11",
+            ws="websockets-sansio",
+            ws_ping_interval=300.0,
+            ws_ping_timeout=900.0,
+        )
+        self._server = _EmbeddedServer(config)
+        self._serve_task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._serve_task.done():
+                await self._serve_task
+                raise RuntimeError("the fake AsterDEX server did not start")
+            await asyncio.sleep(0.005)
+        self._ticker = asyncio.create_task(self._tick())
+
+    async def stop(self) -> None:
+        """Close WebSockets, finish in-flight requests, stop the server (idempotent)."""
+        server, serve_task = self._server, self._serve_task
+        if server is None or serve_task is None:
+            return
+        self._server = None
+        self._stopping.set()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        await self._venue.hub.close_all()
+        server.should_exit = True
+        server.exit_requested.set()
+        await serve_task
+        if self._socket is not None:
+            self._socket.close()
+        self._port = 0
+        if self._background_error is not None:
+            raise RuntimeError(
+                "the fake's background processing failed"
+            ) from self._background_error
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def _tick(self) -> None:
+        """Catch up with the clock every :data:`TICK_S` of real time."""
+        try:
+            while True:
+                await asyncio.sleep(TICK_S)
+                self._venue.advance(self.server_time_ms())
+        except Exception as exc:  # surfaced by stop(), so a test cannot miss it
+            self._background_error = exc
+
+    async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "websocket":
+            self._venue.begin_request(self.server_time_ms())
+            await self._venue.hub.serve(scope, receive, send)
