@@ -67,6 +67,15 @@ class _Socket:
         self._clock = clock
         self.connection: ClientConnection | None = None
 
+    async def lost(self, attempt: int, exc: BaseException) -> tuple[int, str]:
+        """Log a lost connection and wait out the backoff; return the next attempt, reason."""
+        attempt += 1
+        reason = f"{exc.__class__.__name__}: {exc}"
+        delay = self._policy.delay(attempt)
+        logger.warning("%s lost (%s); reconnecting in %.1f s", self._name, reason, delay)
+        await self.sleep(delay)
+        return attempt, reason
+
     async def sleep(self, seconds: float) -> None:
         await self._clock.sleep_until(self._clock.now() + timedelta(seconds=seconds))
 
@@ -137,7 +146,6 @@ class MarketStream:
         self._pairs = list(klines)
         self._last: dict[tuple[str, str], datetime] = dict(since or {})
         self._socket = _Socket("market stream", policy or ReconnectPolicy(), clock or SystemClock())
-        self._policy = policy or ReconnectPolicy()
 
     async def events(self) -> AsyncGenerator[MarketEvent]:
         """Events forever (until the consumer stops iterating)."""
@@ -158,11 +166,7 @@ class MarketStream:
             except _PlannedReconnect as exc:
                 reason = str(exc)
             except _RETRYABLE as exc:
-                attempt += 1
-                reason = f"{exc.__class__.__name__}: {exc}"
-                delay = self._policy.delay(attempt)
-                logger.warning("market stream lost (%s); reconnecting in %.1f s", reason, delay)
-                await self._socket.sleep(delay)
+                attempt, reason = await self._socket.lost(attempt, exc)
 
     def _parse(self, message: dict[str, Any]) -> MarketEvent | None:
         kind = message.get("e")
@@ -221,8 +225,7 @@ class UserDataStream:
         self._ws_url = ws_url.rstrip("/")
         self._symbols = list(symbols)
         self._clock = clock or SystemClock()
-        self._policy = policy or ReconnectPolicy()
-        self._socket = _Socket("user data stream", self._policy, self._clock)
+        self._socket = _Socket("user data stream", policy or ReconnectPolicy(), self._clock)
         self._keepalive_s = keepalive_s
         self._since = since
         self._seen_trades: deque[tuple[str, int]] = deque(maxlen=10_000)
@@ -258,11 +261,7 @@ class UserDataStream:
             except _PlannedReconnect as exc:
                 reason = str(exc)
             except _RETRYABLE as exc:
-                attempt += 1
-                reason = f"{exc.__class__.__name__}: {exc}"
-                delay = self._policy.delay(attempt)
-                logger.warning("user data stream lost (%s); reconnecting in %.1f s", reason, delay)
-                await self._socket.sleep(delay)
+                attempt, reason = await self._socket.lost(attempt, exc)
             finally:
                 if keepalive is not None:
                     keepalive.cancel()
