@@ -3,7 +3,9 @@
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
+import httpx
 import pytest
 from eth_account import Account
 from pydantic import SecretStr
@@ -11,6 +13,8 @@ from pydantic import SecretStr
 from app.exchange.http.auth import HmacSigner, V3Signer
 from app.exchange.http.client import AsterdexClient
 from app.exchange.http.transport import RetryPolicy
+from tests.contract import fake_helpers
+from tests.contract.fake_helpers import Exchange, MakeExchange
 from tests.fakes.asterdex import FakeAsterdex
 from tests.fakes.clock import ManualClock
 
@@ -80,3 +84,36 @@ async def v3_client(fake: FakeAsterdex) -> AsyncIterator[AsterdexClient]:
         base_url=fake.base_url, signer=signer, retry=FAST_RETRY, timeout_s=2.0
     ) as exchange_client:
         yield exchange_client
+
+
+# -- the fake AsterDEX self-tests (test_fake_asterdex_*.py) -------------------------------------
+
+
+@pytest.fixture
+async def make_exchange() -> AsyncIterator[MakeExchange]:
+    """Start fakes on a manual clock at ``START``; each gets the hand-signing HMAC account."""
+    started: list[FakeAsterdex] = []
+    async with httpx.AsyncClient() as http:
+
+        async def make(**overrides: Any) -> Exchange:
+            clock = overrides.pop("clock", None) or ManualClock(fake_helpers.START)
+            options: dict[str, Any] = {
+                "candles": fake_helpers.CANDLES,
+                "symbol_specs": {"TESTUSDT": fake_helpers.TEST_SPEC},
+                **overrides,
+            }
+            fake = FakeAsterdex(clock=clock, **options)
+            await fake.start()
+            started.append(fake)
+            fake.add_hmac_account(fake_helpers.API_KEY, fake_helpers.SECRET)
+            return Exchange(fake, http, clock)
+
+        yield make
+        for fake in started:
+            await fake.stop()
+
+
+@pytest.fixture
+async def ex(make_exchange: MakeExchange) -> Exchange:
+    """A fake with the default candles, started by ``make_exchange``."""
+    return await make_exchange()
