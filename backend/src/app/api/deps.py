@@ -1,10 +1,13 @@
 """Request dependencies, as ``Annotated`` aliases."""
 
+from collections.abc import AsyncIterator
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bootstrap import Container
+from app.db.session import session_scope
 
 
 def get_container(request: Request) -> Container:
@@ -13,3 +16,12 @@ def get_container(request: Request) -> Container:
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+async def get_session(container: ContainerDep) -> AsyncIterator[AsyncSession]:
+    """One unit of work per request: committed on success, rolled back on error."""
+    async with session_scope(container.sessions) as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]

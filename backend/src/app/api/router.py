@@ -3,6 +3,8 @@
 from fastapi import APIRouter
 
 from app.api import health
+from app.market_data.router import router as market_router
 
 router = APIRouter()
 router.include_router(health.router)
+router.include_router(market_router)

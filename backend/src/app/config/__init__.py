@@ -8,6 +8,7 @@ from app.config._settings import (
     DatabaseSettings,
     ExchangeSettings,
     LlmSettings,
+    MarketDataSettings,
     Settings,
     load_settings,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "DatabaseSettings",
     "ExchangeSettings",
     "LlmSettings",
+    "MarketDataSettings",
     "Settings",
     "load_settings",
 ]

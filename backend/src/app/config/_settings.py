@@ -95,6 +95,17 @@ class LlmSettings(BaseModel):
     default_model: str
 
 
+class MarketDataSettings(BaseModel):
+    """Candle backfill, the data-quality gate and the replay source."""
+
+    model_config = ConfigDict(frozen=True)
+
+    intervals: tuple[str, ...]
+    backfill_bars: int
+    max_mark_deviation: Decimal
+    replay_data_dir: str | None
+
+
 class AgentSettings(BaseModel):
     """Scheduling and paper-trading settings shared by every account."""
 
@@ -154,6 +165,9 @@ class Settings(BaseSettings):
     api_token: OptionalSecret = None
     api_read_token: OptionalSecret = None
     auto_migrate: bool = True
+    backfill_bars: int = Field(default=250, ge=50, le=5000)
+    max_mark_deviation_pct: Decimal = Field(default=Decimal(5), gt=0, le=100)
+    replay_data_dir: OptionalText = None
 
     # Filled by load_settings() from ACCOUNT_IDS and the per-account variables.
     _accounts: tuple[AccountSettings, ...] = PrivateAttr(default=())
@@ -197,6 +211,16 @@ class Settings(BaseSettings):
     def llm(self) -> LlmSettings:
         """OpenRouter endpoint group."""
         return LlmSettings(base_url=self.openrouter_base_url, default_model=self.llm_model)
+
+    @cached_property
+    def market_data(self) -> MarketDataSettings:
+        """Market data group; ``intervals`` is INTERVAL then LONG_INTERVAL (deduplicated)."""
+        return MarketDataSettings(
+            intervals=tuple(dict.fromkeys((self.interval, self.long_interval))),
+            backfill_bars=self.backfill_bars,
+            max_mark_deviation=self.max_mark_deviation_pct / 100,
+            replay_data_dir=self.replay_data_dir,
+        )
 
     @cached_property
     def agent(self) -> AgentSettings:

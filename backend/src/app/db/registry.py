@@ -3,7 +3,7 @@
 from app.agent.models import AgentEvent
 from app.db.base import Base
 from app.llm.models import LlmCall
-from app.market_data.models import Candle, IndicatorSnapshot
+from app.market_data.models import Candle, FundingRateRow, IndicatorSnapshot
 from app.trading.models import (
     Account,
     Decision,
@@ -23,6 +23,7 @@ __all__ = [
     "DecisionLeg",
     "EquitySnapshot",
     "Fill",
+    "FundingRateRow",
     "IndicatorSnapshot",
     "LlmCall",
     "Order",

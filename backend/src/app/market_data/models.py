@@ -44,3 +44,13 @@ class IndicatorSnapshot(Base):
     indicator_set: Mapped[str] = mapped_column(String(64), primary_key=True)
     values: Mapped[dict[str, Any]]
     computed_at: Mapped[datetime] = created_at()
+
+
+class FundingRateRow(Base):
+    """One settled funding rate of a symbol (for paper funding and backtests)."""
+
+    __tablename__ = "funding_rates"
+
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    funding_time: Mapped[datetime] = mapped_column(primary_key=True)
+    rate: Mapped[Decimal]

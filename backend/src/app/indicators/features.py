@@ -1,0 +1,75 @@
+"""Feature objects for the prompt: latest indicator values plus a short recent series."""
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Final, Protocol
+
+from app.indicators.compute import CandleArrays, CandleLike, FloatArray, compute
+from app.indicators.schemas import AssetFeatures, IndicatorConfig, TimeframeFeatures
+
+# Series worth showing as a trend, not only as a latest value.
+RECENT_SERIES: Final = ("close", "rsi", "macd_hist", "volume_ratio")
+_DIGITS: Final = 6
+
+
+class TimedCandle(CandleLike, Protocol):
+    """A candle that knows its open time."""
+
+    @property
+    def open_time(self) -> datetime:
+        """When the candle opened (tz-aware UTC)."""
+        ...
+
+
+def _value(array: FloatArray, index: int) -> float | None:
+    value = float(array[index])
+    return None if math.isnan(value) or math.isinf(value) else round(value, _DIGITS)
+
+
+def timeframe_features(
+    symbol: str,
+    interval: str,
+    candles: Sequence[TimedCandle],
+    config: IndicatorConfig,
+) -> TimeframeFeatures:
+    """Features of one (symbol, interval) from its closed candles (oldest first).
+
+    Raises:
+        ValueError: ``candles`` is empty.
+    """
+    if not candles:
+        raise ValueError(f"no closed candles for {symbol} {interval}")
+    arrays = CandleArrays.from_candles(candles)
+    series = compute(arrays, config)
+    series["close"] = arrays.close
+    last = len(arrays) - 1
+    recent_from = max(0, len(arrays) - config.recent_bars)
+    return TimeframeFeatures(
+        symbol=symbol,
+        interval=interval,
+        open_time=candles[-1].open_time,
+        close=float(arrays.close[last]),
+        values={name: _value(values, last) for name, values in series.items() if name != "close"},
+        recent={
+            name: [_value(series[name], i) for i in range(recent_from, last + 1)]
+            for name in RECENT_SERIES
+        },
+    )
+
+
+def asset_features(
+    asset: str,
+    symbol: str,
+    candles_by_interval: Mapping[str, Sequence[TimedCandle]],
+    config: IndicatorConfig,
+) -> AssetFeatures:
+    """The multi-timeframe feature object of one asset."""
+    return AssetFeatures(
+        asset=asset,
+        symbol=symbol,
+        timeframes={
+            interval: timeframe_features(symbol, interval, candles, config)
+            for interval, candles in candles_by_interval.items()
+        },
+    )

@@ -1,0 +1,220 @@
+"""Recorded candles as a market data source: CSV files, for ``--replay`` demos and backtests.
+
+Files are named ``<SYMBOL>-<interval>.csv`` with the header
+``open_time_ms,open,high,low,close,volume`` (the format of ``shared/data/candles``), and
+optionally ``<SYMBOL>-funding.csv`` (``funding_time_ms,funding_rate``). A small sample of real
+candles ships inside the package (``sample/``) so the quick start runs offline.
+
+Time is the clock's: a candle is closed once its close time has passed. With ``anchor`` the
+whole recording is shifted so that its last candle closes at the anchor time, so the replay
+"ends now" and the agent sees recent-looking data.
+"""
+
+import csv
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Final
+
+from app.core.clock import Clock
+from app.core.types import KLINE_INTERVALS_MS
+from app.exchange.types import Kline, PremiumIndex
+
+SAMPLE_DIR: Final = Path(__file__).resolve().parent / "sample"
+
+
+class ReplayDataError(ValueError):
+    """A recording is missing or malformed (names the file and line)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CandleRow:
+    """One recorded candle, as read from a CSV file."""
+
+    open_ms: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+
+
+def read_candle_csv(path: Path) -> list[CandleRow]:
+    """Rows of one candle file, oldest first.
+
+    Raises:
+        ReplayDataError: The file is missing, or a line is malformed.
+    """
+    if not path.is_file():
+        raise ReplayDataError(f"no candle file {path}")
+    rows: list[CandleRow] = []
+    with path.open(newline="") as handle:
+        for number, record in enumerate(csv.DictReader(handle), start=2):
+            try:
+                rows.append(
+                    CandleRow(
+                        int(record["open_time_ms"]),
+                        Decimal(record["open"]),
+                        Decimal(record["high"]),
+                        Decimal(record["low"]),
+                        Decimal(record["close"]),
+                        Decimal(record["volume"]),
+                    )
+                )
+            except (KeyError, ValueError, ArithmeticError) as exc:
+                raise ReplayDataError(f"{path}:{number}: malformed candle row ({exc})") from exc
+    return rows
+
+
+class ReplayMarketData:
+    """:class:`~app.market_data.ports.MarketDataSource` over recorded CSV candles.
+
+    Intervals without a file are aggregated from the finest recorded interval that divides
+    them (e.g. 4h from 1h).
+    """
+
+    def __init__(
+        self, clock: Clock, data_dir: Path = SAMPLE_DIR, *, anchor: datetime | None = None
+    ) -> None:
+        self._clock = clock
+        self._dir = data_dir
+        self._series: dict[tuple[str, str], list[CandleRow]] = {}
+        self._funding: dict[str, list[tuple[int, Decimal]]] = {}
+        self._shift_ms = 0
+        if anchor is not None:
+            self._shift_ms = self._shift_to(anchor)
+
+    def _shift_to(self, anchor: datetime) -> int:
+        latest_close = max(
+            rows[-1].open_ms + KLINE_INTERVALS_MS[interval]
+            for (symbol, interval) in self._files()
+            if (rows := self._load(symbol, interval))
+        )
+        anchor_ms = int(anchor.timestamp() * 1000)
+        hour = 3_600_000
+        return (anchor_ms - latest_close) // hour * hour  # keep bars on interval boundaries
+
+    def _files(self) -> list[tuple[str, str]]:
+        pairs = []
+        for path in sorted(self._dir.glob("*-*.csv")):
+            symbol, _, interval = path.stem.partition("-")
+            if interval in KLINE_INTERVALS_MS:
+                pairs.append((symbol, interval))
+        return pairs
+
+    def _load(self, symbol: str, interval: str) -> list[CandleRow]:
+        key = (symbol, interval)
+        if key not in self._series:
+            path = self._dir / f"{symbol}-{interval}.csv"
+            self._series[key] = (
+                read_candle_csv(path) if path.is_file() else self._aggregate(symbol, interval)
+            )
+        return self._series[key]
+
+    def _aggregate(self, symbol: str, interval: str) -> list[CandleRow]:
+        target = KLINE_INTERVALS_MS[interval]
+        bases = sorted(
+            (KLINE_INTERVALS_MS[i], i)
+            for s, i in self._files()
+            if s == symbol
+            and target % KLINE_INTERVALS_MS[i] == 0
+            and KLINE_INTERVALS_MS[i] < target
+        )
+        if not bases:
+            raise ReplayDataError(f"no recording of {symbol} at {interval} or a finer interval")
+        base = read_candle_csv(self._dir / f"{symbol}-{bases[0][1]}.csv")
+        buckets: dict[int, list[CandleRow]] = {}
+        for row in base:
+            buckets.setdefault(row.open_ms - row.open_ms % target, []).append(row)
+        per_bucket = target // bases[0][0]
+        return [
+            CandleRow(
+                start,
+                g[0].open,
+                max(r.high for r in g),
+                min(r.low for r in g),
+                g[-1].close,
+                sum((r.volume for r in g), Decimal(0)),
+            )
+            for start, g in sorted(buckets.items())
+            if len(g) == per_bucket
+        ]
+
+    async def symbols(self) -> set[str]:
+        """Symbols with at least one recording."""
+        return {symbol for symbol, _ in self._files()}
+
+    async def candles(
+        self, symbol: str, interval: str, *, start: datetime, end: datetime | None = None
+    ) -> list[Kline]:
+        """Recorded candles in range that have opened by now (the last may be forming)."""
+        rows = self._load(symbol, interval)
+        length = KLINE_INTERVALS_MS[interval]
+        now_ms = int(self._clock.now().timestamp() * 1000)
+        opened = bisect_right([r.open_ms + self._shift_ms for r in rows], now_ms)
+        keys = [r.open_ms + self._shift_ms for r in rows[:opened]]
+        first = bisect_left(keys, int(start.timestamp() * 1000))
+        last = len(keys) if end is None else bisect_right(keys, int(end.timestamp() * 1000))
+        return [self._kline(symbol, interval, r, length, now_ms) for r in rows[first:last]]
+
+    def _kline(self, symbol: str, interval: str, row: CandleRow, length: int, now_ms: int) -> Kline:
+        open_ms = row.open_ms + self._shift_ms
+        return Kline(
+            symbol=symbol,
+            interval=interval,
+            open_time=datetime.fromtimestamp(open_ms / 1000, UTC),
+            close_time=datetime.fromtimestamp((open_ms + length - 1) / 1000, UTC),
+            open=row.open,
+            high=row.high,
+            low=row.low,
+            close=row.close,
+            volume=row.volume,
+            quote_volume=row.volume * row.close,
+            trade_count=0,
+            closed=open_ms + length <= now_ms,
+        )
+
+    async def premium_index(self, symbol: str) -> PremiumIndex:
+        """Mark price = last closed close of the finest recording; funding from its file."""
+        interval = min((i for s, i in self._files() if s == symbol), key=_length)
+        now = self._clock.now()
+        recent = await self.candles(
+            symbol, interval, start=now - timedelta(milliseconds=3 * KLINE_INTERVALS_MS[interval])
+        )
+        closed = [k for k in recent if k.closed] or recent
+        if not closed:
+            raise ReplayDataError(f"the {symbol} recording has no candle before {now}")
+        rate, next_time = self._funding_at(symbol, now)
+        return PremiumIndex(
+            symbol=symbol,
+            mark_price=closed[-1].close,
+            index_price=closed[-1].close,
+            last_funding_rate=rate,
+            next_funding_time=next_time,
+            time=now,
+        )
+
+    def _funding_at(self, symbol: str, now: datetime) -> tuple[Decimal, datetime]:
+        if symbol not in self._funding:
+            path = self._dir / f"{symbol}-funding.csv"
+            rows: list[tuple[int, Decimal]] = []
+            if path.is_file():
+                with path.open(newline="") as handle:
+                    for record in csv.DictReader(handle):
+                        rows.append(
+                            (int(record["funding_time_ms"]), Decimal(record["funding_rate"]))
+                        )
+            self._funding[symbol] = rows
+        now_ms = int(now.timestamp() * 1000)
+        times = [t + self._shift_ms for t, _ in self._funding[symbol]]
+        index = bisect_right(times, now_ms)
+        eight_hours = 8 * 3_600_000
+        next_ms = times[index] if index < len(times) else (now_ms // eight_hours + 1) * eight_hours
+        rate = self._funding[symbol][index][1] if index < len(times) else Decimal(0)
+        return rate, datetime.fromtimestamp(next_ms / 1000, UTC)
+
+
+def _length(interval: str) -> int:
+    return KLINE_INTERVALS_MS[interval]

@@ -1,0 +1,57 @@
+"""``/api/v1/market``: stored candles (optionally resampled) and indicator snapshots."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import ContainerDep, SessionDep
+from app.api.errors import ErrorResponse
+from app.market_data import query
+from app.market_data.schemas import CandlesRead, IndicatorsRead
+from app.market_data.symbols import symbol_for
+
+router = APIRouter(prefix="/api/v1/market", tags=["market"])
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse},
+    422: {"model": ErrorResponse},
+}
+
+
+def _known_symbols(container: ContainerDep) -> set[str]:
+    return {
+        symbol_for(asset) for account in container.settings.accounts for asset in account.assets
+    }
+
+
+@router.get("/{symbol}/candles", summary="Closed candles, optionally resampled", responses=_ERRORS)
+async def get_candles(
+    symbol: str,
+    container: ContainerDep,
+    session: SessionDep,
+    interval: Annotated[str, Query(description="Stored interval, e.g. 1h")] = "1h",
+    start: Annotated[datetime | None, Query(description="First open time (UTC)")] = None,
+    end: Annotated[datetime | None, Query(description="Last open time (UTC)")] = None,
+    limit: Annotated[int, Query(ge=1, le=query.MAX_LIMIT)] = 500,
+    bucket: Annotated[
+        str | None, Query(description="Resample into bins of this width, e.g. 4h (SQL date_bin)")
+    ] = None,
+) -> CandlesRead:
+    """Stored closed candles of ``symbol``, oldest first (the newest ``limit`` without start)."""
+    name = query.check_symbol(symbol, _known_symbols(container))
+    return await query.candles(
+        session, name, interval, start=start, end=end, limit=limit, bucket=bucket
+    )
+
+
+@router.get("/{symbol}/indicators", summary="Latest indicator snapshot", responses=_ERRORS)
+async def get_indicators(
+    symbol: str,
+    container: ContainerDep,
+    session: SessionDep,
+    interval: Annotated[str, Query(description="e.g. 1h")] = "1h",
+    at: Annotated[datetime | None, Query(description="Snapshot at or before this time")] = None,
+) -> IndicatorsRead:
+    """Indicator values and recent series as the agent saw them."""
+    name = query.check_symbol(symbol, _known_symbols(container))
+    return await query.indicators(session, name, interval, at=at)

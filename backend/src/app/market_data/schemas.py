@@ -1,0 +1,53 @@
+"""API shapes of the market data endpoints."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CandleRead(BaseModel):
+    """One candle (or one resampled bucket)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "open_time": "2026-04-01T12:00:00Z",
+                "open": "68210.5",
+                "high": "68490.0",
+                "low": "68100.1",
+                "close": "68400.2",
+                "volume": "5123.456",
+                "candles": 1,
+            }
+        }
+    )
+
+    open_time: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    candles: int = Field(default=1, description="Source candles in this row (resampling)")
+
+
+class CandlesRead(BaseModel):
+    """A page of candles, oldest first."""
+
+    symbol: str
+    interval: str
+    bucket: str | None = Field(default=None, description="Resampling width, when asked for")
+    candles: list[CandleRead]
+
+
+class IndicatorsRead(BaseModel):
+    """The indicator snapshot of one (symbol, interval) at a closed candle."""
+
+    symbol: str
+    interval: str
+    open_time: datetime
+    indicator_set: str
+    computed_at: datetime
+    features: dict[str, Any] = Field(description="Latest values and recent series")

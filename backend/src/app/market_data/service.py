@@ -1,0 +1,263 @@
+"""The market data service: fresh, complete, closed candles and the features built on them.
+
+For each symbol and interval it backfills enough closed candles for the slowest indicator,
+keeps current from the kline stream (:meth:`consume`) with a REST fallback
+(:meth:`ensure_fresh`), refills gaps, keeps the mark price and funding per symbol, answers
+the data-quality gate, and builds (and stores) the per-asset feature objects.
+"""
+
+import logging
+from collections.abc import AsyncIterable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from app.core.clock import Clock
+from app.core.types import KLINE_INTERVALS_MS
+from app.db.session import SessionFactory, session_scope
+from app.exchange.events import KlineClosed, MarkPriceUpdate
+from app.exchange.types import Kline
+from app.indicators.features import asset_features
+from app.indicators.schemas import AssetFeatures, IndicatorConfig
+from app.market_data import repository as repo
+from app.market_data.ports import MarketDataSource
+from app.market_data.quality import QualityVerdict, TimeframeState, assess
+from app.market_data.symbols import UnknownAssetError, asset_for, symbol_for
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MarkState:
+    """The latest mark price and funding of one symbol."""
+
+    mark_price: Decimal
+    funding_rate: Decimal
+    next_funding_time: datetime
+    time: datetime
+
+
+def interval_length(interval: str) -> timedelta:
+    """The length of one bar."""
+    return timedelta(milliseconds=KLINE_INTERVALS_MS[interval])
+
+
+def last_closed_open(now: datetime, interval: str) -> datetime:
+    """Open time of the newest candle that has closed by ``now``."""
+    length_ms = KLINE_INTERVALS_MS[interval]
+    now_ms = int(now.timestamp() * 1000)
+    return datetime.fromtimestamp((now_ms // length_ms * length_ms - length_ms) / 1000, now.tzinfo)
+
+
+class MarketDataService:
+    """Candles and features for a set of symbols at one or more intervals.
+
+    Args:
+        source: Where candles and mark prices come from (exchange or replay).
+        sessions: Database sessions.
+        clock: The time source (replay and tests move it by hand).
+        intervals: The decision interval and the longer context interval.
+        backfill_bars: Closed candles to hold per series (at least the indicator warm-up).
+        max_mark_deviation: The quality gate's largest |close - mark| / mark.
+        indicators: Which indicators the features contain.
+    """
+
+    def __init__(
+        self,
+        source: MarketDataSource,
+        sessions: SessionFactory,
+        clock: Clock,
+        *,
+        intervals: Sequence[str],
+        backfill_bars: int = 250,
+        max_mark_deviation: Decimal = Decimal("0.05"),
+        indicators: IndicatorConfig | None = None,
+    ) -> None:
+        self._source = source
+        self._sessions = sessions
+        self._clock = clock
+        self._intervals = tuple(dict.fromkeys(intervals))
+        self._indicators = indicators or IndicatorConfig()
+        self._backfill = max(backfill_bars, self._indicators.warmup_bars)
+        self._max_deviation = max_mark_deviation
+        self._marks: dict[str, MarkState] = {}
+
+    @property
+    def source(self) -> MarketDataSource:
+        """Where candles come from."""
+        return self._source
+
+    @property
+    def sessions(self) -> SessionFactory:
+        """The database sessions this service writes with."""
+        return self._sessions
+
+    @property
+    def intervals(self) -> tuple[str, ...]:
+        """The intervals this service keeps."""
+        return self._intervals
+
+    async def resolve_assets(self, assets: Iterable[str]) -> dict[str, str]:
+        """Map configured assets to exchange symbols, checked against the source.
+
+        Raises:
+            UnknownAssetError: An asset has no perpetual on the exchange.
+        """
+        mapping = {asset: symbol_for(asset) for asset in assets}
+        known = await self._source.symbols()
+        unknown = [asset for asset, symbol in mapping.items() if symbol not in known]
+        if unknown:
+            raise UnknownAssetError(unknown, sorted(known))
+        return mapping
+
+    async def backfill(self, symbol: str) -> int:
+        """Load closed candles for every interval of ``symbol``; refill gaps. Returns new rows."""
+        added = 0
+        for interval in self._intervals:
+            added += await self._backfill_series(symbol, interval)
+        return added
+
+    async def _backfill_series(self, symbol: str, interval: str) -> int:
+        newest = last_closed_open(self._clock.now(), interval)
+        oldest = newest - interval_length(interval) * (self._backfill - 1)
+        async with session_scope(self._sessions) as session:
+            missing = await repo.missing_open_times(session, symbol, interval, oldest, newest)
+        if not missing:
+            return 0
+        candles = await self._source.candles(symbol, interval, start=missing[0], end=newest)
+        wanted = set(missing)
+        added = await self._store([c for c in candles if c.closed and c.open_time in wanted])
+        logger.info(
+            "%s %s: %d closed candles loaded (%d were missing)",
+            symbol,
+            interval,
+            added,
+            len(missing),
+        )
+        return added
+
+    async def refill_gaps(self, symbol: str, interval: str) -> int:
+        """Find holes between the oldest and newest stored candle and fetch them again."""
+        async with session_scope(self._sessions) as session:
+            stored = await repo.fetch_candles(session, symbol, interval, limit=1)
+            newest = await repo.last_open_time(session, symbol, interval)
+            if not stored or newest is None:
+                return 0
+            missing = await repo.missing_open_times(
+                session, symbol, interval, stored[0].open_time, newest
+            )
+        added = 0
+        for start, end in _runs(missing, interval_length(interval)):
+            fetched = await self._source.candles(symbol, interval, start=start, end=end)
+            added += await self._store([c for c in fetched if c.closed])
+        if missing:
+            logger.warning("%s %s: %d missing candles refilled", symbol, interval, added)
+        return added
+
+    async def ensure_fresh(self, symbol: str) -> int:
+        """REST fallback: fetch closed candles newer than the newest stored ones."""
+        added = 0
+        for interval in self._intervals:
+            async with session_scope(self._sessions) as session:
+                newest = await repo.last_open_time(session, symbol, interval)
+            expected = last_closed_open(self._clock.now(), interval)
+            if newest is not None and newest >= expected:
+                continue
+            if newest is None:
+                added += await self._backfill_series(symbol, interval)
+                continue
+            fetched = await self._source.candles(
+                symbol, interval, start=newest + interval_length(interval), end=expected
+            )
+            added += await self._store([c for c in fetched if c.closed])
+        return added
+
+    async def refresh_mark(self, symbol: str) -> MarkState:
+        """Ask the source for the current mark price and funding."""
+        premium = await self._source.premium_index(symbol)
+        state = MarkState(
+            premium.mark_price, premium.last_funding_rate, premium.next_funding_time, premium.time
+        )
+        self._marks[symbol] = state
+        return state
+
+    def mark(self, symbol: str) -> MarkState | None:
+        """The latest known mark price and funding of ``symbol``."""
+        return self._marks.get(symbol)
+
+    async def consume(self, events: AsyncIterable[object]) -> None:
+        """Ingest a market stream: closed klines are stored, mark prices kept."""
+        async for event in events:
+            if isinstance(event, KlineClosed) and event.kline.interval in self._intervals:
+                await self._store([event.kline])
+            elif isinstance(event, MarkPriceUpdate):
+                self._marks[event.symbol] = MarkState(
+                    event.mark_price, event.funding_rate, event.next_funding_time, event.time
+                )
+
+    async def ingest(self, candles: Sequence[Kline]) -> int:
+        """Store closed candles from any source (stream, tests, replay)."""
+        return await self._store([c for c in candles if c.closed])
+
+    async def _store(self, candles: Sequence[Kline]) -> int:
+        if not candles:
+            return 0
+        async with session_scope(self._sessions) as session:
+            return await repo.upsert_candles(session, candles)
+
+    async def closed_candles(self, symbol: str, interval: str, count: int) -> list[Kline]:
+        """The newest ``count`` stored closed candles, oldest first."""
+        async with session_scope(self._sessions) as session:
+            return await repo.fetch_candles(session, symbol, interval, limit=count, latest=True)
+
+    async def quality(self, symbol: str) -> QualityVerdict:
+        """The data-quality gate for one symbol, across every interval."""
+        states: dict[str, TimeframeState] = {}
+        async with session_scope(self._sessions) as session:
+            for interval in self._intervals:
+                last = await repo.fetch_candles(session, symbol, interval, limit=1, latest=True)
+                states[interval] = TimeframeState(
+                    last[-1].open_time if last else None, last[-1].close if last else None
+                )
+        mark = self._marks.get(symbol)
+        return assess(
+            symbol,
+            self._clock.now(),
+            states,
+            mark.mark_price if mark else None,
+            max_mark_deviation=self._max_deviation,
+        )
+
+    async def features(self, symbol: str) -> AssetFeatures:
+        """The multi-timeframe feature object of ``symbol``, stored as indicator snapshots.
+
+        Raises:
+            ValueError: A timeframe has no closed candles.
+        """
+        by_interval = {
+            interval: await self.closed_candles(symbol, interval, self._backfill)
+            for interval in self._intervals
+        }
+        features = asset_features(asset_for(symbol), symbol, by_interval, self._indicators)
+        async with session_scope(self._sessions) as session:
+            for interval, frame in features.timeframes.items():
+                await repo.save_snapshot(
+                    session,
+                    symbol,
+                    interval,
+                    frame.open_time,
+                    self._indicators.fingerprint,
+                    frame.model_dump(mode="json"),
+                )
+        return features
+
+
+def _runs(times: Sequence[datetime], step: timedelta) -> list[tuple[datetime, datetime]]:
+    """Consecutive runs of grid times as (first, last) pairs, so each gap is one request."""
+    runs: list[tuple[datetime, datetime]] = []
+    for moment in times:
+        if runs and moment - runs[-1][1] == step:
+            runs[-1] = (runs[-1][0], moment)
+        else:
+            runs.append((moment, moment))
+    return runs
