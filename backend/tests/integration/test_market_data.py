@@ -1,6 +1,7 @@
 """Market data on PostgreSQL: idempotent bulk upserts, gap refill from the fake exchange,
 the quality gate, features and snapshots."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -10,6 +11,7 @@ from sqlalchemy import func, select
 
 from app.db.session import session_scope
 from app.exchange.http.client import AsterdexClient
+from app.exchange.http.streams import MarketStream, ReconnectPolicy
 from app.market_data import repository as repo
 from app.market_data.exchange_source import ExchangeMarketData
 from app.market_data.models import Candle
@@ -155,3 +157,41 @@ async def test_features_are_built_and_stored_as_snapshots(
     assert snapshot.open_time == features.timeframes["1h"].open_time
     assert snapshot.values["values"]["rsi"] == features.timeframes["1h"].values["rsi"]
     assert Decimal(str(snapshot.values["close"])) > 0
+
+
+async def test_the_kline_stream_keeps_the_store_current(
+    pg: Database, market: tuple[MarketDataService, FakeAsterdex, ManualClock]
+) -> None:
+    service, fake, clock = market
+    await service.backfill("BTCUSDT")
+    before = await service.closed_candles("BTCUSDT", "1h", 1)
+    async with AsterdexClient(base_url=fake.base_url, clock=clock) as client:
+        stream = MarketStream(
+            client,
+            fake.ws_url,
+            [("BTCUSDT", "1h")],
+            mark_prices=["BTCUSDT"],
+            since={("BTCUSDT", "1h"): before[-1].open_time},
+            policy=ReconnectPolicy(base_delay_s=0.05, max_delay_s=0.1),
+        )
+        events = stream.events()
+        consumer = asyncio.create_task(service.consume(events))
+        try:
+            await asyncio.sleep(0.3)
+            for _ in range(2):
+                clock.advance(timedelta(hours=1))
+                await fake.process()
+            for _ in range(100):
+                latest = await service.closed_candles("BTCUSDT", "1h", 1)
+                if latest[-1].open_time == before[-1].open_time + timedelta(hours=2):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            consumer.cancel()
+            await asyncio.gather(consumer, return_exceptions=True)
+            await events.aclose()
+
+    assert latest[-1].open_time == before[-1].open_time + timedelta(hours=2)
+    mark = service.mark("BTCUSDT")
+    assert mark is not None
+    assert mark.mark_price > 0
