@@ -7,13 +7,14 @@ reduce-only, and limit prices within ``PERCENT_PRICE`` of the mark price.
 """
 
 from dataclasses import dataclass, replace
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from typing import Any, Final, NoReturn
 
 from app.exchange.errors import FilterViolation
 from app.exchange.types import OrderRequest, OrderType, Side
 
 _ZERO: Final = Decimal(0)
+_PRECISION: Final = 120
 # Orders that execute at the market when they trigger: MARKET_LOT_SIZE applies to them too.
 _MARKET_LIKE: Final = frozenset(
     {OrderType.MARKET, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET}
@@ -196,7 +197,9 @@ class SymbolFilters:
 
 
 def _on_grid(value: Decimal, base: Decimal, step: Decimal) -> bool:
-    return step <= 0 or (value - base) % step == 0
+    with localcontext() as context:
+        context.prec = _PRECISION
+        return step <= 0 or (value - base) % step == 0
 
 
 def _snap(value: Decimal, base: Decimal, step: Decimal, rounding: str) -> Decimal:
@@ -204,5 +207,8 @@ def _snap(value: Decimal, base: Decimal, step: Decimal, rounding: str) -> Decima
         return value
     if value < base:
         return _ZERO
-    steps = ((value - base) / step).quantize(Decimal(1), rounding=rounding)
-    return (base + steps * step).normalize()
+    with localcontext() as context:
+        # Enough digits for any quantity or price a caller can pass (1e30 / 1e-8 included).
+        context.prec = _PRECISION
+        steps = ((value - base) / step).quantize(Decimal(1), rounding=rounding)
+        return (base + steps * step).normalize()
