@@ -1,18 +1,24 @@
 """Composition root: builds the service's resources from settings, in one place."""
 
+import asyncio
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.agent.supervisor import AgentSupervisor
-from app.config import Settings
+from app.config import AccountSettings, Settings
 from app.core.errors import DatabaseError
 from app.db.engine import create_engine
 from app.db.migrate import SchemaState, schema_state, upgrade_to_head
 from app.db.session import SessionFactory, create_session_factory, session_scope
+from app.llm.errors import LlmError
+from app.llm.http import OpenRouterClient
+from app.llm.provider import check_model
+from app.trading.domain import RiskLimits
 from app.trading.repository import sync_accounts
 
 logger = logging.getLogger(__name__)
@@ -69,6 +75,7 @@ async def build_container(
         async with session_scope(sessions) as session:
             await sync_accounts(session, accounts)
     _log_accounts(settings)
+    await check_llm_models(settings)
     supervisor = AgentSupervisor(accounts)
     stack.push_async_callback(supervisor.aclose)
     await supervisor.start()
@@ -119,3 +126,55 @@ def _log_schema(backend: str, state: SchemaState) -> None:
         )
     else:
         logger.info("database: %s, TimescaleDB off: time-series tables are plain tables", backend)
+
+
+def risk_limits(settings: Settings, account: AccountSettings) -> RiskLimits:
+    """The risk engine's limits for ``account`` (per-account values over the globals)."""
+    total = settings.max_total_exposure_usd or account.max_position_size_usd * 3
+    return RiskLimits(
+        max_position_usd=account.max_position_size_usd,
+        max_leverage=account.leverage,
+        max_total_exposure_usd=total,
+        max_daily_loss=settings.max_daily_loss_pct / 100,
+        max_loss_per_trade=settings.max_loss_per_trade_pct / 100,
+        min_stop_atr=settings.min_stop_atr,
+        max_stop_distance=settings.max_stop_distance_pct / 100,
+        min_hold_bars=settings.min_hold_bars,
+        allow_pyramiding=settings.allow_pyramiding,
+        stop_cooldown_bars=settings.stop_cooldown_bars,
+    )
+
+
+async def check_llm_models(settings: Settings, *, timeout_s: float = 5.0) -> list[str]:
+    """Warn about each account's model against OpenRouter's catalogue (skipped offline).
+
+    Returns the warnings it logged.
+    """
+    keyed = [a for a in settings.accounts if a.openrouter_api_key is not None]
+    if not keyed:
+        return []
+    key = keyed[0].openrouter_api_key
+    assert key is not None  # filtered above
+    client = OpenRouterClient(
+        base_url=settings.llm.base_url, api_key=key, timeout_s=timeout_s, attempts=1
+    )
+    try:
+        models = await asyncio.wait_for(client.models(), timeout_s)
+    except (LlmError, TimeoutError) as exc:
+        logger.warning("could not check LLM models against OpenRouter (%s); continuing", exc)
+        return []
+    finally:
+        await client.aclose()
+    today = datetime.now(UTC).date().isoformat()
+    warnings = [
+        f"account {account.id}: {warning}"
+        for account in keyed
+        for variable, model in (
+            ("LLM_MODEL", account.llm_model),
+            *(("LLM_FALLBACK_MODELS", m) for m in settings.llm_fallback_models),
+        )
+        for warning in check_model(models, model, today=today, variable=variable)
+    ]
+    for warning in warnings:
+        logger.warning(warning)
+    return warnings

@@ -17,6 +17,7 @@ from tests.contract import fake_helpers
 from tests.contract.fake_helpers import Exchange, MakeExchange
 from tests.fakes.asterdex import FakeAsterdex
 from tests.fakes.clock import ManualClock
+from tests.fakes.openrouter import DEFAULT_API_KEY, FakeOpenRouter
 
 API_KEY = "contract-test-key"
 API_SECRET = "contract-test-secret-0123456789"
@@ -117,3 +118,21 @@ async def make_exchange() -> AsyncIterator[MakeExchange]:
 async def ex(make_exchange: MakeExchange) -> Exchange:
     """A fake with the default candles, started by ``make_exchange``."""
     return await make_exchange()
+
+
+# -- the fake OpenRouter self-tests (test_fake_openrouter_*.py) ---------------------------------
+
+
+@pytest.fixture
+async def router() -> AsyncIterator[FakeOpenRouter]:
+    """A fresh fake OpenRouter (named so as not to shadow the exchange fixture ``fake``)."""
+    async with FakeOpenRouter() as server:
+        yield server
+
+
+@pytest.fixture
+async def http(router: FakeOpenRouter) -> AsyncIterator[httpx.AsyncClient]:
+    """A raw httpx client of ``router`` that sends the default API key."""
+    headers = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+    async with httpx.AsyncClient(base_url=router.base_url, headers=headers, timeout=5) as client:
+        yield client

@@ -33,6 +33,7 @@ from app.config._values import (
     Interval,
     Leverage,
     LogLevel,
+    OptionalPositiveUsd,
     OptionalSecret,
     OptionalText,
     PositiveUsd,
@@ -165,6 +166,18 @@ class Settings(BaseSettings):
     api_token: OptionalSecret = None
     api_read_token: OptionalSecret = None
     auto_migrate: bool = True
+    llm_fallback_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    llm_daily_budget_usd: OptionalPositiveUsd = None
+    llm_max_tokens: int = Field(default=8000, ge=256, le=200_000)
+    llm_timeout_s: float = Field(default=120.0, gt=0, le=900)
+    max_total_exposure_usd: OptionalPositiveUsd = None
+    max_daily_loss_pct: Decimal = Field(default=Decimal(5), gt=0, le=100)
+    max_loss_per_trade_pct: Decimal = Field(default=Decimal(2), gt=0, le=100)
+    min_stop_atr: Decimal = Field(default=Decimal("0.5"), ge=0, le=20)
+    max_stop_distance_pct: Decimal = Field(default=Decimal(10), gt=0, le=90)
+    min_hold_bars: int = Field(default=3, ge=0, le=1000)
+    allow_pyramiding: bool = False
+    stop_cooldown_bars: int = Field(default=3, ge=0, le=1000)
     backfill_bars: int = Field(default=250, ge=50, le=5000)
     max_mark_deviation_pct: Decimal = Field(default=Decimal(5), gt=0, le=100)
     replay_data_dir: OptionalText = None
@@ -172,7 +185,9 @@ class Settings(BaseSettings):
     # Filled by load_settings() from ACCOUNT_IDS and the per-account variables.
     _accounts: tuple[AccountSettings, ...] = PrivateAttr(default=())
 
-    _split_account_ids = field_validator("account_ids", mode="before")(split_csv)
+    _split_csv_lists = field_validator("account_ids", "llm_fallback_models", mode="before")(
+        split_csv
+    )
 
     @field_validator("database_url")
     @classmethod

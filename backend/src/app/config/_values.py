@@ -60,6 +60,10 @@ def _check_positive(value: Decimal) -> Decimal:
     return value
 
 
+def _check_optional_positive(value: Decimal | None) -> Decimal | None:
+    return None if value is None else _check_positive(value)
+
+
 def _check_log_level(value: str) -> str:
     level = value.strip().upper()
     if level not in _LOG_LEVELS:
@@ -89,6 +93,11 @@ OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_empty_as_none)]
 
 OptionalText = Annotated[str | None, BeforeValidator(_empty_as_none)]
 """An optional value; empty means unset."""
+
+OptionalPositiveUsd = Annotated[
+    Decimal | None, BeforeValidator(_empty_as_none), AfterValidator(_check_optional_positive)
+]
+"""An optional strictly positive USD amount; empty means unset."""
 
 
 def normalise_database_url(value: str) -> str:

@@ -12,6 +12,7 @@ from app.trading.models import (
     Fill,
     Order,
     PositionSnapshot,
+    RiskStateRow,
 )
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "LlmCall",
     "Order",
     "PositionSnapshot",
+    "RiskStateRow",
 ]
 
 metadata = Base.metadata

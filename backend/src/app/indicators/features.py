@@ -73,3 +73,12 @@ def asset_features(
             for interval, candles in candles_by_interval.items()
         },
     )
+
+
+def feature_names(config: IndicatorConfig) -> frozenset[str]:
+    """Every feature a timeframe carries (``close`` plus each indicator), for conditions."""
+    names = {f"ema_{p}" for p in config.ema_periods}
+    names |= {"close", "rsi", "macd", "macd_signal", "macd_hist", "atr", "adx", "obv"}
+    names |= {"bb_upper", "bb_middle", "bb_lower", "volume_ratio"}
+    names |= {f"change_{n}" for n in config.change_bars}
+    return frozenset(names)

@@ -1,11 +1,11 @@
 """Trading tables: accounts, decisions per asset, orders with their history, fills, snapshots."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
@@ -156,3 +156,20 @@ class EquitySnapshot(Base):
     available_balance: Mapped[Decimal]
     unrealized_pnl: Mapped[Decimal]
     margin_used: Mapped[Decimal]
+
+
+class RiskStateRow(Base):
+    """The risk engine's memory per account: the day's start equity, a halt, stop-outs.
+
+    Persisted so a daily-loss halt survives a restart.
+    """
+
+    __tablename__ = "risk_states"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    day_start_equity: Mapped[Decimal]
+    halted: Mapped[bool] = mapped_column(Boolean, default=False)
+    halt_reason: Mapped[str | None] = mapped_column(Text)
+    stop_outs: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = updated_at()

@@ -1,12 +1,14 @@
 """SQL for the trading tables. Repositories flush; the caller's unit of work commits."""
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.types import AccountId, TradingMode
-from app.trading.models import Account
+from app.trading.domain import RiskState
+from app.trading.models import Account, RiskStateRow
 
 
 async def sync_accounts(
@@ -21,4 +23,33 @@ async def sync_accounts(
     for account in existing:
         account.trading_mode = wanted.pop(AccountId(account.id)).value
     session.add_all(Account(id=aid, trading_mode=mode.value) for aid, mode in wanted.items())
+    await session.flush()
+
+
+async def load_risk_state(session: AsyncSession, account_id: str) -> RiskState | None:
+    """The account's persisted risk state, if any."""
+    row = await session.get(RiskStateRow, account_id)
+    if row is None:
+        return None
+    return RiskState(
+        day=row.day,
+        day_start_equity=row.day_start_equity,
+        halted=row.halted,
+        halt_reason=row.halt_reason,
+        stop_outs={s: datetime.fromisoformat(t) for s, t in row.stop_outs.items()},
+    )
+
+
+async def save_risk_state(session: AsyncSession, account_id: str, state: RiskState) -> None:
+    """Persist the account's risk state (one row per account)."""
+    row = await session.get(RiskStateRow, account_id)
+    stop_outs = {symbol: when.isoformat() for symbol, when in state.stop_outs.items()}
+    if row is None:
+        row = RiskStateRow(account_id=account_id)
+        session.add(row)
+    row.day = state.day
+    row.day_start_equity = state.day_start_equity
+    row.halted = state.halted
+    row.halt_reason = state.halt_reason
+    row.stop_outs = stop_outs
     await session.flush()

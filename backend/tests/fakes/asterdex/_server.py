@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import re
 import socket
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +13,8 @@ from typing import Protocol, Self
 
 import uvicorn
 from starlette.types import Receive, Scope, Send
+
+from tests.fakes._uvicorn import EmbeddedServer
 
 from ._accounts import FakeAccount
 from ._faults import Fault, FaultBook
@@ -29,7 +31,6 @@ DEFAULT_DATA_DIR = Path(__file__).resolve().parents[4].parent / "shared" / "data
 _ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TICK_S = 0.05
-GRACEFUL_SHUTDOWN_S = 3.0
 
 
 class NowSource(Protocol):
@@ -43,45 +44,6 @@ class NowSource(Protocol):
 class _WallClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn tuned for tests: no signal handling, and a stop that takes milliseconds.
-
-    Stock uvicorn polls ``should_exit`` every 0.1 s and sleeps 0.1 s steps while shutting
-    down; with one server per test that adds up, so exit is an event and the drain polls
-    every 10 ms.
-    """
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.exit_requested = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None]:
-        # The test runner owns the process's signals.
-        yield
-
-    async def main_loop(self) -> None:
-        counter = 0
-        while not await self.on_tick(counter):
-            counter += 10  # on_tick refreshes the Date header on multiples of 10
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.exit_requested.wait(), 1.0)
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        for server in self.servers:
-            server.close()
-        for connection in list(self.server_state.connections):
-            connection.shutdown()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + GRACEFUL_SHUTDOWN_S
-        state = self.server_state
-        # uvicorn offers no event for "all connections gone": poll its bookkeeping.
-        while (state.connections or state.tasks) and loop.time() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-        for task in state.tasks:
-            task.cancel()
 
 
 def _to_ms(moment: datetime) -> int:
@@ -160,7 +122,7 @@ class FakeAsterdex:
             v3_chain_id,
             self._stopping,
         )
-        self._server: _EmbeddedServer | None = None
+        self._server: EmbeddedServer | None = None
         self._serve_task: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._socket: socket.socket | None = None
@@ -270,7 +232,7 @@ class FakeAsterdex:
             ws_ping_interval=300.0,
             ws_ping_timeout=900.0,
         )
-        self._server = _EmbeddedServer(config)
+        self._server = EmbeddedServer(config)
         self._serve_task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
             if self._serve_task.done():

@@ -86,6 +86,7 @@ def test_free_margin_and_loss_per_trade_shrink_the_size() -> None:
     assert "free_margin" in rules(verdict)
     assert "max_loss_per_trade" in rules(verdict)
     (order,) = verdict.orders
+    assert verdict.stop_loss is not None
     assert order.quantity * (Decimal(60_000) - verdict.stop_loss) <= Decimal(30) + Decimal("0.1")
 
 
