@@ -15,6 +15,11 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from app.config import ACCOUNT_VARIABLES, Settings
+from app.config._values import normalise_database_url
+from app.db.engine import create_engine
+from app.db.migrate import upgrade_to_head
+from app.db.session import create_session_factory
+from tests.db import Database
 
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 _OUR_VARIABLES = {name.upper() for name in Settings.model_fields} | {"ENV_FILE"}
@@ -31,6 +36,8 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Pat
     workdir = tmp_path / "work"
     workdir.mkdir()
     monkeypatch.chdir(workdir)
+    # In-process app tests exercise the API; agent tests build their loops themselves.
+    monkeypatch.setenv("AGENTS_ENABLED", "false")
     return workdir
 
 
@@ -99,3 +106,12 @@ async def postgres_databases() -> AsyncIterator[PostgresDatabases]:
 async def postgres_url(postgres_databases: PostgresDatabases) -> str:
     """A fresh, empty PostgreSQL database for one test."""
     return await postgres_databases.create()
+
+
+@pytest.fixture
+async def pg(postgres_url: str) -> AsyncIterator[Database]:
+    """A fresh PostgreSQL database at the newest schema."""
+    engine = create_engine(normalise_database_url(postgres_url))
+    await upgrade_to_head(engine)
+    yield Database(postgres_url, engine, create_session_factory(engine))
+    await engine.dispose()

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.agent.supervisor import AgentSupervisor
+from app.agent.supervisor import AgentSupervisor, ManagedAgent
+from app.agents import build_agents
 from app.config import AccountSettings, Settings
 from app.core.errors import DatabaseError
 from app.db.engine import create_engine
@@ -76,13 +77,7 @@ async def build_container(
             await sync_accounts(session, accounts)
     _log_accounts(settings)
     await check_llm_models(settings)
-    supervisor = AgentSupervisor(accounts)
-    stack.push_async_callback(supervisor.aclose)
-    await supervisor.start()
-    if options.replay:
-        logger.warning(
-            "--replay: paper trading will run on the bundled historical candles, not live prices"
-        )
+    supervisor = await _start_agents(settings, options, sessions, state, stack)
     return Container(
         settings=settings,
         options=options,
@@ -91,6 +86,30 @@ async def build_container(
         supervisor=supervisor,
         schema_at_startup=state,
     )
+
+
+async def _start_agents(
+    settings: Settings,
+    options: RuntimeOptions,
+    sessions: SessionFactory,
+    state: SchemaState,
+    stack: AsyncExitStack,
+) -> AgentSupervisor:
+    if not settings.agents_enabled or not state.at_head:
+        reason = "AGENTS_ENABLED=false" if not settings.agents_enabled else "schema not at head"
+        logger.warning("agent loops are off (%s)", reason)
+        detail = f"off ({reason})"
+        supervisor = AgentSupervisor(
+            {a.id: ManagedAgent(a.trading_mode, None, detail) for a in settings.accounts}
+        )
+        return supervisor
+    if options.replay:
+        logger.warning("--replay: paper trading runs on recorded candles, not live prices")
+    runtime = await build_agents(settings, sessions, replay=options.replay)
+    stack.push_async_callback(runtime.aclose)
+    logger.info("market data: %s", runtime.source_name)
+    await runtime.supervisor.start()
+    return runtime.supervisor
 
 
 def _log_accounts(settings: Settings) -> None:

@@ -1,16 +1,18 @@
 """The agent supervisor: one named task per account, started and stopped with the service.
 
-The decision loop itself arrives with the agent runtime; until then every account is
-registered and reported as ``stopped``, so the API and readiness checks have a real object
-to talk to.
+One account's failure (its exchange down, its LLM out of credits, a bug) never stops or
+slows another: each loop runs in its own task, and a loop that dies is recorded as
+``stopped`` with the reason.
 """
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
+from app.agent.loop import AgentLoop
 from app.core.types import AccountId, TradingMode
 
 logger = logging.getLogger(__name__)
@@ -35,42 +37,84 @@ class AgentStatus:
     detail: str
 
 
+@dataclass(slots=True)
+class ManagedAgent:
+    """One account under supervision.
+
+    Attributes:
+        mode: The account's trading mode.
+        loop: Its decision loop, or None when it cannot run (``detail`` says why).
+        detail: Human-readable state detail.
+        after_tick: Called after every cycle (e.g. to persist paper state).
+        until: Stop after this time (the end of a replay).
+    """
+
+    mode: TradingMode
+    loop: AgentLoop | None
+    detail: str
+    after_tick: Callable[[], Awaitable[None]] | None = None
+    until: datetime | None = None
+    task: asyncio.Task[None] | None = None
+
+
 class AgentSupervisor:
     """Owns the per-account agent tasks; safe to start and close more than once."""
 
-    def __init__(self, accounts: Iterable[tuple[AccountId, TradingMode]]) -> None:
-        self._accounts = dict(accounts)
-        self._tasks: dict[AccountId, asyncio.Task[None]] = {}
-        self._started = False
+    def __init__(self, agents: dict[AccountId, ManagedAgent]) -> None:
+        self._agents = agents
+        self._stop = asyncio.Event()
 
     async def start(self) -> None:
-        """Start every account's loop (none exist yet: accounts are registered, stopped)."""
-        self._started = True
+        """Start every runnable account's loop in its own task."""
+        self._stop.clear()
+        for account_id, agent in self._agents.items():
+            if agent.loop is None or (agent.task is not None and not agent.task.done()):
+                continue
+            agent.task = asyncio.create_task(
+                self._run(account_id, agent), name=f"agent:{account_id}"
+            )
+            agent.detail = "running"
         logger.info(
-            "agent supervisor started for %d account(s): %s (no decision loop yet)",
-            len(self._accounts),
-            ", ".join(self._accounts),
+            "agent supervisor started: %s",
+            ", ".join(f"{a} ({g.detail})" for a, g in self._agents.items()) or "no accounts",
         )
+
+    async def _run(self, account_id: AccountId, agent: ManagedAgent) -> None:
+        assert agent.loop is not None  # only runnable agents get a task
+        try:
+            await agent.loop.run(self._stop, after_tick=agent.after_tick, until=agent.until)
+            agent.detail = "finished" if agent.until else "stopped"
+        except asyncio.CancelledError:
+            agent.detail = "stopped"
+            raise
+        except Exception as exc:  # one account must never take the others down
+            logger.exception("agent %s stopped on an unexpected error", account_id)
+            agent.detail = f"stopped on error: {exc.__class__.__name__}: {exc}"
 
     def status(self) -> list[AgentStatus]:
         """The state of every account's agent, in configuration order."""
         return [
             AgentStatus(
                 account_id=account_id,
-                trading_mode=mode,
-                state=AgentState.RUNNING if account_id in self._tasks else AgentState.STOPPED,
-                detail="supervisor running" if self._started else "supervisor not started",
+                trading_mode=agent.mode,
+                state=(
+                    AgentState.RUNNING
+                    if agent.task is not None and not agent.task.done()
+                    else AgentState.STOPPED
+                ),
+                detail=agent.detail,
             )
-            for account_id, mode in self._accounts.items()
+            for account_id, agent in self._agents.items()
         ]
 
     async def aclose(self) -> None:
-        """Cancel every account task and wait for them to finish."""
-        tasks = list(self._tasks.values())
+        """Stop every loop and wait for the tasks to end."""
+        self._stop.set()
+        tasks = [a.task for a in self._agents.values() if a.task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
-        if self._started:
+        for agent in self._agents.values():
+            agent.task = None
+        if tasks:
             logger.info("agent supervisor stopped")
-        self._started = False

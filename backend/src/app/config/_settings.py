@@ -166,6 +166,7 @@ class Settings(BaseSettings):
     api_token: OptionalSecret = None
     api_read_token: OptionalSecret = None
     auto_migrate: bool = True
+    agents_enabled: bool = True
     llm_fallback_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
     llm_daily_budget_usd: OptionalPositiveUsd = None
     llm_max_tokens: int = Field(default=8000, ge=256, le=200_000)
@@ -181,6 +182,7 @@ class Settings(BaseSettings):
     backfill_bars: int = Field(default=250, ge=50, le=5000)
     max_mark_deviation_pct: Decimal = Field(default=Decimal(5), gt=0, le=100)
     replay_data_dir: OptionalText = None
+    replay_speed: float = Field(default=3600.0, gt=0, le=1_000_000)
 
     # Filled by load_settings() from ACCOUNT_IDS and the per-account variables.
     _accounts: tuple[AccountSettings, ...] = PrivateAttr(default=())

@@ -33,3 +33,31 @@ class SystemClock:
         delay = (when - self.now()).total_seconds()
         if delay > 0:
             await asyncio.sleep(delay)
+
+
+class ReplayClock:
+    """Replay time: stands still during a cycle and jumps to each wake-up time.
+
+    ``--replay`` uses it so the agent works through recorded candles quickly on the same code
+    path: a sleep until ``when`` takes ``(when - now) / speed`` of wall-clock time, then time
+    *is* ``when``. Frozen time keeps a cycle consistent however long it runs.
+    """
+
+    def __init__(self, start: datetime, speed: float) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ReplayClock needs a timezone-aware start")
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self._now = start
+        self._speed = speed
+
+    def now(self) -> datetime:
+        """Replay time now."""
+        return self._now
+
+    async def sleep_until(self, when: datetime) -> None:
+        """Wait the wall-clock share of the gap, then move replay time to ``when``."""
+        delay = (when - self._now).total_seconds() / self._speed
+        if delay > 0:
+            await asyncio.sleep(delay)
+        self._now = max(self._now, when)

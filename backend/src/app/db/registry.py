@@ -11,6 +11,7 @@ from app.trading.models import (
     EquitySnapshot,
     Fill,
     Order,
+    PaperAccountRow,
     PositionSnapshot,
     RiskStateRow,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "IndicatorSnapshot",
     "LlmCall",
     "Order",
+    "PaperAccountRow",
     "PositionSnapshot",
     "RiskStateRow",
 ]

@@ -173,3 +173,16 @@ class RiskStateRow(Base):
     halt_reason: Mapped[str | None] = mapped_column(Text)
     stop_outs: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime] = updated_at()
+
+
+class PaperAccountRow(Base):
+    """A paper account's simulated exchange state (balance, positions, orders), as JSON.
+
+    Persisted after every cycle so paper positions and balances survive restarts.
+    """
+
+    __tablename__ = "paper_accounts"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    state: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = updated_at()

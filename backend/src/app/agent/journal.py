@@ -1,0 +1,303 @@
+"""The agent's journal: every step of a cycle written to the database, linked for audit.
+
+Decision (with its LLM calls) -> legs (requested vs approved, every adjustment) -> orders
+(intent written *before* sending, then each status) -> fills; plus events, equity and
+position snapshots, the risk state and the paper exchange's state. Each method is one short
+unit of work: no session stays open across an exchange or LLM call.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from app.agent.models import AgentEvent
+from app.db.session import SessionFactory, session_scope
+from app.exchange.ports import AccountState, Execution
+from app.exchange.types import ExchangeOrder, OrderRequest
+from app.llm.parsing import ParsedLeg
+from app.llm.ports import DecisionOutcome
+from app.llm.repository import save_calls
+from app.trading.domain import LegVerdict, RiskState
+from app.trading.models import (
+    Decision,
+    DecisionLeg,
+    EquitySnapshot,
+    Fill,
+    Order,
+    PaperAccountRow,
+    PositionSnapshot,
+)
+from app.trading.repository import load_risk_state, save_risk_state
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json(v) for v in value]
+    if hasattr(value, "value") and not isinstance(value, int | float | str | bool):
+        return value.value
+    return value
+
+
+class Journal:
+    """Writes (and reads back) one service's trading records."""
+
+    def __init__(self, sessions: SessionFactory) -> None:
+        self._sessions = sessions
+
+    async def event(
+        self,
+        account_id: str | None,
+        kind: str,
+        message: str,
+        *,
+        severity: str = "info",
+        payload: dict[str, Any] | None = None,
+        decision_id: uuid.UUID | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Append one agent event."""
+        async with session_scope(self._sessions) as session:
+            event = AgentEvent(
+                account_id=account_id,
+                type=kind,
+                severity=severity,
+                message=message,
+                payload=_json(payload or {}),
+                decision_id=decision_id,
+            )
+            if at is not None:
+                event.occurred_at = at
+            session.add(event)
+
+    async def decision(
+        self,
+        account_id: str,
+        outcome: DecisionOutcome,
+        legs: Sequence[ParsedLeg],
+        verdicts: Sequence[LegVerdict],
+        *,
+        candle_time: datetime | None,
+    ) -> tuple[uuid.UUID, list[uuid.UUID]]:
+        """Store a decision with its LLM calls and one leg per verdict."""
+        async with session_scope(self._sessions) as session:
+            call_ids = await save_calls(session, account_id, outcome.calls)
+            decision = Decision(
+                account_id=account_id,
+                llm_call_id=call_ids[-1] if call_ids else None,
+                provider=outcome.provider,
+                model=outcome.model,
+                prompt_version=outcome.prompt_version,
+                candle_time=candle_time,
+                status="decided" if outcome.decision is not None else "hold_all",
+                summary=outcome.decision.summary if outcome.decision else None,
+                parsed={"notes": list(outcome.notes)},
+                validation_error=outcome.validation_error,
+            )
+            session.add(decision)
+            await session.flush()
+            by_symbol = {leg.proposal.symbol: leg for leg in legs}
+            rows = [
+                _leg_row(decision.id, verdict, by_symbol.get(verdict.proposal.symbol))
+                for verdict in verdicts
+            ]
+            session.add_all(rows)
+            await session.flush()
+            return decision.id, [row.id for row in rows]
+
+    async def order_intent(
+        self,
+        account_id: str,
+        leg_id: uuid.UUID | None,
+        request: OrderRequest,
+        purpose: str,
+        at: datetime,
+    ) -> None:
+        """Write the order *before* it is sent (status ``intent``); idempotent on client id."""
+        async with session_scope(self._sessions) as session:
+            existing = await session.scalar(
+                select(Order).where(Order.client_order_id == request.client_order_id)
+            )
+            if existing is not None:
+                return
+            session.add(
+                Order(
+                    client_order_id=request.client_order_id,
+                    account_id=account_id,
+                    decision_leg_id=leg_id,
+                    symbol=request.symbol,
+                    side=request.side.value,
+                    type=request.type.value,
+                    purpose=purpose,
+                    quantity=request.quantity or Decimal(0),
+                    price=request.price,
+                    stop_price=request.stop_price,
+                    reduce_only=request.reduce_only,
+                    close_position=request.close_position,
+                    working_type=request.working_type.value if request.working_type else None,
+                    status="intent",
+                    status_history=[{"status": "intent", "at": at.isoformat()}],
+                )
+            )
+
+    async def order_update(
+        self,
+        order: ExchangeOrder | None,
+        client_order_id: str,
+        at: datetime,
+        *,
+        status: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record what the exchange says about an order (or why it was not placed)."""
+        async with session_scope(self._sessions) as session:
+            row = await session.scalar(
+                select(Order).where(Order.client_order_id == client_order_id)
+            )
+            if row is None:
+                return
+            new_status = status or (order.status.value if order else row.status)
+            if order is not None:
+                row.exchange_order_id = str(order.order_id)
+                row.filled_quantity = order.executed_qty
+                row.average_price = order.avg_price or None
+            if error is not None:
+                row.error = error
+            if new_status != row.status:
+                row.status = new_status
+                entry = {"status": new_status, "at": at.isoformat()}
+                if error:
+                    entry["reason"] = error
+                row.status_history = [*row.status_history, entry]
+
+    async def fills(self, account_id: str, executions: Sequence[Execution]) -> int:
+        """Store fills (idempotent on the exchange trade id); returns how many were new."""
+        added = 0
+        async with session_scope(self._sessions) as session:
+            for execution in executions:
+                exists = await session.scalar(
+                    select(Fill.id).where(
+                        Fill.account_id == account_id,
+                        Fill.symbol == execution.symbol,
+                        Fill.trade_id == execution.trade_id,
+                    )
+                )
+                if exists is not None:
+                    continue
+                order_id = await session.scalar(
+                    select(Order.id).where(Order.client_order_id == execution.client_order_id)
+                )
+                session.add(
+                    Fill(
+                        order_id=order_id,
+                        account_id=account_id,
+                        symbol=execution.symbol,
+                        trade_id=execution.trade_id,
+                        side=execution.side,
+                        price=execution.price,
+                        quantity=execution.quantity,
+                        fee=execution.fee,
+                        fee_asset=execution.fee_asset,
+                        realized_pnl=execution.realized_pnl,
+                        is_maker=execution.maker,
+                        filled_at=execution.time,
+                    )
+                )
+                added += 1
+        return added
+
+    async def snapshot(self, account_id: str, state: AccountState, at: datetime) -> None:
+        """Equity and every position at ``at`` (idempotent per time)."""
+        async with session_scope(self._sessions) as session:
+            if await session.get(EquitySnapshot, (account_id, at)) is None:
+                session.add(
+                    EquitySnapshot(
+                        account_id=account_id,
+                        taken_at=at,
+                        equity=state.equity,
+                        wallet_balance=state.wallet_balance,
+                        available_balance=state.available_balance,
+                        unrealized_pnl=state.unrealized_pnl,
+                        margin_used=state.margin_used,
+                    )
+                )
+            for position in state.positions.values():
+                if await session.get(PositionSnapshot, (account_id, position.symbol, at)) is None:
+                    session.add(
+                        PositionSnapshot(
+                            account_id=account_id,
+                            symbol=position.symbol,
+                            taken_at=at,
+                            side="long" if position.amount > 0 else "short",
+                            quantity=abs(position.amount),
+                            entry_price=position.entry_price,
+                            mark_price=position.mark_price,
+                            unrealized_pnl=position.unrealized_pnl,
+                            leverage=Decimal(position.leverage),
+                        )
+                    )
+
+    async def risk_state(self, account_id: str) -> RiskState | None:
+        """The persisted risk state."""
+        async with session_scope(self._sessions) as session:
+            return await load_risk_state(session, account_id)
+
+    async def save_risk_state(self, account_id: str, state: RiskState) -> None:
+        """Persist the risk state."""
+        async with session_scope(self._sessions) as session:
+            await save_risk_state(session, account_id, state)
+
+    async def paper_state(self, account_id: str) -> dict[str, Any] | None:
+        """The paper exchange's saved state."""
+        async with session_scope(self._sessions) as session:
+            row = await session.get(PaperAccountRow, account_id)
+            return dict(row.state) if row is not None else None
+
+    async def save_paper_state(self, account_id: str, state: dict[str, Any]) -> None:
+        """Persist the paper exchange's state."""
+        async with session_scope(self._sessions) as session:
+            row = await session.get(PaperAccountRow, account_id)
+            if row is None:
+                session.add(PaperAccountRow(account_id=account_id, state=state))
+            else:
+                row.state = state
+
+
+def _leg_row(decision_id: uuid.UUID, verdict: LegVerdict, leg: ParsedLeg | None) -> DecisionLeg:
+    proposal = verdict.proposal
+    requested = _json(asdict(proposal))
+    if leg is not None:
+        requested.update(
+            confidence=leg.confidence,
+            rationale=leg.rationale,
+            invalidation=leg.invalidation.canonical if leg.invalidation else None,
+            invalidation_text=leg.invalidation_text,
+        )
+    approved = None
+    if verdict.orders:
+        approved = {
+            "orders": [_json(asdict(o)) for o in verdict.orders],
+            "leverage": verdict.leverage,
+            "stop_loss": _json(verdict.stop_loss),
+            "take_profit": _json(verdict.take_profit),
+            "notional_usd": _json(verdict.notional_usd),
+        }
+    return DecisionLeg(
+        decision_id=decision_id,
+        symbol=proposal.symbol,
+        action=proposal.action.value,
+        requested=requested,
+        approved=approved,
+        adjustments=[_json(asdict(a)) for a in verdict.adjustments],
+        status=verdict.status.value,
+    )
