@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from app.agent.journal import Journal
+from app.agent.locks import PostgresAccountLocks
 from app.agent.loop import AgentConfig, AgentLoop
 from app.agent.supervisor import AgentSupervisor, ManagedAgent
 from app.config import AccountSettings, Settings
@@ -57,7 +60,7 @@ class AgentsRuntime:
 
 
 async def build_agents(
-    settings: Settings, sessions: SessionFactory, *, replay: bool
+    settings: Settings, engine: AsyncEngine, sessions: SessionFactory, *, replay: bool
 ) -> AgentsRuntime:
     """Wire one loop per account.
 
@@ -101,7 +104,8 @@ async def build_agents(
         agents[account.id] = await _agent(
             settings, account, market, journal, clock, filters, until, sessions, clients
         )
-    return AgentsRuntime(AgentSupervisor(agents), source_name, clients)
+    locks = PostgresAccountLocks(engine) if engine.dialect.name == "postgresql" else None
+    return AgentsRuntime(AgentSupervisor(agents, locks=locks), source_name, clients)
 
 
 async def _reachable(client: AsterdexClient) -> bool:

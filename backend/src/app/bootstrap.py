@@ -77,7 +77,7 @@ async def build_container(
             await sync_accounts(session, accounts)
     _log_accounts(settings)
     await check_llm_models(settings)
-    supervisor = await _start_agents(settings, options, sessions, state, stack)
+    supervisor = await _start_agents(settings, options, engine, sessions, state, stack)
     return Container(
         settings=settings,
         options=options,
@@ -91,6 +91,7 @@ async def build_container(
 async def _start_agents(
     settings: Settings,
     options: RuntimeOptions,
+    engine: AsyncEngine,
     sessions: SessionFactory,
     state: SchemaState,
     stack: AsyncExitStack,
@@ -105,7 +106,7 @@ async def _start_agents(
         return supervisor
     if options.replay:
         logger.warning("--replay: paper trading runs on recorded candles, not live prices")
-    runtime = await build_agents(settings, sessions, replay=options.replay)
+    runtime = await build_agents(settings, engine, sessions, replay=options.replay)
     stack.push_async_callback(runtime.aclose)
     logger.info("market data: %s", runtime.source_name)
     await runtime.supervisor.start()

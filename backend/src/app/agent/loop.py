@@ -209,16 +209,20 @@ class AgentLoop:
     async def _feed_exchange(self, symbol: str) -> None:
         """Hand every newly closed decision-interval candle to the exchange (paper matching)."""
         candles = await self._market.closed_candles(symbol, self._config.interval, 50)
+        if not candles:
+            return
         last = self._fed.get(symbol)
+        if last is None:
+            # First look: earlier candles were matched before this process started; only
+            # the current price is news.
+            await self._exchange.on_closed_candle(candles[-1])
+            self._fed[symbol] = candles[-1].open_time
+            return
         for candle in candles:
-            if last is None or candle.open_time > last:
-                if last is not None:  # candles before the loop started were matched already
-                    await self._exchange.on_closed_candle(candle)
+            if candle.open_time > last:
+                await self._exchange.on_closed_candle(candle)
                 last = candle.open_time
-        if last is not None:
-            if symbol not in self._fed and candles:
-                await self._exchange.on_closed_candle(candles[-1])  # sets the current price
-            self._fed[symbol] = last
+        self._fed[symbol] = last
 
     async def _record_fills(self) -> int:
         executions = await self._exchange.executions(self._executions_since)

@@ -12,10 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from app.agent.locks import AccountLock, AccountLocks, LocalAccountLocks
 from app.agent.loop import AgentLoop
 from app.core.types import AccountId, TradingMode
 
 logger = logging.getLogger(__name__)
+
+
+class LockLost(Exception):
+    """The account lock's connection died: this replica must stop trading the account."""
 
 
 class AgentState(StrEnum):
@@ -60,8 +65,16 @@ class ManagedAgent:
 class AgentSupervisor:
     """Owns the per-account agent tasks; safe to start and close more than once."""
 
-    def __init__(self, agents: dict[AccountId, ManagedAgent]) -> None:
+    def __init__(
+        self,
+        agents: dict[AccountId, ManagedAgent],
+        *,
+        locks: AccountLocks | None = None,
+        standby_retry_s: float = 15.0,
+    ) -> None:
         self._agents = agents
+        self._locks = locks or LocalAccountLocks()
+        self._retry_s = standby_retry_s
         self._stop = asyncio.Event()
 
     async def start(self) -> None:
@@ -82,8 +95,24 @@ class AgentSupervisor:
     async def _run(self, account_id: AccountId, agent: ManagedAgent) -> None:
         assert agent.loop is not None  # only runnable agents get a task
         try:
-            await agent.loop.run(self._stop, after_tick=agent.after_tick, until=agent.until)
-            agent.detail = "finished" if agent.until else "stopped"
+            while not self._stop.is_set():
+                lock = await self._locks.acquire(account_id)
+                if lock is None:
+                    agent.detail = "standby: another replica trades this account"
+                    await self._pause(self._retry_s)
+                    continue
+                agent.detail = "running"
+                try:
+                    await agent.loop.run(
+                        self._stop, after_tick=self._after_tick(agent, lock), until=agent.until
+                    )
+                    agent.detail = "finished" if agent.until else "stopped"
+                    return
+                except LockLost:
+                    agent.detail = "standby: account lock lost"
+                    logger.warning("agent %s lost its account lock; it stops trading", account_id)
+                finally:
+                    await lock.release()
         except asyncio.CancelledError:
             agent.detail = "stopped"
             raise
@@ -91,19 +120,25 @@ class AgentSupervisor:
             logger.exception("agent %s stopped on an unexpected error", account_id)
             agent.detail = f"stopped on error: {exc.__class__.__name__}: {exc}"
 
+    def _after_tick(self, agent: ManagedAgent, lock: AccountLock) -> Callable[[], Awaitable[None]]:
+        async def after_tick() -> None:
+            if agent.after_tick is not None:
+                await agent.after_tick()
+            if not await lock.alive():
+                raise LockLost
+
+        return after_tick
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except TimeoutError:
+            return
+
     def status(self) -> list[AgentStatus]:
         """The state of every account's agent, in configuration order."""
         return [
-            AgentStatus(
-                account_id=account_id,
-                trading_mode=agent.mode,
-                state=(
-                    AgentState.RUNNING
-                    if agent.task is not None and not agent.task.done()
-                    else AgentState.STOPPED
-                ),
-                detail=agent.detail,
-            )
+            AgentStatus(account_id, agent.mode, _state(agent), agent.detail)
             for account_id, agent in self._agents.items()
         ]
 
@@ -118,3 +153,9 @@ class AgentSupervisor:
             agent.task = None
         if tasks:
             logger.info("agent supervisor stopped")
+
+
+def _state(agent: ManagedAgent) -> AgentState:
+    if agent.task is None or agent.task.done():
+        return AgentState.STOPPED
+    return AgentState.PAUSED if agent.detail.startswith("standby") else AgentState.RUNNING
