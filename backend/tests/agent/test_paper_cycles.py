@@ -53,5 +53,8 @@ async def test_three_hundred_paper_cycles_on_real_candles(pg: Database) -> None:
     assert fills
     assert all(f.order_id is not None for f in fills)
     assert not [e for e in events if e.type == "protection.missing"]
+    funding = [e for e in events if e.type == "funding"]
+    assert funding, "no funding was settled on an open position in 300 hours"
+    assert all(e.payload["symbol"] in {"BTCUSDT", "ETHUSDT", "SOLUSDT"} for e in funding)
     state = await exchange.account_state()
     assert state.equity > 0

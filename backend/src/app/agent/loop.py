@@ -94,6 +94,7 @@ class AgentLoop:
         self._theses: dict[str, Thesis] = {}
         self._history: list[HistoryItem] = []
         self._fed: dict[str, datetime] = {}
+        self._funding: dict[str, tuple[datetime, Decimal]] = {}
         self._executions_since = clock.now()
 
     @property
@@ -144,8 +145,10 @@ class AgentLoop:
         symbols = list(self._config.symbols.values())
         for symbol in symbols:
             await self._market.ensure_fresh(symbol)
-            await self._market.refresh_mark(symbol)
             await self._feed_exchange(symbol)
+            await self._settle_funding(symbol, now)
+            await self._market.refresh_mark(symbol)
+            self._note_funding(symbol)
         outcome.fills = await self._record_fills()
         reasons = [r for s in symbols for r in (await self._market.quality(s)).reasons]
         if reasons:
@@ -223,6 +226,27 @@ class AgentLoop:
                 await self._exchange.on_closed_candle(candle)
                 last = candle.open_time
         self._fed[symbol] = last
+
+    def _note_funding(self, symbol: str) -> None:
+        mark = self._market.mark(symbol)
+        if mark is not None:
+            self._funding[symbol] = (mark.next_funding_time, mark.funding_rate)
+
+    async def _settle_funding(self, symbol: str, now: datetime) -> None:
+        """Charge the funding announced at the last look once its time has passed."""
+        due = self._funding.get(symbol)
+        mark = self._market.mark(symbol)
+        if due is None or mark is None or now < due[0]:
+            return
+        paid = await self._exchange.settle_funding(symbol, due[1], mark.mark_price)
+        del self._funding[symbol]
+        if paid:
+            await self._journal.event(
+                self._config.account_id,
+                "funding",
+                f"{symbol}: funding {due[1]} at {due[0].isoformat()}: {paid} USDT",
+                payload={"symbol": symbol, "rate": due[1], "amount": paid},
+            )
 
     async def _record_fills(self) -> int:
         executions = await self._exchange.executions(self._executions_since)

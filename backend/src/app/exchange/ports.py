@@ -95,6 +95,14 @@ class Exchange(Protocol):
         """Fills since ``since`` (inclusive), oldest first."""
         ...
 
+    async def settle_funding(self, symbol: str, rate: Decimal, mark_price: Decimal) -> Decimal:
+        """A funding time passed: a simulated exchange charges or credits the position.
+
+        Returns the wallet change (negative when charged). A live exchange settles funding
+        itself and returns zero.
+        """
+        ...
+
     async def on_closed_candle(self, candle: Kline) -> None:
         """A candle closed: a simulated exchange matches stops and targets; live ignores it."""
         ...

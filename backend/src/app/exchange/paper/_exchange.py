@@ -171,6 +171,10 @@ class PaperExchange:
 
     # -- the Exchange port ----------------------------------------------------------------
 
+    async def settle_funding(self, symbol: str, rate: Decimal, mark_price: Decimal) -> Decimal:
+        """Funding time passed: charge or credit the position (see :meth:`apply_funding`)."""
+        return self.apply_funding(symbol, rate, mark_price)
+
     async def symbol_filters(self, symbol: str) -> SymbolFilters:
         """The symbol's trading rules.
 
