@@ -11,8 +11,8 @@ from decimal import Decimal
 
 import pytest
 
+from app.exchange.defaults import OFFLINE_FILTERS
 from app.exchange.errors import FilterViolation, InsufficientFunds, OrderRejected
-from app.exchange.filters import SymbolFilters
 from app.exchange.paper import PaperExchange
 from app.exchange.ports import AccountState, Execution, PositionState
 from app.exchange.types import Kline, OrderRequest, OrderStatus, OrderType, Side
@@ -27,26 +27,7 @@ BUY_SLIP, SELL_SLIP = Decimal("1.0002"), Decimal("0.9998")  # 2 bps against the 
 ZERO = Decimal(0)
 
 
-def _filters(symbol: str, tick: str, step: str, min_qty: str, market_max: str) -> SymbolFilters:
-    return SymbolFilters(
-        symbol=symbol,
-        status="TRADING",
-        tick_size=Decimal(tick),
-        min_price=Decimal(tick),
-        max_price=Decimal(10_000_000),
-        step_size=Decimal(step),
-        min_qty=Decimal(min_qty),
-        max_qty=Decimal(100_000),
-        market_step_size=Decimal(step),
-        market_min_qty=Decimal(min_qty),
-        market_max_qty=Decimal(market_max),
-        min_notional=Decimal(5),
-        multiplier_up=Decimal("1.05"),
-        multiplier_down=Decimal("0.95"),
-    )
-
-
-FILTERS = {BTC: _filters(BTC, "0.1", "0.001", "0.001", "120")}
+FILTERS = {BTC: OFFLINE_FILTERS[BTC]}
 
 
 @pytest.fixture

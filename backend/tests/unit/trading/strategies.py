@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from hypothesis import strategies as st
 
-from app.exchange.filters import SymbolFilters
+from app.exchange.defaults import OFFLINE_FILTERS
 from app.trading.domain import (
     AccountSnapshot,
     Action,
@@ -21,29 +21,7 @@ NOW = datetime(2026, 4, 1, 12, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
 
-def _filters(symbol: str, tick: str, step: str, min_qty: str, market_max: str) -> SymbolFilters:
-    return SymbolFilters(
-        symbol=symbol,
-        status="TRADING",
-        tick_size=Decimal(tick),
-        min_price=Decimal(tick),
-        max_price=Decimal(10_000_000),
-        step_size=Decimal(step),
-        min_qty=Decimal(min_qty),
-        max_qty=Decimal(100_000),
-        market_step_size=Decimal(step),
-        market_min_qty=Decimal(min_qty),
-        market_max_qty=Decimal(market_max),
-        min_notional=Decimal(5),
-        multiplier_up=Decimal("1.05"),
-        multiplier_down=Decimal("0.95"),
-    )
-
-
-FILTERS = {
-    "BTCUSDT": _filters("BTCUSDT", "0.1", "0.001", "0.001", "120"),
-    "SOLUSDT": _filters("SOLUSDT", "0.01", "0.01", "0.01", "4000"),
-}
+FILTERS = {symbol: OFFLINE_FILTERS[symbol] for symbol in ("BTCUSDT", "SOLUSDT")}
 SYMBOLS = [*FILTERS, "DOGEUSDT"]  # one the account does not trade
 
 money = st.decimals(min_value=Decimal(0), max_value=Decimal(1_000_000), places=2)
