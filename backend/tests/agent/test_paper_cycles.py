@@ -54,6 +54,11 @@ async def test_three_hundred_paper_cycles_on_real_candles(pg: Database) -> None:
     assert all(f.order_id is not None for f in fills)
     assert not [e for e in events if e.type == "protection.missing"]
     funding = [e for e in events if e.type == "funding"]
+    invalidated = [e for e in events if e.type == "position.invalidated"]
+    assert invalidated, "no invalidation condition ever held in 300 hours"
+    closes = [o for o in orders if o.purpose == "close" and o.status == "FILLED"]
+    assert len(closes) >= len(invalidated)  # each invalidation closed its position
+    assert all(o.reduce_only for o in closes)
     assert funding, "no funding was settled on an open position in 300 hours"
     assert all(e.payload["symbol"] in {"BTCUSDT", "ETHUSDT", "SOLUSDT"} for e in funding)
     state = await exchange.account_state()
