@@ -105,7 +105,8 @@ async def build_agents(
             settings, account, market, journal, clock, filters, until, sessions, clients
         )
     locks = PostgresAccountLocks(engine) if engine.dialect.name == "postgresql" else None
-    return AgentsRuntime(AgentSupervisor(agents, locks=locks), source_name, clients)
+    supervisor = AgentSupervisor(agents, locks=locks, controls=journal)
+    return AgentsRuntime(supervisor, source_name, clients)
 
 
 async def _reachable(client: AsterdexClient) -> bool:

@@ -2,6 +2,8 @@
 
 import asyncio
 import logging
+import secrets
+import sys
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +48,7 @@ class Container:
     sessions: SessionFactory
     supervisor: AgentSupervisor
     schema_at_startup: SchemaState
+    api_token: str | None = None
 
 
 async def build_container(
@@ -78,7 +81,9 @@ async def build_container(
     _log_accounts(settings)
     await check_llm_models(settings)
     supervisor = await _start_agents(settings, options, engine, sessions, state, stack)
+    token = settings.api_token.get_secret_value() if settings.api_token else generated_token()
     return Container(
+        api_token=token,
         settings=settings,
         options=options,
         engine=engine,
@@ -198,3 +203,14 @@ async def check_llm_models(settings: Settings, *, timeout_s: float = 5.0) -> lis
     for warning in warnings:
         logger.warning(warning)
     return warnings
+
+
+def generated_token() -> str:
+    """A fresh API token for a development run, printed once to the terminal, never logged.
+
+    ``ENVIRONMENT=production`` refuses to start without ``API_TOKEN``, so this only happens
+    where an operator is watching.
+    """
+    token = secrets.token_urlsafe(32)
+    print(f"API_TOKEN is not set: this run's token is {token}", file=sys.stderr, flush=True)
+    return token

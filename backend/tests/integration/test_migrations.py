@@ -64,7 +64,7 @@ async def test_cli_upgrade_and_downgrade_on_postgres(postgres_url: str) -> None:
 
     down = alembic("downgrade", "-1", database_url=postgres_url)
     assert down.returncode == 0, down.stderr
-    assert await table_names(postgres_url) == TABLES - {"paper_accounts"}
+    assert await table_names(postgres_url) == TABLES - {"agent_controls"}
     base = alembic("downgrade", "base", database_url=postgres_url)
     assert base.returncode == 0, base.stderr
     assert await table_names(postgres_url) == set()
@@ -85,7 +85,7 @@ async def test_cli_upgrade_and_downgrade_on_sqlite(tmp_path: Path) -> None:
 
     down = alembic("downgrade", "-1", database_url=url)
     assert down.returncode == 0, down.stderr
-    assert await table_names(url) == TABLES - {"paper_accounts"}
+    assert await table_names(url) == TABLES - {"agent_controls"}
     base = alembic("downgrade", "base", database_url=url)
     assert base.returncode == 0, base.stderr
     assert await table_names(url) == set()

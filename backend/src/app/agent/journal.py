@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.agent.models import AgentEvent
+from app.agent.models import AgentControl, AgentEvent
 from app.db.session import SessionFactory, session_scope
 from app.exchange.ports import AccountState, Execution
 from app.exchange.types import ExchangeOrder, OrderRequest
@@ -271,6 +271,21 @@ class Journal:
                 session.add(PaperAccountRow(account_id=account_id, state=state))
             else:
                 row.state = state
+
+    async def control(self, account_id: str) -> tuple[str, str | None] | None:
+        """The persisted operator state (state, reason) of the account's agent."""
+        async with session_scope(self._sessions) as session:
+            row = await session.get(AgentControl, account_id)
+            return (row.state, row.reason) if row is not None else None
+
+    async def save_control(self, account_id: str, state: str, reason: str | None) -> None:
+        """Persist the operator state of the account's agent."""
+        async with session_scope(self._sessions) as session:
+            row = await session.get(AgentControl, account_id)
+            if row is None:
+                session.add(AgentControl(account_id=account_id, state=state, reason=reason))
+            else:
+                row.state, row.reason = state, reason
 
 
 def _leg_row(decision_id: uuid.UUID, verdict: LegVerdict, leg: ParsedLeg | None) -> DecisionLeg:

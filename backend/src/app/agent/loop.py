@@ -95,6 +95,7 @@ class AgentLoop:
         self._history: list[HistoryItem] = []
         self._fed: dict[str, datetime] = {}
         self._funding: dict[str, tuple[datetime, Decimal]] = {}
+        self._tick_lock = asyncio.Lock()
         self._executions_since = clock.now()
 
     @property
@@ -138,7 +139,33 @@ class AgentLoop:
         )
 
     async def tick(self) -> TickOutcome:
-        """One full cycle (see the module docstring)."""
+        """One full cycle (see the module docstring); cycles never overlap."""
+        async with self._tick_lock:
+            return await self._tick()
+
+    async def kill(self, *, flatten: bool, reason: str) -> None:
+        """Kill switch: cancel every open order and, with ``flatten``, close every position."""
+        async with self._tick_lock:
+            now = self._clock.now()
+            for symbol in self._config.symbols.values():
+                for order in await self._exchange.open_orders(symbol):
+                    await self._exchange.cancel_order(symbol, order.client_order_id)
+            if flatten:
+                state = await self._exchange.account_state()
+                for position in state.positions.values():
+                    await self._executor.close_position(position, "kill", now)
+                    self._theses.pop(position.symbol, None)
+            await self._record_fills()
+            await self._journal.event(
+                self._config.account_id,
+                "risk.halt",
+                f"kill switch: {reason}" + ("; positions flattened" if flatten else ""),
+                severity="critical",
+                payload={"flatten": flatten},
+            )
+            await self._snapshot(now)
+
+    async def _tick(self) -> TickOutcome:
         now = self._clock.now()
         account = self._config.account_id
         outcome = TickOutcome(at=now)

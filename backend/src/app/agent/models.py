@@ -29,3 +29,17 @@ class AgentEvent(Base):
     message: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict[str, Any]]
     decision_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("decisions.id"))
+
+
+class AgentControl(Base):
+    """The operator's word on one account's agent (start/pause/stop/kill), persisted.
+
+    A kill switch (``halted``) survives restarts until an operator releases it.
+    """
+
+    __tablename__ = "agent_controls"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)

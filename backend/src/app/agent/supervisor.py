@@ -12,11 +12,30 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from app.agent.journal import Journal
 from app.agent.locks import AccountLock, AccountLocks, LocalAccountLocks
 from app.agent.loop import AgentLoop
+from app.core.errors import AppError
 from app.core.types import AccountId, TradingMode
 
 logger = logging.getLogger(__name__)
+
+
+class UnknownAccount(AppError):
+    """No account has that id."""
+
+    status_code = 404
+    code = "unknown_account"
+
+    def __init__(self, account_id: str) -> None:
+        super().__init__(f"no account {account_id!r}")
+
+
+class AgentUnavailable(AppError):
+    """The request does not fit the agent's state."""
+
+    status_code = 409
+    code = "agent_unavailable"
 
 
 class LockLost(Exception):
@@ -60,6 +79,7 @@ class ManagedAgent:
     after_tick: Callable[[], Awaitable[None]] | None = None
     until: datetime | None = None
     task: asyncio.Task[None] | None = None
+    held: "AgentState | None" = None
 
 
 class AgentSupervisor:
@@ -70,27 +90,102 @@ class AgentSupervisor:
         agents: dict[AccountId, ManagedAgent],
         *,
         locks: AccountLocks | None = None,
+        controls: Journal | None = None,
         standby_retry_s: float = 15.0,
     ) -> None:
         self._agents = agents
         self._locks = locks or LocalAccountLocks()
+        self._controls = controls
         self._retry_s = standby_retry_s
         self._stop = asyncio.Event()
 
     async def start(self) -> None:
-        """Start every runnable account's loop in its own task."""
+        """Start every runnable account's loop, except those an operator held.
+
+        Paused, stopped and halted states are persisted, so a kill switch survives restarts.
+        """
         self._stop.clear()
         for account_id, agent in self._agents.items():
-            if agent.loop is None or (agent.task is not None and not agent.task.done()):
+            saved = await self._controls.control(account_id) if self._controls else None
+            if saved is not None and saved[0] != AgentState.RUNNING:
+                agent.held = AgentState(saved[0])
+                agent.detail = f"{saved[0]} by an operator: {saved[1] or 'no reason given'}"
                 continue
-            agent.task = asyncio.create_task(
-                self._run(account_id, agent), name=f"agent:{account_id}"
-            )
-            agent.detail = "running"
+            self._spawn(account_id, agent)
         logger.info(
             "agent supervisor started: %s",
             ", ".join(f"{a} ({g.detail})" for a, g in self._agents.items()) or "no accounts",
         )
+
+    def _spawn(self, account_id: AccountId, agent: ManagedAgent) -> None:
+        if agent.loop is None or (agent.task is not None and not agent.task.done()):
+            return
+        agent.held = None
+        agent.task = asyncio.create_task(self._run(account_id, agent), name=f"agent:{account_id}")
+        agent.detail = "running"
+
+    def _agent(self, account_id: AccountId) -> ManagedAgent:
+        if account_id not in self._agents:
+            raise UnknownAccount(account_id)
+        return self._agents[account_id]
+
+    async def resume(self, account_id: AccountId) -> AgentStatus:
+        """Start (or release the kill switch of) one account's agent."""
+        agent = self._agent(account_id)
+        if agent.loop is None:
+            raise AgentUnavailable(agent.detail)
+        await self._remember(account_id, AgentState.RUNNING, None)
+        self._stop.clear()
+        self._spawn(account_id, agent)
+        return self._status(account_id, agent)
+
+    async def hold(self, account_id: AccountId, state: AgentState, reason: str) -> AgentStatus:
+        """Pause or stop one account's agent (persisted); positions keep their protection."""
+        agent = self._agent(account_id)
+        await self._cancel(agent)
+        agent.held = state
+        agent.detail = f"{state} by an operator: {reason}"
+        await self._remember(account_id, state, reason)
+        return self._status(account_id, agent)
+
+    async def kill(self, account_id: AccountId, *, flatten: bool, reason: str) -> AgentStatus:
+        """Kill switch: halt the loop, cancel open orders, optionally flatten; persisted."""
+        agent = self._agent(account_id)
+        await self._cancel(agent)
+        agent.held = AgentState.HALTED
+        agent.detail = f"halted: {reason}"
+        await self._remember(account_id, AgentState.HALTED, reason)
+        if agent.loop is not None:
+            await agent.loop.kill(flatten=flatten, reason=reason)
+        return self._status(account_id, agent)
+
+    async def kill_all(self, *, flatten: bool, reason: str) -> list[AgentStatus]:
+        """The global kill switch."""
+        return [await self.kill(a, flatten=flatten, reason=reason) for a in list(self._agents)]
+
+    async def cycle(self, account_id: AccountId) -> AgentStatus:
+        """Run one cycle now (refused while paused, stopped or halted)."""
+        agent = self._agent(account_id)
+        if agent.loop is None:
+            raise AgentUnavailable(agent.detail)
+        if agent.held is not None:
+            raise AgentUnavailable(f"the agent is {agent.held}; start it first")
+        await agent.loop.tick()
+        return self._status(account_id, agent)
+
+    def account_status(self, account_id: AccountId) -> AgentStatus:
+        """One account's agent state."""
+        return self._status(account_id, self._agent(account_id))
+
+    async def _cancel(self, agent: ManagedAgent) -> None:
+        if agent.task is not None:
+            agent.task.cancel()
+            await asyncio.gather(agent.task, return_exceptions=True)
+            agent.task = None
+
+    async def _remember(self, account_id: AccountId, state: AgentState, reason: str | None) -> None:
+        if self._controls is not None:
+            await self._controls.save_control(account_id, state.value, reason)
 
     async def _run(self, account_id: AccountId, agent: ManagedAgent) -> None:
         assert agent.loop is not None  # only runnable agents get a task
@@ -137,10 +232,11 @@ class AgentSupervisor:
 
     def status(self) -> list[AgentStatus]:
         """The state of every account's agent, in configuration order."""
-        return [
-            AgentStatus(account_id, agent.mode, _state(agent), agent.detail)
-            for account_id, agent in self._agents.items()
-        ]
+        return [self._status(account_id, agent) for account_id, agent in self._agents.items()]
+
+    @staticmethod
+    def _status(account_id: AccountId, agent: ManagedAgent) -> AgentStatus:
+        return AgentStatus(account_id, agent.mode, _state(agent), agent.detail)
 
     async def aclose(self) -> None:
         """Stop every loop and wait for the tasks to end."""
@@ -156,6 +252,8 @@ class AgentSupervisor:
 
 
 def _state(agent: ManagedAgent) -> AgentState:
+    if agent.held is not None:
+        return agent.held
     if agent.task is None or agent.task.done():
         return AgentState.STOPPED
     return AgentState.PAUSED if agent.detail.startswith("standby") else AgentState.RUNNING

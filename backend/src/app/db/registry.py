@@ -1,6 +1,6 @@
 """Imports every model so ``Base.metadata`` is complete (for Alembic and schema checks)."""
 
-from app.agent.models import AgentEvent
+from app.agent.models import AgentControl, AgentEvent
 from app.db.base import Base
 from app.llm.models import LlmCall
 from app.market_data.models import Candle, FundingRateRow, IndicatorSnapshot
@@ -18,6 +18,7 @@ from app.trading.models import (
 
 __all__ = [
     "Account",
+    "AgentControl",
     "AgentEvent",
     "Base",
     "Candle",

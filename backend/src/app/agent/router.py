@@ -1,0 +1,100 @@
+"""``/api/v1/accounts/{id}/agent`` and the kill switches: minimal control of the agents."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body
+from pydantic import BaseModel, Field
+
+from app.agent.supervisor import AgentState, AgentStatus
+from app.api.auth import FullAccess, ReadAccess
+from app.api.deps import ContainerDep
+from app.api.errors import ErrorResponse
+from app.core.types import AccountId
+
+router = APIRouter(prefix="/api/v1", tags=["agents"])
+_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorResponse},
+    403: {"model": ErrorResponse},
+    404: {"model": ErrorResponse},
+    409: {"model": ErrorResponse},
+}
+
+
+class AgentRead(BaseModel):
+    """One account's agent."""
+
+    account_id: str
+    trading_mode: str
+    state: AgentState
+    detail: str
+
+
+class KillRequest(BaseModel):
+    """Kill-switch options."""
+
+    flatten: bool = Field(default=False, description="Also close every position at market")
+    reason: str = Field(default="operator kill switch", max_length=200)
+
+
+def _read(status: AgentStatus) -> AgentRead:
+    return AgentRead(
+        account_id=status.account_id,
+        trading_mode=status.trading_mode.value,
+        state=status.state,
+        detail=status.detail,
+    )
+
+
+@router.get("/accounts/{account_id}/agent", summary="Agent state", responses=_ERRORS)
+async def get_agent(account_id: str, container: ContainerDep, _: ReadAccess) -> AgentRead:
+    """The account's agent state and why."""
+    return _read(container.supervisor.account_status(AccountId(account_id)))
+
+
+@router.post(
+    "/accounts/{account_id}/agent/{action}",
+    summary="Start, pause, stop or run a cycle",
+    responses=_ERRORS,
+)
+async def control_agent(
+    account_id: str,
+    action: Literal["start", "pause", "stop", "cycle"],
+    container: ContainerDep,
+    _: FullAccess,
+) -> AgentRead:
+    """``start`` also releases a kill switch; ``pause``/``stop`` persist across restarts."""
+    supervisor, account = container.supervisor, AccountId(account_id)
+    if action == "start":
+        return _read(await supervisor.resume(account))
+    if action == "cycle":
+        return _read(await supervisor.cycle(account))
+    state = AgentState.PAUSED if action == "pause" else AgentState.STOPPED
+    return _read(await supervisor.hold(account, state, f"{action} requested over the API"))
+
+
+@router.post("/accounts/{account_id}/kill", summary="Kill switch of one account", responses=_ERRORS)
+async def kill_account(
+    account_id: str,
+    container: ContainerDep,
+    _: FullAccess,
+    request: Annotated[KillRequest | None, Body()] = None,
+) -> AgentRead:
+    """Halt the loop, cancel open orders, optionally flatten; stays halted until started."""
+    request = request or KillRequest()
+    return _read(
+        await container.supervisor.kill(
+            AccountId(account_id), flatten=request.flatten, reason=request.reason
+        )
+    )
+
+
+@router.post("/kill", summary="Global kill switch", responses=_ERRORS)
+async def kill_all(
+    container: ContainerDep,
+    _: FullAccess,
+    request: Annotated[KillRequest | None, Body()] = None,
+) -> list[AgentRead]:
+    """Every account's kill switch at once."""
+    request = request or KillRequest()
+    statuses = await container.supervisor.kill_all(flatten=request.flatten, reason=request.reason)
+    return [_read(s) for s in statuses]
