@@ -75,3 +75,28 @@ async def test_a_kill_switch_halts_cancels_flattens_and_survives_a_restart(pg: D
         )
     assert kills
     assert all(o.reduce_only for o in kills)
+
+
+async def test_theses_come_back_after_a_restart(pg: Database) -> None:
+    clock = ManualClock(START)
+    loop, exchange = await paper_loop(pg.sessions, clock, ACCOUNT)
+    for _ in range(200):
+        await loop.tick()
+        clock.advance(timedelta(hours=1))
+        if loop.theses():
+            break
+    before = loop.theses()
+    assert before
+
+    # A restart: a new loop over the same (persisted) paper state and journal.
+    restarted, _ = await paper_loop(pg.sessions, clock, ACCOUNT, exchange=exchange)
+    await restarted.restore_theses()
+    after = restarted.theses()
+
+    assert set(after) == set(before)
+    for symbol, thesis in before.items():
+        assert after[symbol].stop_loss == thesis.stop_loss
+        assert after[symbol].take_profit == thesis.take_profit
+        assert (after[symbol].condition.canonical if after[symbol].condition else None) == (
+            thesis.condition.canonical if thesis.condition else None
+        )

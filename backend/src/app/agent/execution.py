@@ -119,6 +119,31 @@ class Executor:
             payload={"symbol": symbol},
         )
 
+    async def kill(
+        self, symbols: list[str], *, flatten: bool, reason: str, now: datetime
+    ) -> list[str]:
+        """Cancel every open order of ``symbols``; with ``flatten`` close every position.
+
+        Returns the symbols whose positions were closed.
+        """
+        for symbol in symbols:
+            for order in await self._exchange.open_orders(symbol):
+                await self._exchange.cancel_order(symbol, order.client_order_id)
+        closed: list[str] = []
+        if flatten:
+            for position in (await self._exchange.account_state()).positions.values():
+                if await self.close_position(position, "kill", now):
+                    closed.append(position.symbol)
+        suffix = "; positions flattened" if flatten else ""
+        await self._journal.event(
+            self._account,
+            "risk.halt",
+            f"kill switch: {reason}{suffix}",
+            severity="critical",
+            payload={"flatten": flatten, "closed": closed},
+        )
+        return closed
+
     async def close_position(self, position: PositionState, reason: str, now: datetime) -> bool:
         """Close a whole position reduce-only at the market and cancel its protection."""
         side = Side.SELL if position.amount > 0 else Side.BUY

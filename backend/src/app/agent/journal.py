@@ -287,6 +287,42 @@ class Journal:
             else:
                 row.state, row.reason = state, reason
 
+    async def entry_theses(self, account_id: str, symbols: Sequence[str]) -> dict[str, Any]:
+        """Per symbol, the newest filled entry's leg: the thesis an open position rests on.
+
+        Returns ``{symbol: {"invalidation", "rationale", "stop_loss", "take_profit",
+        "opened_at"}}`` for the symbols that have one.
+        """
+        found: dict[str, Any] = {}
+        async with session_scope(self._sessions) as session:
+            for symbol in symbols:
+                row = (
+                    await session.execute(
+                        select(Order, DecisionLeg)
+                        .join(DecisionLeg, Order.decision_leg_id == DecisionLeg.id)
+                        .where(
+                            Order.account_id == account_id,
+                            Order.symbol == symbol,
+                            Order.purpose == "entry",
+                            Order.status == "FILLED",
+                        )
+                        .order_by(Order.created_at.desc())
+                        .limit(1)
+                    )
+                ).first()
+                if row is None:
+                    continue
+                order, leg = row
+                approved = leg.approved or {}
+                found[symbol] = {
+                    "invalidation": leg.requested.get("invalidation"),
+                    "rationale": leg.requested.get("rationale", ""),
+                    "stop_loss": approved.get("stop_loss"),
+                    "take_profit": approved.get("take_profit"),
+                    "opened_at": order.created_at,
+                }
+        return found
+
 
 def _leg_row(decision_id: uuid.UUID, verdict: LegVerdict, leg: ParsedLeg | None) -> DecisionLeg:
     proposal = verdict.proposal

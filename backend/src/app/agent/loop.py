@@ -25,13 +25,15 @@ from decimal import Decimal
 
 from app.agent.execution import Executor, Thesis
 from app.agent.journal import Journal
+from app.agent.views import account_snapshot, decision_context
 from app.core.clock import Clock
 from app.core.types import KLINE_INTERVALS_MS
 from app.exchange.errors import ExchangeError
 from app.exchange.ports import AccountState, Exchange
-from app.indicators.schemas import AssetFeatures
-from app.llm.context import AssetView, DecisionContext, HistoryItem, PositionView
-from app.llm.invalidation import feature_values
+from app.indicators.features import feature_names
+from app.indicators.schemas import AssetFeatures, IndicatorConfig
+from app.llm.context import DecisionContext, HistoryItem
+from app.llm.invalidation import InvalidationError, feature_values, parse_condition
 from app.llm.ports import DecisionProvider
 from app.market_data.service import MarketDataService, last_closed_open
 from app.trading.domain import (
@@ -39,13 +41,12 @@ from app.trading.domain import (
     LegStatus,
     LegVerdict,
     MarketSnapshot,
-    Position,
-    PositionSide,
     RiskLimits,
 )
 from app.trading.risk import evaluate, record_stop_out, roll_day
 
 logger = logging.getLogger(__name__)
+FEATURES = feature_names(IndicatorConfig())
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,7 @@ class AgentLoop:
         self._fed: dict[str, datetime] = {}
         self._funding: dict[str, tuple[datetime, Decimal]] = {}
         self._tick_lock = asyncio.Lock()
+        self._restored = False
         self._executions_since = clock.now()
 
     @property
@@ -141,28 +143,51 @@ class AgentLoop:
     async def tick(self) -> TickOutcome:
         """One full cycle (see the module docstring); cycles never overlap."""
         async with self._tick_lock:
+            if not self._restored:
+                await self.restore_theses()
             return await self._tick()
+
+    async def restore_theses(self) -> None:
+        """After a restart: reload, from the journal, the thesis of every open position."""
+        self._restored = True
+        state = await self._exchange.account_state()
+        missing = [s for s in state.positions if s not in self._theses]
+        if not missing:
+            return
+        intervals = {self._config.interval, self._config.long_interval}
+        for symbol, saved in (
+            await self._journal.entry_theses(self._config.account_id, missing)
+        ).items():
+            condition = None
+            if saved["invalidation"]:
+                try:
+                    condition = parse_condition(
+                        saved["invalidation"], features=FEATURES, intervals=intervals
+                    )
+                except InvalidationError as exc:
+                    logger.warning("%s: stored invalidation no longer parses: %s", symbol, exc)
+            self._theses[symbol] = Thesis(
+                condition,
+                saved["rationale"],
+                Decimal(saved["stop_loss"]) if saved["stop_loss"] else None,
+                Decimal(saved["take_profit"]) if saved["take_profit"] else None,
+                saved["opened_at"],
+            )
+
+    def theses(self) -> dict[str, Thesis]:
+        """The theses of the open positions (a copy)."""
+        return dict(self._theses)
 
     async def kill(self, *, flatten: bool, reason: str) -> None:
         """Kill switch: cancel every open order and, with ``flatten``, close every position."""
         async with self._tick_lock:
             now = self._clock.now()
-            for symbol in self._config.symbols.values():
-                for order in await self._exchange.open_orders(symbol):
-                    await self._exchange.cancel_order(symbol, order.client_order_id)
-            if flatten:
-                state = await self._exchange.account_state()
-                for position in state.positions.values():
-                    await self._executor.close_position(position, "kill", now)
-                    self._theses.pop(position.symbol, None)
-            await self._record_fills()
-            await self._journal.event(
-                self._config.account_id,
-                "risk.halt",
-                f"kill switch: {reason}" + ("; positions flattened" if flatten else ""),
-                severity="critical",
-                payload={"flatten": flatten},
+            closed = await self._executor.kill(
+                list(self._config.symbols.values()), flatten=flatten, reason=reason, now=now
             )
+            for symbol in closed:
+                self._theses.pop(symbol, None)
+            await self._record_fills()
             await self._snapshot(now)
 
     async def _tick(self) -> TickOutcome:
@@ -334,17 +359,7 @@ class AgentLoop:
         return markets
 
     def _account_snapshot(self, state: AccountState) -> AccountSnapshot:
-        positions = {
-            s: Position(
-                s,
-                PositionSide.LONG if p.amount > 0 else PositionSide.SHORT,
-                abs(p.amount),
-                p.entry_price,
-                self._theses[s].opened_at if s in self._theses else self._clock.now(),
-            )
-            for s, p in state.positions.items()
-        }
-        return AccountSnapshot(state.equity, state.available_balance, positions)
+        return account_snapshot(state, self._theses, self._clock.now())
 
     async def _context(
         self,
@@ -353,50 +368,9 @@ class AgentLoop:
         features: dict[str, AssetFeatures],
         halted: str | None,
     ) -> DecisionContext:
-        assets = []
-        for asset, symbol in self._config.symbols.items():
-            mark = self._market.mark(symbol)
-            assets.append(
-                AssetView(
-                    asset,
-                    symbol,
-                    features[symbol],
-                    (
-                        mark.mark_price
-                        if mark
-                        else Decimal(str(features[symbol].timeframes[self._config.interval].close))
-                    ),
-                    mark.funding_rate if mark else Decimal(0),
-                    mark.next_funding_time if mark else None,
-                )
-            )
-        positions = tuple(
-            PositionView(
-                s,
-                PositionSide.LONG if p.amount > 0 else PositionSide.SHORT,
-                abs(p.amount),
-                p.entry_price,
-                p.mark_price,
-                p.unrealized_pnl,
-                self._theses[s].stop_loss if s in self._theses else None,
-                self._theses[s].take_profit if s in self._theses else None,
-                self._theses[s].text if s in self._theses else "",
-                self._theses[s].opened_at if s in self._theses else now,
-            )
-            for s, p in state.positions.items()
-        )
-        return DecisionContext(
-            account_id=self._config.account_id,
-            now=now,
-            interval=self._config.interval,
-            long_interval=self._config.long_interval,
-            equity=state.equity,
-            free_margin=state.available_balance,
-            positions=positions,
-            assets=tuple(assets),
-            history=tuple(self._history[-10:]),
-            limits=self._config.limits,
-            halted_reason=halted,
+        marks = {s: self._market.mark(s) for s in self._config.symbols.values()}
+        return decision_context(
+            self._config, now, state, features, marks, self._theses, self._history, halted
         )
 
     def _remember(self, now: datetime, verdict: LegVerdict) -> None:

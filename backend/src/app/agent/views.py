@@ -1,0 +1,94 @@
+"""How the loop sees the account: risk-engine snapshots and the decision context. Pure."""
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from app.agent.execution import Thesis
+from app.exchange.ports import AccountState
+from app.indicators.schemas import AssetFeatures
+from app.llm.context import AssetView, DecisionContext, HistoryItem, PositionView
+from app.market_data.service import MarkState
+from app.trading.domain import AccountSnapshot, Position, PositionSide
+
+if TYPE_CHECKING:
+    from app.agent.loop import AgentConfig
+
+
+def _side(amount: Decimal) -> PositionSide:
+    return PositionSide.LONG if amount > 0 else PositionSide.SHORT
+
+
+def account_snapshot(
+    state: AccountState, theses: Mapping[str, Thesis], now: datetime
+) -> AccountSnapshot:
+    """Equity, free margin and positions as the risk engine wants them."""
+    positions = {
+        s: Position(
+            s,
+            _side(p.amount),
+            abs(p.amount),
+            p.entry_price,
+            theses[s].opened_at if s in theses else now,
+        )
+        for s, p in state.positions.items()
+    }
+    return AccountSnapshot(state.equity, state.available_balance, positions)
+
+
+def decision_context(
+    config: "AgentConfig",
+    now: datetime,
+    state: AccountState,
+    features: Mapping[str, AssetFeatures],
+    marks: Mapping[str, MarkState | None],
+    theses: Mapping[str, Thesis],
+    history: Sequence[HistoryItem],
+    halted: str | None,
+) -> DecisionContext:
+    """Everything the provider is told for one decision."""
+    assets = []
+    for asset, symbol in config.symbols.items():
+        mark = marks.get(symbol)
+        close = Decimal(str(features[symbol].timeframes[config.interval].close))
+        assets.append(
+            AssetView(
+                asset,
+                symbol,
+                features[symbol],
+                mark.mark_price if mark else close,
+                mark.funding_rate if mark else Decimal(0),
+                mark.next_funding_time if mark else None,
+            )
+        )
+    positions = []
+    for s, p in state.positions.items():
+        thesis = theses.get(s)
+        positions.append(
+            PositionView(
+                s,
+                _side(p.amount),
+                abs(p.amount),
+                p.entry_price,
+                p.mark_price,
+                p.unrealized_pnl,
+                thesis.stop_loss if thesis else None,
+                thesis.take_profit if thesis else None,
+                thesis.text if thesis else "",
+                thesis.opened_at if thesis else now,
+            )
+        )
+    return DecisionContext(
+        account_id=config.account_id,
+        now=now,
+        interval=config.interval,
+        long_interval=config.long_interval,
+        equity=state.equity,
+        free_margin=state.available_balance,
+        positions=tuple(positions),
+        assets=tuple(assets),
+        history=tuple(history[-10:]),
+        limits=config.limits,
+        halted_reason=halted,
+    )
