@@ -95,8 +95,9 @@ async def test_theses_come_back_after_a_restart(pg: Database) -> None:
 
     assert set(after) == set(before)
     for symbol, thesis in before.items():
-        assert after[symbol].stop_loss == thesis.stop_loss
-        assert after[symbol].take_profit == thesis.take_profit
-        assert (after[symbol].condition.canonical if after[symbol].condition else None) == (
-            thesis.condition.canonical if thesis.condition else None
-        )
+        restored = after[symbol]
+        assert restored.stop_loss == thesis.stop_loss
+        assert restored.take_profit == thesis.take_profit
+        old = thesis.condition.canonical if thesis.condition is not None else None
+        new = restored.condition.canonical if restored.condition is not None else None
+        assert new == old
