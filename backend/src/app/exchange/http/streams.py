@@ -11,7 +11,7 @@ import json
 import logging
 import random
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from app.core.clock import Clock, SystemClock
 from app.exchange.errors import ExchangeError, ExchangeRejected
-from app.exchange.events import KlineClosed, MarketEvent, OrderUpdate, StreamReconnected, UserEvent
+from app.exchange.events import KlineClosed, MarketEvent, StreamReconnected, UserEvent
 from app.exchange.http.client import AsterdexClient
 from app.exchange.http.constants import LISTEN_KEY_KEEPALIVE_S, PLANNED_RECONNECT_S
 from app.exchange.http.stream_wire import (
@@ -78,6 +78,23 @@ class _Socket:
 
     async def sleep(self, seconds: float) -> None:
         await self._clock.sleep_until(self._clock.now() + timedelta(seconds=seconds))
+
+    async def session[E](
+        self,
+        connection: ClientConnection,
+        resumed: StreamReconnected | None,
+        catch_up: Callable[[], AsyncIterator[E]],
+        parse: Callable[[dict[str, Any]], E | None],
+    ) -> AsyncIterator[E | StreamReconnected]:
+        """One connection's events; after a reconnect, the notice and the catch-up first."""
+        if resumed is not None:
+            yield resumed
+            async for missed in catch_up():
+                yield missed
+        async for message in self.messages(connection):
+            event = parse(message)
+            if event is not None:
+                yield event
 
     async def messages(self, connection: ClientConnection) -> AsyncIterator[dict[str, Any]]:
         """Decoded messages until the planned lifetime ends (then _PlannedReconnect)."""
@@ -154,15 +171,12 @@ class MarketStream:
         while True:
             try:
                 async with self._socket.connect(self._url) as connection:
-                    if attempt or reason:
-                        yield StreamReconnected(attempt=attempt, reason=reason)
-                        async for missed in self._catch_up():
-                            yield missed
+                    resumed = StreamReconnected(attempt, reason) if attempt or reason else None
                     attempt = 0
-                    async for message in self._socket.messages(connection):
-                        event = self._parse(message)
-                        if event is not None:
-                            yield event
+                    async for event in self._socket.session(
+                        connection, resumed, self._catch_up, self._parse
+                    ):
+                        yield event
             except _PlannedReconnect as exc:
                 reason = str(exc)
             except _RETRYABLE as exc:
@@ -186,7 +200,7 @@ class MarketStream:
         self._last[key] = open_time
         return True
 
-    async def _catch_up(self) -> AsyncIterator[KlineClosed]:
+    async def _catch_up(self) -> AsyncIterator[MarketEvent]:
         for symbol, interval in self._pairs:
             last = self._last.get((symbol, interval))
             if last is None:
@@ -249,15 +263,12 @@ class UserDataStream:
                 url = f"{self._ws_url}/ws/{self._listen_key}"
                 async with self._socket.connect(url) as connection:
                     keepalive = asyncio.create_task(self._keep_alive(connection))
-                    if attempt or reason:
-                        yield StreamReconnected(attempt=attempt, reason=reason)
-                        async for fill in self._catch_up():
-                            yield fill
+                    resumed = StreamReconnected(attempt, reason) if attempt or reason else None
                     attempt = 0
-                    async for message in self._socket.messages(connection):
-                        event = self._parse(message)
-                        if event is not None:
-                            yield event
+                    async for event in self._socket.session(
+                        connection, resumed, self._catch_up, self._parse
+                    ):
+                        yield event
             except _PlannedReconnect as exc:
                 reason = str(exc)
             except _RETRYABLE as exc:
@@ -295,7 +306,7 @@ class UserDataStream:
         if self._since is None or when > self._since:
             self._since = when
 
-    async def _catch_up(self) -> AsyncIterator[OrderUpdate]:
+    async def _catch_up(self) -> AsyncIterator[UserEvent]:
         start = (self._since or self._clock.now()) - timedelta(seconds=5)
         orders: dict[tuple[str, int], ExchangeOrder] = {}
         for symbol in self._symbols:
