@@ -12,6 +12,7 @@ import pytest
 from .conftest import BIN_DIR, StartService, clean_env, free_port, wait_healthy
 
 pytestmark = pytest.mark.e2e
+TOKEN = "e2e-token-0123456789abcdef"
 
 
 def counts(database: Path) -> dict[str, int]:
@@ -34,7 +35,7 @@ def test_replay_paper_trades_offline_and_records_everything(
     start_service: StartService, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = clean_env(API_PORT=str(port), REPLAY_SPEED="200000")
+    env = clean_env(API_PORT=str(port), REPLAY_SPEED="200000", API_TOKEN=TOKEN)
     service = start_service([str(BIN_DIR / "trading-agent"), "--replay"], env, tmp_path, port)
     wait_healthy(service)
 
@@ -47,9 +48,16 @@ def test_replay_paper_trades_offline_and_records_everything(
             break
         time.sleep(1)
     ready = httpx.get(f"{service.base_url}/ready", timeout=5).json()
+    agent = httpx.get(
+        f"{service.base_url}/api/v1/accounts/default/agent",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=5,
+    ).json()
     log = service.output()
 
     assert ready["status"] == "ready"
+    assert agent["market_data"].startswith("replay of ")
+    assert agent["trading_mode"] == "paper"
     assert seen["decisions"] >= 20, log[-3000:]
     assert seen["orders"] >= 2
     assert seen["fills"] >= 2

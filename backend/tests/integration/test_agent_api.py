@@ -40,6 +40,7 @@ async def test_reading_the_agent_needs_a_token(
     if status == 200:
         assert response.json()["state"] == "stopped"
         assert "AGENTS_ENABLED=false" in response.json()["detail"]
+        assert response.json()["market_data"] == "none"
     else:
         assert response.json()["error"] == "not_authenticated"
 

@@ -27,6 +27,7 @@ class AgentRead(BaseModel):
     trading_mode: str
     state: AgentState
     detail: str
+    market_data: str = Field(description="Where prices come from: AsterDEX or a replay")
 
 
 class KillRequest(BaseModel):
@@ -36,19 +37,23 @@ class KillRequest(BaseModel):
     reason: str = Field(default="operator kill switch", max_length=200)
 
 
-def _read(status: AgentStatus) -> AgentRead:
+def _read(status: AgentStatus, market_data: str) -> AgentRead:
     return AgentRead(
         account_id=status.account_id,
         trading_mode=status.trading_mode.value,
         state=status.state,
         detail=status.detail,
+        market_data=market_data,
     )
 
 
 @router.get("/accounts/{account_id}/agent", summary="Agent state", responses=_ERRORS)
 async def get_agent(account_id: str, container: ContainerDep, _: ReadAccess) -> AgentRead:
     """The account's agent state and why."""
-    return _read(container.supervisor.account_status(AccountId(account_id)))
+    return _read(
+        container.supervisor.account_status(AccountId(account_id)),
+        container.supervisor.market_source,
+    )
 
 
 @router.post(
@@ -65,11 +70,14 @@ async def control_agent(
     """``start`` also releases a kill switch; ``pause``/``stop`` persist across restarts."""
     supervisor, account = container.supervisor, AccountId(account_id)
     if action == "start":
-        return _read(await supervisor.resume(account))
+        return _read(await supervisor.resume(account), container.supervisor.market_source)
     if action == "cycle":
-        return _read(await supervisor.cycle(account))
+        return _read(await supervisor.cycle(account), container.supervisor.market_source)
     state = AgentState.PAUSED if action == "pause" else AgentState.STOPPED
-    return _read(await supervisor.hold(account, state, f"{action} requested over the API"))
+    return _read(
+        await supervisor.hold(account, state, f"{action} requested over the API"),
+        container.supervisor.market_source,
+    )
 
 
 @router.post("/accounts/{account_id}/kill", summary="Kill switch of one account", responses=_ERRORS)
@@ -84,7 +92,8 @@ async def kill_account(
     return _read(
         await container.supervisor.kill(
             AccountId(account_id), flatten=request.flatten, reason=request.reason
-        )
+        ),
+        container.supervisor.market_source,
     )
 
 
@@ -97,4 +106,4 @@ async def kill_all(
     """Every account's kill switch at once."""
     request = request or KillRequest()
     statuses = await container.supervisor.kill_all(flatten=request.flatten, reason=request.reason)
-    return [_read(s) for s in statuses]
+    return [_read(s, container.supervisor.market_source) for s in statuses]

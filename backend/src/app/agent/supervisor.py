@@ -92,8 +92,11 @@ class AgentSupervisor:
         locks: AccountLocks | None = None,
         controls: Journal | None = None,
         standby_retry_s: float = 15.0,
+        market_source: str = "none",
     ) -> None:
         self._agents = agents
+        self.market_source = market_source
+        """Where prices come from (live AsterDEX, or a replay: said in every status)."""
         self._locks = locks or LocalAccountLocks()
         self._controls = controls
         self._retry_s = standby_retry_s
