@@ -105,9 +105,7 @@ async def build_agents(
             settings, account, market, journal, clock, filters, until, sessions, clients
         )
     locks = PostgresAccountLocks(engine) if engine.dialect.name == "postgresql" else None
-    supervisor = AgentSupervisor(
-        agents, locks=locks, controls=journal, market_source=source_name
-    )
+    supervisor = AgentSupervisor(agents, locks=locks, controls=journal, market_source=source_name)
     return AgentsRuntime(supervisor, source_name, clients)
 
 
