@@ -3,7 +3,6 @@
 import asyncio
 import contextlib
 import re
-import socket
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,10 +10,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
-import uvicorn
 from starlette.types import Receive, Scope, Send
 
-from tests.fakes._uvicorn import EmbeddedServer
+from tests.fakes._uvicorn import LoopbackServer
 
 from ._accounts import FakeAccount
 from ._faults import Fault, FaultBook
@@ -122,11 +120,8 @@ class FakeAsterdex:
             v3_chain_id,
             self._stopping,
         )
-        self._server: EmbeddedServer | None = None
-        self._serve_task: asyncio.Task[None] | None = None
+        self._loopback = LoopbackServer(self._asgi, name="AsterDEX", ws="websockets-sansio")
         self._ticker: asyncio.Task[None] | None = None
-        self._socket: socket.socket | None = None
-        self._port = 0
         self._background_error: BaseException | None = None
 
     # -- time -----------------------------------------------------------------------------
@@ -203,62 +198,29 @@ class FakeAsterdex:
         return f"ws://127.0.0.1:{self._require_port()}"
 
     def _require_port(self) -> int:
-        if not self._port:
+        if not self._loopback.port:
             raise RuntimeError("FakeAsterdex is not started")
-        return self._port
+        return self._loopback.port
 
     async def start(self) -> None:
         """Serve on a free loopback port; return once the server accepts connections."""
-        if self._server is not None:
+        if self._loopback.running:
             return
         self._stopping.clear()
-        # proto=IPPROTO_TCP lets asyncio set TCP_NODELAY on accepted connections; without it
-        # every response pays a ~40 ms Nagle/delayed-ACK stall.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._socket = sock
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._asgi,
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            interface="asgi3",
-            proxy_headers=False,
-            http="h11",
-            ws="websockets-sansio",
-            ws_ping_interval=300.0,
-            ws_ping_timeout=900.0,
-        )
-        self._server = EmbeddedServer(config)
-        self._serve_task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._serve_task.done():
-                await self._serve_task
-                raise RuntimeError("the fake AsterDEX server did not start")
-            await asyncio.sleep(0.005)
+        await self._loopback.start()
         self._ticker = asyncio.create_task(self._tick())
 
     async def stop(self) -> None:
         """Close WebSockets, finish in-flight requests, stop the server (idempotent)."""
-        server, serve_task = self._server, self._serve_task
-        if server is None or serve_task is None:
+        if not self._loopback.running:
             return
-        self._server = None
         self._stopping.set()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
         await self._venue.hub.close_all()
-        server.should_exit = True
-        server.exit_requested.set()
-        await serve_task
-        if self._socket is not None:
-            self._socket.close()
-        self._port = 0
+        await self._loopback.stop()
         if self._background_error is not None:
             raise RuntimeError(
                 "the fake's background processing failed"

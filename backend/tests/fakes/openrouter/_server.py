@@ -1,17 +1,15 @@
 """``FakeOpenRouter``: the fake OpenRouter API as an in-process uvicorn server on loopback."""
 
 import asyncio
-import socket
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Self
 
-import uvicorn
 from starlette.types import Receive, Scope, Send
 
-from tests.fakes._uvicorn import EmbeddedServer
+from tests.fakes._uvicorn import LoopbackServer
 from tests.fakes.asterdex import NowSource
 
 from ._catalogue import DEFAULT_MODELS, Catalogue, FakeModel
@@ -60,10 +58,8 @@ class FakeOpenRouter:
             self._clock.now,
             self._stopping,
         )
-        self._server: EmbeddedServer | None = None
-        self._serve_task: asyncio.Task[None] | None = None
-        self._socket: socket.socket | None = None
-        self._port = 0
+        self._loopback = LoopbackServer(self._asgi, name="OpenRouter", ws="none")
+        self._loopback.port = 0
 
     # -- scripting ----------------------------------------------------------------------
 
@@ -145,53 +141,23 @@ class FakeOpenRouter:
     @property
     def base_url(self) -> str:
         """API root, e.g. ``http://127.0.0.1:54321/api/v1``."""
-        if not self._port:
+        if not self._loopback.port:
             raise RuntimeError("FakeOpenRouter is not started")
-        return f"http://127.0.0.1:{self._port}{API_PREFIX}"
+        return f"http://127.0.0.1:{self._loopback.port}{API_PREFIX}"
 
     async def start(self) -> None:
         """Serve on a free loopback port; return once the server accepts connections."""
-        if self._server is not None:
+        if self._loopback.running:
             return
         self._stopping.clear()
-        # IPPROTO_TCP lets asyncio set TCP_NODELAY on accepted sockets (no Nagle stalls).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._socket = sock
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._asgi,
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            interface="asgi3",
-            proxy_headers=False,
-            http="h11",
-            ws="none",
-        )
-        self._server = EmbeddedServer(config)
-        self._serve_task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._serve_task.done():
-                await self._serve_task
-                raise RuntimeError("the fake OpenRouter server did not start")
-            await asyncio.sleep(0.005)
+        await self._loopback.start()
 
     async def stop(self) -> None:
         """Cut pending delays short, finish in-flight requests, stop (idempotent)."""
-        server, serve_task = self._server, self._serve_task
-        if server is None or serve_task is None:
+        if not self._loopback.running:
             return
-        self._server = None
         self._stopping.set()
-        server.should_exit = True
-        server.exit_requested.set()
-        await serve_task
-        if self._socket is not None:
-            self._socket.close()
-        self._port = 0
+        await self._loopback.stop()
 
     async def __aenter__(self) -> Self:
         await self.start()
