@@ -23,7 +23,7 @@ from app.db.engine import create_engine
 from app.db.migrate import upgrade_to_head
 from app.db.session import create_session_factory, session_scope
 from app.exchange.types import Kline
-from app.market_data.repository import upsert_candles
+from app.market_data.repository import CANDLE_COLUMNS, candle_records, upsert_candles
 from benchmarks.candles import candle_rows, to_klines
 from benchmarks.timing import machine, median, rounded, time_await, time_call
 
@@ -35,19 +35,7 @@ RUNS: Final = 5
 GOAL_RATIO: Final = 0.7
 # 1h candles of two symbols: every (symbol, interval, open_time) key is distinct.
 SERIES: Final = (("BTCUSDT", "1h"), ("ETHUSDT", "1h"))
-COLUMNS: Final = (
-    "symbol",
-    "interval",
-    "open_time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quote_volume",
-    "trade_count",
-    "ingested_at",
-)
+COLUMNS: Final = CANDLE_COLUMNS
 
 type Record = tuple[Any, ...]
 
@@ -69,22 +57,7 @@ def load_klines(total: int = ROWS) -> list[Kline]:
 
 def as_records(klines: Sequence[Kline], now: datetime) -> list[Record]:
     """The baseline's rows: one tuple per candle, in ``COLUMNS`` order."""
-    return [
-        (
-            k.symbol,
-            k.interval,
-            k.open_time,
-            k.open,
-            k.high,
-            k.low,
-            k.close,
-            k.volume,
-            k.quote_volume,
-            k.trade_count,
-            now,
-        )
-        for k in klines
-    ]
+    return candle_records(klines, now)
 
 
 async def _connect(url: URL) -> asyncpg.Connection:

@@ -40,6 +40,7 @@ from app.market_data.ports import MarketDataSource
 from app.market_data.replay import SAMPLE_DIR, ReplayMarketData
 from app.market_data.service import MarketDataService
 from app.market_data.symbols import UnknownAssetError
+from app.trading.domain import RiskLimits
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +137,23 @@ async def _replay_window(probe: ReplayMarketData, settings: Settings) -> tuple[d
     return start, end
 
 
+def risk_limits(settings: Settings, account: AccountSettings) -> RiskLimits:
+    """The risk engine's limits for ``account`` (per-account values over the globals)."""
+    total = settings.max_total_exposure_usd or account.max_position_size_usd * 3
+    return RiskLimits(
+        max_position_usd=account.max_position_size_usd,
+        max_leverage=account.leverage,
+        max_total_exposure_usd=total,
+        max_daily_loss=settings.max_daily_loss_pct / 100,
+        max_loss_per_trade=settings.max_loss_per_trade_pct / 100,
+        min_stop_atr=settings.min_stop_atr,
+        max_stop_distance=settings.max_stop_distance_pct / 100,
+        min_hold_bars=settings.min_hold_bars,
+        allow_pyramiding=settings.allow_pyramiding,
+        stop_cooldown_bars=settings.stop_cooldown_bars,
+    )
+
+
 async def _agent(
     settings: Settings,
     account: AccountSettings,
@@ -160,8 +178,6 @@ async def _agent(
         raise ConfigError([f"ASSETS: {exc}"]) from exc
     for symbol in symbols.values():
         await market.backfill(symbol)
-    from app.bootstrap import risk_limits  # the composition root owns the settings mapping
-
     rule_filters = filters or OFFLINE_FILTERS
     saved = await journal.paper_state(account.id)
     known = {s: rule_filters[s] for s in symbols.values() if s in rule_filters}

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.agent.supervisor import AgentSupervisor, ManagedAgent
 from app.agents import build_agents
-from app.config import AccountSettings, Settings
+from app.config import Settings
 from app.core.errors import DatabaseError
 from app.db.engine import create_engine
 from app.db.migrate import SchemaState, schema_state, upgrade_to_head
@@ -21,7 +21,6 @@ from app.db.session import SessionFactory, create_session_factory, session_scope
 from app.llm.errors import LlmError
 from app.llm.http import OpenRouterClient
 from app.llm.provider import check_model
-from app.trading.domain import RiskLimits
 from app.trading.repository import sync_accounts
 
 logger = logging.getLogger(__name__)
@@ -151,23 +150,6 @@ def _log_schema(backend: str, state: SchemaState) -> None:
         )
     else:
         logger.info("database: %s, TimescaleDB off: time-series tables are plain tables", backend)
-
-
-def risk_limits(settings: Settings, account: AccountSettings) -> RiskLimits:
-    """The risk engine's limits for ``account`` (per-account values over the globals)."""
-    total = settings.max_total_exposure_usd or account.max_position_size_usd * 3
-    return RiskLimits(
-        max_position_usd=account.max_position_size_usd,
-        max_leverage=account.leverage,
-        max_total_exposure_usd=total,
-        max_daily_loss=settings.max_daily_loss_pct / 100,
-        max_loss_per_trade=settings.max_loss_per_trade_pct / 100,
-        min_stop_atr=settings.min_stop_atr,
-        max_stop_distance=settings.max_stop_distance_pct / 100,
-        min_hold_bars=settings.min_hold_bars,
-        allow_pyramiding=settings.allow_pyramiding,
-        stop_cooldown_bars=settings.stop_cooldown_bars,
-    )
 
 
 async def check_llm_models(settings: Settings, *, timeout_s: float = 5.0) -> list[str]:

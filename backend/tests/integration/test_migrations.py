@@ -94,8 +94,16 @@ async def test_cli_upgrade_and_downgrade_on_sqlite(tmp_path: Path) -> None:
 def test_cli_without_database_url_uses_the_embedded_default(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     result = subprocess.run(
-        [sys.executable, "-m", "alembic", "current"],
-        cwd=BACKEND_DIR,
+        [
+            sys.executable,
+            "-m",
+            "alembic",
+            "-c",
+            str(BACKEND_DIR / "alembic.ini"),
+            "upgrade",
+            "head",
+        ],
+        cwd=tmp_path,
         env={**env, "ENV_FILE": str(tmp_path / "absent.env")},
         capture_output=True,
         text=True,
@@ -103,7 +111,9 @@ def test_cli_without_database_url_uses_the_embedded_default(tmp_path: Path) -> N
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    assert "SQLiteImpl" in result.stderr
     assert DEFAULT_SQLITE_URL.endswith("./data/trading-agent.db")
+    assert (tmp_path / "data" / "trading-agent.db").is_file()  # relative to the working dir
 
 
 @pytest.mark.parametrize(("flag", "expected"), [("true", len(HYPERTABLES)), ("false", 0)])

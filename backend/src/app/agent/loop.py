@@ -27,7 +27,7 @@ from app.agent.execution import Executor, Thesis
 from app.agent.journal import Journal
 from app.agent.views import account_snapshot, decision_context
 from app.core.clock import Clock
-from app.core.types import KLINE_INTERVALS_MS
+from app.core.types import interval_delta
 from app.exchange.errors import ExchangeError
 from app.exchange.ports import AccountState, Exchange
 from app.indicators.features import feature_names
@@ -133,7 +133,7 @@ class AgentLoop:
             await self._clock.sleep_until(self._next_close())
 
     def _next_close(self) -> datetime:
-        length = timedelta(milliseconds=KLINE_INTERVALS_MS[self._config.interval])
+        length = interval_delta(self._config.interval)
         return (
             last_closed_open(self._clock.now(), self._config.interval)
             + 2 * length
@@ -215,8 +215,10 @@ class AgentLoop:
             await self._snapshot(now)
             return outcome
         features = {s: await self._market.features(s) for s in symbols}
-        outcome.closed_by_invalidation = await self._check_invalidations(features, now)
         state = await self._exchange.account_state()
+        outcome.closed_by_invalidation = await self._check_invalidations(features, now, state)
+        if outcome.closed_by_invalidation:  # positions changed: read the account again
+            state = await self._exchange.account_state()
         risk = roll_day(
             await self._journal.risk_state(account), state.equity, now, self._config.limits
         )
@@ -232,7 +234,7 @@ class AgentLoop:
             self._config.limits,
             risk,
             now=now,
-            interval=self._interval(),
+            interval=interval_delta(self._config.interval),
         )
         candle_time = last_closed_open(now, self._config.interval)
         decision_id, leg_ids = await self._journal.decision(
@@ -257,9 +259,6 @@ class AgentLoop:
         outcome.fills += await self._record_fills()
         await self._snapshot(now)
         return outcome
-
-    def _interval(self) -> timedelta:
-        return timedelta(milliseconds=KLINE_INTERVALS_MS[self._config.interval])
 
     async def _feed_exchange(self, symbol: str) -> None:
         """Hand every newly closed decision-interval candle to the exchange (paper matching)."""
@@ -318,10 +317,9 @@ class AgentLoop:
         return added
 
     async def _check_invalidations(
-        self, features: dict[str, AssetFeatures], now: datetime
+        self, features: dict[str, AssetFeatures], now: datetime, state: AccountState
     ) -> list[str]:
         closed: list[str] = []
-        state = await self._exchange.account_state()
         for symbol, thesis in list(self._theses.items()):
             position = state.positions.get(symbol)
             if position is None:

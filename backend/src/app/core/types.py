@@ -1,5 +1,6 @@
 """Small shared value types and vocabularies used across domains."""
 
+from datetime import timedelta
 from enum import StrEnum
 from typing import Final, NewType
 
@@ -45,3 +46,8 @@ KLINE_INTERVALS_MS: Final[dict[str, int]] = {
     "1w": 7 * 86_400_000,
     "1M": 30 * 86_400_000,
 }
+
+
+def interval_delta(interval: str) -> timedelta:
+    """The length of one bar of a kline interval (``1M`` counts 30 days)."""
+    return timedelta(milliseconds=KLINE_INTERVALS_MS[interval])

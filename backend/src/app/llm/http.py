@@ -8,7 +8,6 @@ inside an HTTP 200 body is an error.
 
 import asyncio
 import logging
-import random
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,6 +16,7 @@ from typing import Any, Final
 import httpx
 from pydantic import SecretStr
 
+from app.core.backoff import jittered_backoff
 from app.llm.errors import (
     LlmAuthError,
     LlmError,
@@ -120,8 +120,7 @@ class OpenRouterClient:
     def _delay(self, attempt: int, retry_after_s: float | None) -> float:
         if retry_after_s is not None:
             return min(retry_after_s, self._max_backoff_s)
-        ceiling = min(self._max_backoff_s, self._backoff_s * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter
+        return jittered_backoff(attempt, self._backoff_s, self._max_backoff_s)
 
     async def _complete_once(self, body: dict[str, Any]) -> Completion:
         started = time.monotonic()

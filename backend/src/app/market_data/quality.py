@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from app.core.types import KLINE_INTERVALS_MS
+from app.core.types import interval_delta
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ def assess(
         if state.last_open_time is None or state.last_close is None:
             reasons.append(f"{symbol} {interval}: no closed candles (missing timeframe)")
             continue
-        length = timedelta(milliseconds=KLINE_INTERVALS_MS[interval])
+        length = interval_delta(interval)
         closed_at = state.last_open_time + length
         if now - closed_at > 2 * length:
             reasons.append(

@@ -6,7 +6,7 @@ from typing import Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import AppError
-from app.core.types import KLINE_INTERVALS_MS
+from app.core.types import KLINE_INTERVALS_MS, interval_delta
 from app.market_data import repository as repo
 from app.market_data.schemas import CandleRead, CandlesRead, IndicatorsRead
 
@@ -43,7 +43,7 @@ def check_interval(interval: str, *, name: str = "interval") -> timedelta:
     if interval not in KLINE_INTERVALS_MS or interval == "1M":
         allowed = " ".join(i for i in KLINE_INTERVALS_MS if i != "1M")
         raise InvalidQuery(f"{name} '{interval}' is not one of: {allowed}")
-    return timedelta(milliseconds=KLINE_INTERVALS_MS[interval])
+    return interval_delta(interval)
 
 
 async def candles(

@@ -81,6 +81,8 @@ class ReplayMarketData:
         self._clock = clock
         self._dir = data_dir
         self._series: dict[tuple[str, str], list[CandleRow]] = {}
+        self._keys: dict[tuple[str, str], list[int]] = {}
+        self._recordings: list[tuple[str, str]] | None = None
         self._funding: dict[str, list[tuple[int, Decimal]]] = {}
         self._shift_ms = 0
         if anchor is not None:
@@ -97,11 +99,14 @@ class ReplayMarketData:
         return (anchor_ms - latest_close) // hour * hour  # keep bars on interval boundaries
 
     def _files(self) -> list[tuple[str, str]]:
+        if self._recordings is not None:
+            return self._recordings
         pairs = []
         for path in sorted(self._dir.glob("*-*.csv")):
             symbol, _, interval = path.stem.partition("-")
             if interval in KLINE_INTERVALS_MS:
                 pairs.append((symbol, interval))
+        self._recordings = pairs
         return pairs
 
     def _load(self, symbol: str, interval: str) -> list[CandleRow]:
@@ -111,6 +116,7 @@ class ReplayMarketData:
             self._series[key] = (
                 read_candle_csv(path) if path.is_file() else self._aggregate(symbol, interval)
             )
+            self._keys[key] = [row.open_ms for row in self._series[key]]
         return self._series[key]
 
     def _aggregate(self, symbol: str, interval: str) -> list[CandleRow]:
@@ -151,12 +157,14 @@ class ReplayMarketData:
     ) -> list[Kline]:
         """Recorded candles in range that have opened by now (the last may be forming)."""
         rows = self._load(symbol, interval)
+        keys = self._keys[(symbol, interval)]  # recorded open times, unshifted
         length = KLINE_INTERVALS_MS[interval]
         now_ms = int(self._clock.now().timestamp() * 1000)
-        opened = bisect_right([r.open_ms + self._shift_ms for r in rows], now_ms)
-        keys = [r.open_ms + self._shift_ms for r in rows[:opened]]
-        first = bisect_left(keys, int(start.timestamp() * 1000))
-        last = len(keys) if end is None else bisect_right(keys, int(end.timestamp() * 1000))
+        opened = bisect_right(keys, now_ms - self._shift_ms)
+        first = bisect_left(keys, int(start.timestamp() * 1000) - self._shift_ms, hi=opened)
+        last = opened
+        if end is not None:
+            last = bisect_right(keys, int(end.timestamp() * 1000) - self._shift_ms, hi=opened)
         return [self._kline(symbol, interval, r, length, now_ms) for r in rows[first:last]]
 
     def _kline(self, symbol: str, interval: str, row: CandleRow, length: int, now_ms: int) -> Kline:

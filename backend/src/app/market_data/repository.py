@@ -17,14 +17,14 @@ from sqlalchemy import Select, and_, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.types import KLINE_INTERVALS_MS
+from app.core.types import interval_delta
 from app.db.columns import utc_now
 from app.exchange.types import Kline
 from app.market_data.models import Candle, FundingRateRow, IndicatorSnapshot
 
 logger = logging.getLogger(__name__)
 
-_CANDLE_COLUMNS: Final = (
+CANDLE_COLUMNS: Final = (
     "symbol",
     "interval",
     "open_time",
@@ -40,7 +40,8 @@ _CANDLE_COLUMNS: Final = (
 _INSERT_CHUNK: Final = 2000  # 11 columns x 2000 rows stays under PostgreSQL's 32767 parameters
 
 
-def _records(candles: Sequence[Kline], now: datetime) -> list[tuple[Any, ...]]:
+def candle_records(candles: Sequence[Kline], now: datetime) -> list[tuple[Any, ...]]:
+    """Rows for ``COPY``, in :data:`CANDLE_COLUMNS` order."""
     return [
         (
             c.symbol,
@@ -122,7 +123,7 @@ async def _copy(session: AsyncSession, candles: Sequence[Kline]) -> None:
     driver = raw.driver_connection
     assert driver is not None  # an open pooled connection always has one
     await driver.copy_records_to_table(
-        "candles", records=_records(candles, utc_now()), columns=list(_CANDLE_COLUMNS)
+        "candles", records=candle_records(candles, utc_now()), columns=list(CANDLE_COLUMNS)
     )
 
 
@@ -132,8 +133,8 @@ async def _insert_ignore(session: AsyncSession, candles: Sequence[Kline]) -> int
     now = utc_now()
     inserted = 0
     for start in range(0, len(candles), _INSERT_CHUNK):
-        chunk = _records(candles[start : start + _INSERT_CHUNK], now)
-        rows = [dict(zip(_CANDLE_COLUMNS, record, strict=True)) for record in chunk]
+        chunk = candle_records(candles[start : start + _INSERT_CHUNK], now)
+        rows = [dict(zip(CANDLE_COLUMNS, record, strict=True)) for record in chunk]
         statement = (
             insert(Candle)
             .values(rows)
@@ -145,7 +146,7 @@ async def _insert_ignore(session: AsyncSession, candles: Sequence[Kline]) -> int
 
 
 def _to_kline(row: Candle) -> Kline:
-    length = timedelta(milliseconds=KLINE_INTERVALS_MS[row.interval])
+    length = interval_delta(row.interval)
     return Kline(
         symbol=row.symbol,
         interval=row.interval,
@@ -205,7 +206,7 @@ async def missing_open_times(
     session: AsyncSession, symbol: str, interval: str, start: datetime, end: datetime
 ) -> list[datetime]:
     """Open times in ``[start, end]`` (on the interval grid) with no stored candle."""
-    step = timedelta(milliseconds=KLINE_INTERVALS_MS[interval])
+    step = interval_delta(interval)
     stored = {
         _aware(t)
         for t in await session.scalars(

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from app.core.clock import Clock
-from app.core.types import KLINE_INTERVALS_MS
+from app.core.types import KLINE_INTERVALS_MS, interval_delta
 from app.db.session import SessionFactory, session_scope
 from app.exchange.events import KlineClosed, MarkPriceUpdate
 from app.exchange.types import Kline
@@ -35,11 +35,6 @@ class MarkState:
     funding_rate: Decimal
     next_funding_time: datetime
     time: datetime
-
-
-def interval_length(interval: str) -> timedelta:
-    """The length of one bar."""
-    return timedelta(milliseconds=KLINE_INTERVALS_MS[interval])
 
 
 def last_closed_open(now: datetime, interval: str) -> datetime:
@@ -119,7 +114,7 @@ class MarketDataService:
 
     async def _backfill_series(self, symbol: str, interval: str) -> int:
         newest = last_closed_open(self._clock.now(), interval)
-        oldest = newest - interval_length(interval) * (self._backfill - 1)
+        oldest = newest - interval_delta(interval) * (self._backfill - 1)
         async with session_scope(self._sessions) as session:
             missing = await repo.missing_open_times(session, symbol, interval, oldest, newest)
         if not missing:
@@ -147,7 +142,7 @@ class MarketDataService:
                 session, symbol, interval, stored[0].open_time, newest
             )
         added = 0
-        for start, end in _runs(missing, interval_length(interval)):
+        for start, end in _runs(missing, interval_delta(interval)):
             fetched = await self._source.candles(symbol, interval, start=start, end=end)
             added += await self._store([c for c in fetched if c.closed])
         if missing:
@@ -167,7 +162,7 @@ class MarketDataService:
                 added += await self._backfill_series(symbol, interval)
                 continue
             fetched = await self._source.candles(
-                symbol, interval, start=newest + interval_length(interval), end=expected
+                symbol, interval, start=newest + interval_delta(interval), end=expected
             )
             added += await self._store([c for c in fetched if c.closed])
         return added

@@ -1,6 +1,5 @@
 """Single fault cases of the transport, with httpx.MockTransport (STYLE: only for these)."""
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -216,4 +215,4 @@ async def test_signed_posts_send_the_exact_signed_body_and_the_key_header() -> N
     assert body.startswith("symbol=BTCUSDT&quantity=0.010&recvWindow=5000&timestamp=")
     assert body.rsplit("&", 1)[1].startswith("signature=")
     assert request.url.query == b""
-    assert json.dumps(body)  # a plain string, nothing else
+    assert body.count("signature=") == 1

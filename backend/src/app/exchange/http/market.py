@@ -5,13 +5,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from app.core.types import interval_delta
 from app.exchange.errors import ExchangeProtocolError, ExchangeRejected
 from app.exchange.filters import SymbolFilters
 from app.exchange.http import endpoints as ep
 from app.exchange.http.base import ClientBase
 from app.exchange.http.constants import KLINES_MAX_LIMIT
 from app.exchange.http.wire import (
-    interval_delta,
     parse_funding_rate,
     parse_kline,
     parse_order_book,

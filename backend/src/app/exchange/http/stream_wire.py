@@ -3,6 +3,7 @@
 from datetime import timedelta
 from typing import Any
 
+from app.core.types import interval_delta
 from app.exchange.events import (
     AccountUpdate,
     BalanceChange,
@@ -10,7 +11,7 @@ from app.exchange.events import (
     OrderUpdate,
     PositionChange,
 )
-from app.exchange.http.wire import dec, interval_delta, ms, protocol_parser
+from app.exchange.http.wire import dec, ms, protocol_parser
 from app.exchange.types import ExchangeOrder, Kline, OrderStatus, Side, UserTrade
 
 

@@ -9,7 +9,6 @@ closed candle or fill is missed; duplicates are dropped by candle open time and 
 import asyncio
 import json
 import logging
-import random
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,9 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from app.core.backoff import jittered_backoff
 from app.core.clock import Clock, SystemClock
+from app.core.types import interval_delta
 from app.exchange.errors import ExchangeError, ExchangeRejected
 from app.exchange.events import KlineClosed, MarketEvent, StreamReconnected, UserEvent
 from app.exchange.http.client import AsterdexClient
@@ -31,7 +32,6 @@ from app.exchange.http.stream_wire import (
     parse_order_update,
     trade_to_order_update,
 )
-from app.exchange.http.wire import interval_delta
 from app.exchange.types import ExchangeOrder
 
 logger = logging.getLogger(__name__)
@@ -50,8 +50,7 @@ class ReconnectPolicy:
 
     def delay(self, attempt: int) -> float:
         """Wait before reconnect ``attempt`` (1-based): exponential with full jitter."""
-        ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter
+        return jittered_backoff(attempt, self.base_delay_s, self.max_delay_s)
 
 
 class _PlannedReconnect(Exception):

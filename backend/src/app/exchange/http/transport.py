@@ -7,7 +7,6 @@ retries of requests that are safe to repeat, and the translation of every failur
 """
 
 import logging
-import random
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +15,7 @@ from typing import Any, Final
 
 import httpx
 
+from app.core.backoff import jittered_backoff
 from app.core.clock import Clock
 from app.exchange.errors import (
     ExchangeAuthError,
@@ -66,8 +66,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Backoff before retry number ``attempt`` (1-based), with full jitter."""
-        ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
+        return jittered_backoff(attempt, self.base_delay_s, self.max_delay_s)
 
 
 class HttpTransport:
@@ -96,9 +95,9 @@ class HttpTransport:
         self._block_is_ban = False
 
     @property
-    def scheme(self) -> str | None:
-        """``"hmac"``, ``"v3"`` or None (public only)."""
-        return self._signer.scheme if self._signer else None
+    def base_url(self) -> str:
+        """The REST root requests go to."""
+        return str(self._http.base_url).rstrip("/")
 
     @property
     def used_weight(self) -> int:

@@ -5,7 +5,7 @@ so a malformed answer never turns into a silently wrong value.
 """
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import wraps
 from typing import Any
@@ -250,8 +250,3 @@ def fmt(value: Decimal) -> str:
     """A decimal as the exchange wants it: plain notation, no exponent, no trailing zeros."""
     text = format(value.normalize(), "f")
     return text
-
-
-def interval_delta(interval: str) -> timedelta:
-    """The length of one bar of ``interval``."""
-    return timedelta(milliseconds=KLINE_INTERVALS_MS[interval])
