@@ -10,19 +10,29 @@ from app.config._settings import (
     LlmSettings,
     MarketDataSettings,
     Settings,
+    default_env_file,
     load_settings,
 )
+from app.config.reload import LIVE_SAFE_VARIABLES, ConfigChange, SettingsWatcher, diff_settings
+from app.core.types import EntryOrderType, UnmanagedPositionPolicy
 
 __all__ = [
     "ACCOUNT_VARIABLES",
     "DEFAULT_SQLITE_URL",
+    "LIVE_SAFE_VARIABLES",
     "AccountSettings",
     "AgentSettings",
     "ApiSettings",
+    "ConfigChange",
     "DatabaseSettings",
+    "EntryOrderType",
     "ExchangeSettings",
     "LlmSettings",
     "MarketDataSettings",
     "Settings",
+    "SettingsWatcher",
+    "UnmanagedPositionPolicy",
+    "default_env_file",
+    "diff_settings",
     "load_settings",
 ]

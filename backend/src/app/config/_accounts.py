@@ -37,6 +37,7 @@ ACCOUNT_VARIABLES: Final[dict[str, str]] = {
     "leverage": "LEVERAGE",
     "max_position_size_usd": "MAX_POSITION_SIZE_USD",
     "trading_mode": "TRADING_MODE",
+    "agent_paused": "AGENT_PAUSED",
 }
 
 _ACCOUNT_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
@@ -59,6 +60,8 @@ class AccountSettings(BaseModel):
     assets: AssetList
     leverage: Leverage
     max_position_size_usd: PositiveUsd
+    # How an operator pauses one account from the .env file: its loop stays paused while set.
+    agent_paused: bool = False
 
     @property
     def has_hmac_keys(self) -> bool:

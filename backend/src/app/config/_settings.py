@@ -36,13 +36,21 @@ from app.config._values import (
     OptionalPositiveUsd,
     OptionalSecret,
     OptionalText,
+    OrderType,
+    PositionPolicy,
     PositiveUsd,
     format_errors,
     normalise_database_url,
     split_csv,
 )
 from app.core.errors import ConfigError
-from app.core.types import AccountId, Environment, TradingMode
+from app.core.types import (
+    AccountId,
+    EntryOrderType,
+    Environment,
+    TradingMode,
+    UnmanagedPositionPolicy,
+)
 
 DEFAULT_SQLITE_URL: Final = "sqlite+aiosqlite:///./data/trading-agent.db"
 
@@ -108,7 +116,7 @@ class MarketDataSettings(BaseModel):
 
 
 class AgentSettings(BaseModel):
-    """Scheduling and paper-trading settings shared by every account."""
+    """Scheduling, order-entry and paper-trading settings shared by every account."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -117,6 +125,8 @@ class AgentSettings(BaseModel):
     paper_balance_usd: Decimal
     config_watch_enabled: bool
     config_cache_ttl: int
+    entry_order_type: EntryOrderType
+    unmanaged_position_policy: UnmanagedPositionPolicy
 
 
 class Settings(BaseSettings):
@@ -156,6 +166,9 @@ class Settings(BaseSettings):
     config_watch_enabled: bool = True
     config_cache_ttl: int = Field(default=3600, ge=0)
     trading_mode: TradingMode = TradingMode.PAPER
+    agent_paused: bool = False
+    unmanaged_position_policy: PositionPolicy = UnmanagedPositionPolicy.ADOPT
+    entry_order_type: OrderType = EntryOrderType.MARKET
     paper_balance_usd: PositiveUsd = Decimal("10000")
     asterdex_base_url: str = "https://fapi.asterdex.com"
     asterdex_ws_url: str = "wss://fstream.asterdex.com"
@@ -248,6 +261,8 @@ class Settings(BaseSettings):
             paper_balance_usd=self.paper_balance_usd,
             config_watch_enabled=self.config_watch_enabled,
             config_cache_ttl=self.config_cache_ttl,
+            entry_order_type=self.entry_order_type,
+            unmanaged_position_policy=self.unmanaged_position_policy,
         )
 
     @property

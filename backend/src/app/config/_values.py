@@ -9,7 +9,7 @@ from pydantic_settings import NoDecode
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from app.core.types import KLINE_INTERVALS_MS
+from app.core.types import KLINE_INTERVALS_MS, EntryOrderType, UnmanagedPositionPolicy
 
 MAX_LEVERAGE: Final = Decimal(125)
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -26,6 +26,14 @@ def split_csv(value: object) -> object:
 
 def _empty_as_none(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
+
+
+def _lower(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
 
 
 def _check_assets(assets: list[str]) -> list[str]:
@@ -87,6 +95,12 @@ PositiveUsd = Annotated[Decimal, AfterValidator(_check_positive)]
 
 LogLevel = Annotated[str, AfterValidator(_check_log_level)]
 """A standard logging level name."""
+
+PositionPolicy = Annotated[UnmanagedPositionPolicy, BeforeValidator(_lower)]
+"""``adopt`` or ``flatten``, any case."""
+
+OrderType = Annotated[EntryOrderType, BeforeValidator(_upper)]
+"""``MARKET`` or ``LIMIT``, any case."""
 
 OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_empty_as_none)]
 """A secret; ``KEY=`` (empty, as in .env.example) means unset."""

@@ -26,6 +26,24 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class UnmanagedPositionPolicy(StrEnum):
+    """What live startup does with an open position the service did not open itself."""
+
+    ADOPT = "adopt"
+    """Protect it with a stop and manage it like the agent's own positions."""
+    FLATTEN = "flatten"
+    """Close it."""
+
+
+class EntryOrderType(StrEnum):
+    """How the agent enters a position."""
+
+    MARKET = "MARKET"
+    """A market order: filled at once at the best available prices."""
+    LIMIT = "LIMIT"
+    """A good-till-cancelled limit order at the current price: may rest unfilled."""
+
+
 # The kline intervals AsterDEX accepts (specs/asterdex-futures-api.md, "Klines"), mapped to
 # their length in milliseconds. "1M" (a calendar month) has no fixed length; 30 days is only
 # used for scheduling estimates, never for candle alignment.
