@@ -90,7 +90,7 @@ async def test_theses_come_back_after_a_restart(pg: Database) -> None:
 
     # A restart: a new loop over the same (persisted) paper state and journal.
     restarted, _ = await paper_loop(pg.sessions, clock, ACCOUNT, exchange=exchange)
-    await restarted.restore_theses()
+    await restarted.recover()
     after = restarted.theses()
 
     assert set(after) == set(before)

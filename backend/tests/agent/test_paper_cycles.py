@@ -9,6 +9,8 @@ from sqlalchemy import func, select
 
 from app.agent.models import AgentEvent
 from app.db.session import session_scope
+from app.exchange.paper import PaperExchange
+from app.exchange.types import OrderRequest, OrderType, Side
 from app.trading.models import Decision, DecisionLeg, EquitySnapshot, Fill, Order
 from tests.db import Database
 from tests.fakes.clock import ManualClock
@@ -63,3 +65,33 @@ async def test_three_hundred_paper_cycles_on_real_candles(pg: Database) -> None:
     assert all(e.payload["symbol"] in {"BTCUSDT", "ETHUSDT", "SOLUSDT"} for e in funding)
     state = await exchange.account_state()
     assert state.equity > 0
+
+
+async def test_a_liquidation_is_journaled_as_a_fill_without_an_order_and_an_alert(
+    pg: Database,
+) -> None:
+    clock = ManualClock(START)
+    loop, exchange = await paper_loop(pg.sessions, clock)
+    assert isinstance(exchange, PaperExchange)
+    await loop.tick()
+    await exchange.set_leverage("BTCUSDT", 50)
+    await exchange.place_order(
+        OrderRequest("BTCUSDT", Side.BUY, OrderType.MARKET, "ta-by-hand-1", quantity=Decimal("0.1"))
+    )
+    entry = (await exchange.account_state()).positions["BTCUSDT"].entry_price
+    exchange.set_price("BTCUSDT", entry * Decimal("0.95"))  # 5 % down at 50x: liquidated
+    assert "BTCUSDT" not in (await exchange.account_state()).positions
+
+    clock.advance(timedelta(hours=1))
+    await loop.tick()
+
+    async with session_scope(pg.sessions) as session:
+        fills = list(await session.scalars(select(Fill).where(Fill.symbol == "BTCUSDT")))
+        events = list(await session.scalars(select(AgentEvent)))
+    # The hand-placed entry has no order row either; the liquidation is the SELL.
+    liquidation = [f for f in fills if f.order_id is None and f.side == "SELL"]
+    assert len(liquidation) == 1
+    assert liquidation[0].quantity == Decimal("0.1")
+    alerts = [e for e in events if e.type == "position.liquidated"]
+    assert len(alerts) == 1
+    assert alerts[0].severity == "critical"

@@ -9,16 +9,24 @@ match its size through reductions. If protection cannot be placed, the position 
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from app.agent.journal import Journal
+from app.core.clock import Clock
 from app.exchange.errors import ExchangeError, OrderRejected
 from app.exchange.ports import Exchange, PositionState
-from app.exchange.types import OrderRequest, OrderType, Side, WorkingType
+from app.exchange.types import (
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    WorkingType,
+)
 from app.llm.invalidation import Condition
 from app.llm.parsing import ParsedLeg
-from app.trading.domain import LegVerdict
+from app.trading.domain import LegVerdict, OrderPlan
 
 
 @dataclass(slots=True)
@@ -35,10 +43,24 @@ class Thesis:
 class Executor:
     """Sends one account's orders through its exchange port, journaling every step."""
 
-    def __init__(self, account_id: str, exchange: Exchange, journal: Journal) -> None:
+    def __init__(
+        self,
+        account_id: str,
+        exchange: Exchange,
+        journal: Journal,
+        *,
+        clock: Clock,
+        entry_type: OrderType = OrderType.MARKET,
+        limit_timeout: timedelta = timedelta(seconds=30),
+    ) -> None:
         self._account = account_id
         self._exchange = exchange
         self._journal = journal
+        self._clock = clock
+        self.entry_type = entry_type
+        """MARKET entries, or LIMIT (GTC at the current price, the rest cancelled after
+        ``limit_timeout``, so a position never waits a cycle for its protection)."""
+        self._limit_timeout = limit_timeout
 
     async def execute(
         self,
@@ -47,26 +69,25 @@ class Executor:
         leg_id: uuid.UUID | None,
         now: datetime,
         leg: ParsedLeg | None,
+        price: Decimal | None = None,
     ) -> tuple[int, Thesis | None]:
-        """Send a verdict's orders, then protect an entry; returns (orders sent, thesis)."""
+        """Send a verdict's orders, then protect an entry; returns (orders sent, thesis).
+
+        ``price`` (the current mark) prices LIMIT entries.
+        """
         symbol = verdict.proposal.symbol
         sent = 0
         for number, plan in enumerate(verdict.orders):
             if plan.purpose == "entry" and verdict.leverage is not None:
                 await self._exchange.set_leverage(symbol, verdict.leverage)
-            request = OrderRequest(
-                symbol,
-                plan.side,
-                OrderType.MARKET,
-                f"{prefix}-{number}",
-                quantity=plan.quantity,
-                reduce_only=plan.reduce_only,
-            )
+            request = await self._request(plan, f"{prefix}-{number}", price)
             if not await self.send(request, leg_id, plan.purpose, now):
                 return sent, None
             sent += 1
             if plan.purpose == "close":
                 await self.cancel_protection(symbol)
+            if request.type is OrderType.LIMIT and not await self._limit_filled(request, now):
+                return sent, None
         if not verdict.proposal.action.opens or verdict.stop_loss is None:
             return sent, None
         protected = await self._protect(verdict, prefix, leg_id, now)
@@ -81,17 +102,75 @@ class Executor:
         )
         return sent + protected, thesis
 
+    async def _request(
+        self, plan: OrderPlan, client_id: str, price: Decimal | None
+    ) -> OrderRequest:
+        if plan.purpose != "entry" or self.entry_type is not OrderType.LIMIT or price is None:
+            return OrderRequest(
+                plan.symbol,
+                plan.side,
+                OrderType.MARKET,
+                client_id,
+                quantity=plan.quantity,
+                reduce_only=plan.reduce_only,
+            )
+        filters = await self._exchange.symbol_filters(plan.symbol)
+        return OrderRequest(
+            plan.symbol,
+            plan.side,
+            OrderType.LIMIT,
+            client_id,
+            quantity=filters.round_quantity(plan.quantity),
+            price=filters.round_price(price),
+            time_in_force=TimeInForce.GTC,
+        )
+
+    async def _limit_filled(self, request: OrderRequest, now: datetime) -> bool:
+        """Wait up to the timeout for a LIMIT entry, cancel the rest; True when any filled."""
+        symbol, client_id = request.symbol, request.client_order_id
+        deadline = self._clock.now() + self._limit_timeout
+        order = await self._exchange.find_order(symbol, client_id)
+        while (
+            order is not None and order.status is OrderStatus.NEW and self._clock.now() < deadline
+        ):
+            await self._clock.sleep_until(min(deadline, self._clock.now() + timedelta(seconds=1)))
+            order = await self._exchange.find_order(symbol, client_id)
+        if order is not None and order.status is not OrderStatus.FILLED:
+            await self._exchange.cancel_order(symbol, client_id)
+            order = await self._exchange.find_order(symbol, client_id)
+        await self._journal.order_update(order, client_id, now)
+        return order is not None and order.executed_qty > 0
+
     async def _protect(
         self, verdict: LegVerdict, prefix: str, leg_id: uuid.UUID | None, now: datetime
     ) -> int:
-        symbol = verdict.proposal.symbol
         exit_side = Side.SELL if verdict.orders[-1].side is Side.BUY else Side.BUY
+        assert verdict.stop_loss is not None  # only entries with a stop are protected
+        return await self.arm(
+            verdict.proposal.symbol,
+            exit_side,
+            verdict.stop_loss,
+            verdict.take_profit,
+            prefix,
+            leg_id,
+            now,
+        )
+
+    async def arm(
+        self,
+        symbol: str,
+        exit_side: Side,
+        stop_loss: Decimal,
+        take_profit: Decimal | None,
+        prefix: str,
+        leg_id: uuid.UUID | None,
+        now: datetime,
+    ) -> int:
+        """Replace the symbol's protection; returns orders placed (0: failed, flattened)."""
         await self.cancel_protection(symbol)
-        protections = [(OrderType.STOP_MARKET, verdict.stop_loss, "sl", "stop_loss")]
-        if verdict.take_profit is not None:
-            protections.append(
-                (OrderType.TAKE_PROFIT_MARKET, verdict.take_profit, "tp", "take_profit")
-            )
+        protections = [(OrderType.STOP_MARKET, stop_loss, "sl", "stop_loss")]
+        if take_profit is not None:
+            protections.append((OrderType.TAKE_PROFIT_MARKET, take_profit, "tp", "take_profit"))
         for kind, price, tag, purpose in protections:
             request = OrderRequest(
                 symbol,

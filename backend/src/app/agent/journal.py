@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.agent.journal_reads import JournalReads
 from app.agent.models import AgentControl, AgentEvent
 from app.db.session import SessionFactory, session_scope
 from app.exchange.ports import AccountState, Execution
@@ -49,7 +50,7 @@ def _json(value: Any) -> Any:
     return value
 
 
-class Journal:
+class Journal(JournalReads):
     """Writes (and reads back) one service's trading records."""
 
     def __init__(self, sessions: SessionFactory) -> None:
@@ -180,9 +181,9 @@ class Journal:
                     entry["reason"] = error
                 row.status_history = [*row.status_history, entry]
 
-    async def fills(self, account_id: str, executions: Sequence[Execution]) -> int:
-        """Store fills (idempotent on the exchange trade id); returns how many were new."""
-        added = 0
+    async def fills(self, account_id: str, executions: Sequence[Execution]) -> list[Execution]:
+        """Store fills (idempotent on the exchange trade id); returns the new ones."""
+        added: list[Execution] = []
         async with session_scope(self._sessions) as session:
             for execution in executions:
                 exists = await session.scalar(
@@ -213,7 +214,7 @@ class Journal:
                         filled_at=execution.time,
                     )
                 )
-                added += 1
+                added.append(execution)
         return added
 
     async def snapshot(self, account_id: str, state: AccountState, at: datetime) -> None:

@@ -1,19 +1,22 @@
 """The agent loop of one account: closed candle -> decision -> risk -> orders -> journal.
 
-The same code runs in paper, replay and (once recovery lands) live mode; only the ports
-differ. One :meth:`AgentLoop.tick`:
+The same code runs in live, paper and replay mode; only the ports differ. Before its first
+cycle a loop recovers (:mod:`app.agent.recovery`). One :meth:`AgentLoop.tick`:
 
-1. bring candles up to date and let a simulated exchange match stops on the new candles;
+1. bring candles up to date and let a simulated exchange match stops on the new candles
+   (:class:`~app.agent.feed.MarketFeed`);
 2. record fills (a stop-loss fill starts the stop-out cool-down);
-3. ask the data-quality gate; skip the cycle, with the reasons, when it says no;
-4. close positions whose invalidation condition now holds;
-5. roll the risk day (daily-loss halt), build the context, ask the provider;
-6. judge every proposal with the risk engine and store the decision;
-7. execute approved legs: order intent journaled before sending, deterministic client ids,
+3. reconcile open orders with the exchange and guard every position's protection
+   (:class:`~app.agent.guardian.Guardian`);
+4. ask the data-quality gate; skip the cycle, with the reasons, when it says no;
+5. close positions whose invalidation condition now holds;
+6. roll the risk day (daily-loss halt), build the context, ask the provider;
+7. judge every proposal with the risk engine and store the decision;
+8. execute approved legs: order intent journaled before sending, deterministic client ids,
    then exchange-side STOP_MARKET / TAKE_PROFIT_MARKET protection (close-position orders,
    mark-price triggered, so they always match the position's current size); a position
    that cannot be protected is closed at once;
-8. snapshot equity and positions.
+9. snapshot equity and positions.
 """
 
 import asyncio
@@ -24,28 +27,33 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from app.agent.execution import Executor, Thesis
+from app.agent.feed import MarketFeed
+from app.agent.guardian import Guardian, GuardReport, UnmanagedPolicy
 from app.agent.journal import Journal
-from app.agent.views import account_snapshot, decision_context
+from app.agent.recovery import fills_since, load_theses, record_recovery
+from app.agent.views import account_snapshot, decision_context, remember
 from app.core.clock import Clock
 from app.core.types import interval_delta
 from app.exchange.errors import ExchangeError
 from app.exchange.ports import AccountState, Exchange
+from app.exchange.types import OrderType
 from app.indicators.features import feature_names
 from app.indicators.schemas import AssetFeatures, IndicatorConfig
 from app.llm.context import DecisionContext, HistoryItem
-from app.llm.invalidation import InvalidationError, feature_values, parse_condition
+from app.llm.invalidation import feature_values
 from app.llm.ports import DecisionProvider
 from app.market_data.service import MarketDataService, last_closed_open
 from app.trading.domain import (
     AccountSnapshot,
-    LegStatus,
-    LegVerdict,
     MarketSnapshot,
     RiskLimits,
 )
 from app.trading.risk import evaluate, record_stop_out, roll_day
 
 logger = logging.getLogger(__name__)
+# Client ids the exchange gives the orders it sends itself: liquidation and auto-deleverage
+# on AsterDEX, liquidation on the paper exchange. Their fills have no order row of ours.
+FORCED_CLOSE_PREFIXES = ("autoclose-", "adl_autoclose", "liquidation-")
 FEATURES = feature_names(IndicatorConfig())
 
 
@@ -59,6 +67,8 @@ class AgentConfig:
     long_interval: str
     limits: RiskLimits
     grace: timedelta = timedelta(seconds=5)
+    entry_type: OrderType = OrderType.MARKET
+    unmanaged_policy: UnmanagedPolicy = "adopt"
 
 
 @dataclass(slots=True)
@@ -91,11 +101,21 @@ class AgentLoop:
         self._exchange = exchange
         self._provider = provider
         self._journal = journal
-        self._executor = Executor(config.account_id, exchange, journal)
+        self._executor = Executor(
+            config.account_id, exchange, journal, clock=clock, entry_type=config.entry_type
+        )
+        self._guardian = Guardian(
+            config.account_id,
+            exchange,
+            journal,
+            self._executor,
+            max_stop_distance=config.limits.max_stop_distance,
+            policy=config.unmanaged_policy,
+        )
+        self._next_config: AgentConfig | None = None
         self._theses: dict[str, Thesis] = {}
         self._history: list[HistoryItem] = []
-        self._fed: dict[str, datetime] = {}
-        self._funding: dict[str, tuple[datetime, Decimal]] = {}
+        self._feed = MarketFeed(config.account_id, config.interval, market, exchange, journal)
         self._tick_lock = asyncio.Lock()
         self._restored = False
         self._executions_since = clock.now()
@@ -140,39 +160,58 @@ class AgentLoop:
             + (self._config.grace)
         )
 
+    def reconfigure(self, config: AgentConfig) -> None:
+        """Use ``config`` from the next cycle on (hot reload); a cycle never sees two."""
+        if config.account_id != self._config.account_id:
+            raise ValueError(f"config of {config.account_id!r}, not {self._config.account_id!r}")
+        self._next_config = config
+
+    def _apply_next_config(self) -> None:
+        config, self._next_config = self._next_config, None
+        if config is None or config == self._config:
+            return
+        if config.interval != self._config.interval:
+            self._feed = MarketFeed(
+                config.account_id, config.interval, self._market, self._exchange, self._journal
+            )
+        self._executor.entry_type = config.entry_type
+        self._guardian.max_stop_distance = config.limits.max_stop_distance
+        self._guardian.policy = config.unmanaged_policy
+        self._config = config
+        logger.info("%s: new configuration in effect", config.account_id)
+
     async def tick(self) -> TickOutcome:
         """One full cycle (see the module docstring); cycles never overlap."""
         async with self._tick_lock:
+            self._apply_next_config()
             if not self._restored:
-                await self.restore_theses()
+                await self.recover()
             return await self._tick()
 
-    async def restore_theses(self) -> None:
-        """After a restart: reload, from the journal, the thesis of every open position."""
-        self._restored = True
+    async def recover(self) -> GuardReport:
+        """Before the first cycle: theses, in-flight orders, missed fills, protection.
+
+        See :mod:`app.agent.recovery`; safe to run again (everything is idempotent).
+        """
+        account, now = self._config.account_id, self._clock.now()
+        # Orders first: an entry filled before a crash only becomes the thesis of its
+        # position once the journal knows it filled.
+        self._executions_since = await fills_since(self._journal, account, self._executions_since)
+        report = GuardReport()
+        await self._guardian.reconcile_orders(now, report)
+        fills = await self._record_fills()
         state = await self._exchange.account_state()
         missing = [s for s in state.positions if s not in self._theses]
-        if not missing:
-            return
         intervals = {self._config.interval, self._config.long_interval}
-        for symbol, saved in (
-            await self._journal.entry_theses(self._config.account_id, missing)
-        ).items():
-            condition = None
-            if saved["invalidation"]:
-                try:
-                    condition = parse_condition(
-                        saved["invalidation"], features=FEATURES, intervals=intervals
-                    )
-                except InvalidationError as exc:
-                    logger.warning("%s: stored invalidation no longer parses: %s", symbol, exc)
-            self._theses[symbol] = Thesis(
-                condition,
-                saved["rationale"],
-                Decimal(saved["stop_loss"]) if saved["stop_loss"] else None,
-                Decimal(saved["take_profit"]) if saved["take_profit"] else None,
-                saved["opened_at"],
+        self._theses.update(
+            await load_theses(
+                self._journal, account, missing, features=FEATURES, intervals=intervals
             )
+        )
+        await self._guardian.guard(state, self._theses, now, report)
+        self._restored = True  # only now: a recovery cut short by the exchange runs again
+        await record_recovery(self._journal, account, report, fills)
+        return report
 
     def theses(self) -> dict[str, Thesis]:
         """The theses of the open positions (a copy)."""
@@ -196,12 +235,11 @@ class AgentLoop:
         outcome = TickOutcome(at=now)
         symbols = list(self._config.symbols.values())
         for symbol in symbols:
-            await self._market.ensure_fresh(symbol)
-            await self._feed_exchange(symbol)
-            await self._settle_funding(symbol, now)
-            await self._market.refresh_mark(symbol)
-            self._note_funding(symbol)
+            await self._feed.advance(symbol, now)
         outcome.fills = await self._record_fills()
+        guarded = GuardReport()
+        await self._guardian.reconcile_orders(now, guarded)
+        await self._guardian.guard(await self._exchange.account_state(), self._theses, now, guarded)
         reasons = [r for s in symbols for r in (await self._market.quality(s)).reasons]
         if reasons:
             outcome.skipped = "; ".join(reasons)
@@ -249,55 +287,17 @@ class AgentLoop:
                     leg_id,
                     now,
                     by_symbol.get(verdict.proposal.symbol),
+                    markets[verdict.proposal.symbol].mark_price,
                 )
                 outcome.orders_sent += sent
                 if thesis is not None:
                     self._theses[verdict.proposal.symbol] = thesis
                 elif not verdict.proposal.action.opens:
                     self._theses.pop(verdict.proposal.symbol, None)
-            self._remember(now, verdict)
+            remember(self._history, now, verdict)
         outcome.fills += await self._record_fills()
         await self._snapshot(now)
         return outcome
-
-    async def _feed_exchange(self, symbol: str) -> None:
-        """Hand every newly closed decision-interval candle to the exchange (paper matching)."""
-        candles = await self._market.closed_candles(symbol, self._config.interval, 50)
-        if not candles:
-            return
-        last = self._fed.get(symbol)
-        if last is None:
-            # First look: earlier candles were matched before this process started; only
-            # the current price is news.
-            await self._exchange.on_closed_candle(candles[-1])
-            self._fed[symbol] = candles[-1].open_time
-            return
-        for candle in candles:
-            if candle.open_time > last:
-                await self._exchange.on_closed_candle(candle)
-                last = candle.open_time
-        self._fed[symbol] = last
-
-    def _note_funding(self, symbol: str) -> None:
-        mark = self._market.mark(symbol)
-        if mark is not None:
-            self._funding[symbol] = (mark.next_funding_time, mark.funding_rate)
-
-    async def _settle_funding(self, symbol: str, now: datetime) -> None:
-        """Charge the funding announced at the last look once its time has passed."""
-        due = self._funding.get(symbol)
-        mark = self._market.mark(symbol)
-        if due is None or mark is None or now < due[0]:
-            return
-        paid = await self._exchange.settle_funding(symbol, due[1], mark.mark_price)
-        del self._funding[symbol]
-        if paid:
-            await self._journal.event(
-                self._config.account_id,
-                "funding",
-                f"{symbol}: funding {due[1]} at {due[0].isoformat()}: {paid} USDT",
-                payload={"symbol": symbol, "rate": due[1], "amount": paid},
-            )
 
     async def _record_fills(self) -> int:
         executions = await self._exchange.executions(self._executions_since)
@@ -306,7 +306,18 @@ class AgentLoop:
         self._executions_since = max(e.time for e in executions)
         account = self._config.account_id
         added = await self._journal.fills(account, executions)
-        stops = [e for e in executions if e.client_order_id.endswith("-sl")]
+        for execution in added:
+            if execution.client_order_id.startswith(FORCED_CLOSE_PREFIXES):
+                self._theses.pop(execution.symbol, None)
+                await self._journal.event(
+                    account,
+                    "position.liquidated",
+                    f"{execution.symbol}: the exchange closed {execution.quantity} at "
+                    f"{execution.price} ({execution.client_order_id})",
+                    severity="critical",
+                    payload={"symbol": execution.symbol, "trade_id": execution.trade_id},
+                )
+        stops = [e for e in added if e.client_order_id.endswith("-sl")]
         if stops:
             risk = await self._journal.risk_state(account)
             if risk is not None:
@@ -314,7 +325,7 @@ class AgentLoop:
                     risk = record_stop_out(risk, execution.symbol, execution.time)
                     self._theses.pop(execution.symbol, None)
                 await self._journal.save_risk_state(account, risk)
-        return added
+        return len(added)
 
     async def _check_invalidations(
         self, features: dict[str, AssetFeatures], now: datetime, state: AccountState
@@ -370,25 +381,6 @@ class AgentLoop:
         return decision_context(
             self._config, now, state, features, marks, self._theses, self._history, halted
         )
-
-    def _remember(self, now: datetime, verdict: LegVerdict) -> None:
-        if verdict.status is LegStatus.HOLD and not verdict.adjustments:
-            return
-        outcome = verdict.rejection or (
-            f"{len(verdict.orders)} order(s), notional {verdict.notional_usd:.2f}"
-            if verdict.orders
-            else "no order"
-        )
-        self._history.append(
-            HistoryItem(
-                now,
-                verdict.proposal.symbol,
-                verdict.proposal.action.value,
-                verdict.status.value,
-                outcome,
-            )
-        )
-        del self._history[:-20]
 
     async def _snapshot(self, now: datetime) -> None:
         await self._journal.snapshot(

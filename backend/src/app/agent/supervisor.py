@@ -19,6 +19,7 @@ from app.core.errors import AppError
 from app.core.types import AccountId, TradingMode
 
 logger = logging.getLogger(__name__)
+CONFIG_PAUSED = "paused by the configuration (AGENT_PAUSED)"
 
 
 class UnknownAccount(AppError):
@@ -71,6 +72,7 @@ class ManagedAgent:
         detail: Human-readable state detail.
         after_tick: Called after every cycle (e.g. to persist paper state).
         until: Stop after this time (the end of a replay).
+        config_paused: The configuration pauses it (``AGENT_PAUSED``), not an operator.
     """
 
     mode: TradingMode
@@ -80,6 +82,7 @@ class ManagedAgent:
     until: datetime | None = None
     task: asyncio.Task[None] | None = None
     held: "AgentState | None" = None
+    config_paused: bool = False
 
 
 class AgentSupervisor:
@@ -113,6 +116,9 @@ class AgentSupervisor:
             if saved is not None and saved[0] != AgentState.RUNNING:
                 agent.held = AgentState(saved[0])
                 agent.detail = f"{saved[0]} by an operator: {saved[1] or 'no reason given'}"
+                continue
+            if agent.config_paused:
+                agent.held, agent.detail = AgentState.PAUSED, CONFIG_PAUSED
                 continue
             self._spawn(account_id, agent)
         logger.info(
@@ -149,6 +155,20 @@ class AgentSupervisor:
         agent.held = state
         agent.detail = f"{state} by an operator: {reason}"
         await self._remember(account_id, state, reason)
+        return self._status(account_id, agent)
+
+    async def set_config_pause(self, account_id: AccountId, paused: bool) -> AgentStatus:
+        """Apply ``AGENT_PAUSED`` (hot reload): pause, or resume what the configuration paused.
+
+        Not persisted (the configuration is); an operator's own hold always wins.
+        """
+        agent = self._agent(account_id)
+        agent.config_paused = paused
+        if paused and agent.held is None:
+            await self._cancel(agent)
+            agent.held, agent.detail = AgentState.PAUSED, CONFIG_PAUSED
+        elif not paused and agent.detail == CONFIG_PAUSED and not self._stop.is_set():
+            self._spawn(account_id, agent)
         return self._status(account_id, agent)
 
     async def kill(self, account_id: AccountId, *, flatten: bool, reason: str) -> AgentStatus:

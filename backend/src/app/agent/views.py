@@ -10,7 +10,7 @@ from app.exchange.ports import AccountState
 from app.indicators.schemas import AssetFeatures
 from app.llm.context import AssetView, DecisionContext, HistoryItem, PositionView
 from app.market_data.service import MarkState
-from app.trading.domain import AccountSnapshot, Position, PositionSide
+from app.trading.domain import AccountSnapshot, LegStatus, LegVerdict, Position, PositionSide
 
 if TYPE_CHECKING:
     from app.agent.loop import AgentConfig
@@ -92,3 +92,24 @@ def decision_context(
         limits=config.limits,
         halted_reason=halted,
     )
+
+
+def remember(history: list[HistoryItem], now: datetime, verdict: LegVerdict) -> None:
+    """Add a verdict that did something to the recent history the prompt shows (last 20)."""
+    if verdict.status is LegStatus.HOLD and not verdict.adjustments:
+        return
+    outcome = verdict.rejection or (
+        f"{len(verdict.orders)} order(s), notional {verdict.notional_usd:.2f}"
+        if verdict.orders
+        else "no order"
+    )
+    history.append(
+        HistoryItem(
+            now,
+            verdict.proposal.symbol,
+            verdict.proposal.action.value,
+            verdict.status.value,
+            outcome,
+        )
+    )
+    del history[:-20]

@@ -83,6 +83,16 @@ class Exchange(Protocol):
         """
         ...
 
+    async def find_order(
+        self, symbol: str, client_order_id: str, *, sent_at: datetime | None = None
+    ) -> ExchangeOrder | None:
+        """The order under ``client_order_id`` (any status), or None when there is none.
+
+        With ``sent_at`` (when a request that may have carried the order was sent, e.g.
+        before a crash) a None is final: the exchange can no longer accept that request.
+        """
+        ...
+
     async def cancel_order(self, symbol: str, client_order_id: str) -> None:
         """Cancel an open order; no error when it is no longer open."""
         ...

@@ -165,12 +165,35 @@ class AsterdexClient(MarketDataMixin, AccountMixin):
         return found
 
     async def _lookup(self, order: OrderRequest) -> ExchangeOrder | None:
+        return await self._lookup_id(order.symbol, order.client_order_id)
+
+    async def _lookup_id(self, symbol: str, client_order_id: str) -> ExchangeOrder | None:
         try:
-            return await self.find_order(order.symbol, order.client_order_id)
+            return await self.find_order(symbol, client_order_id)
         except ExchangeError as exc:
             raise UnknownOrderOutcome(
-                f"could not look the order up: {exc}", client_order_id=order.client_order_id
+                f"could not look the order up: {exc}", client_order_id=client_order_id
             ) from exc
+
+    async def resolve_order(
+        self, symbol: str, client_order_id: str, *, sent_at_ms: int | None
+    ) -> ExchangeOrder | None:
+        """After a restart: the order under this client id, or None once provably never placed.
+
+        ``sent_at_ms`` is the exchange time of the last request that may have carried the
+        order (from the journal). When the exchange does not know the id, this waits until
+        such a request can no longer be accepted and asks again, so a None is final.
+
+        Raises:
+            UnknownOrderOutcome: The exchange could not be asked.
+        """
+        found = await self._lookup_id(symbol, client_order_id)
+        if found is None and sent_at_ms is not None:
+            await self._wait_until_expired(sent_at_ms)
+            found = await self._lookup_id(symbol, client_order_id)
+        if found is not None:
+            self._remember(found)
+        return found
 
     async def _wait_until_expired(self, sent_at_ms: int) -> None:
         window = self._signer.validity_window_ms if self._signer else 0

@@ -234,6 +234,17 @@ class PaperExchange:
             return accepted.view()
         return self._accept(order).view()
 
+    def add_filters(self, filters: Mapping[str, SymbolFilters]) -> None:
+        """Trade these symbols too (an asset added by hot reload)."""
+        self._filters.update(filters)
+
+    async def find_order(
+        self, symbol: str, client_order_id: str, *, sent_at: datetime | None = None
+    ) -> ExchangeOrder | None:
+        """Any order ever accepted under this client id (the paper exchange forgets none)."""
+        order = self._state.orders.get(client_order_id)
+        return order.view() if order is not None and order.request.symbol == symbol else None
+
     async def cancel_order(self, symbol: str, client_order_id: str) -> None:
         """Cancel an open order; nothing happens when it is unknown or no longer open."""
         order = self._state.orders.get(client_order_id)

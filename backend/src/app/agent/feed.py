@@ -1,0 +1,79 @@
+"""The market side of a cycle: fresh candles and marks, paper matching, funding settlement."""
+
+from datetime import datetime
+from decimal import Decimal
+
+from app.agent.journal import Journal
+from app.exchange.ports import Exchange
+from app.market_data.service import MarketDataService
+
+
+class MarketFeed:
+    """Brings one account's symbols up to date and hands the news to its exchange.
+
+    A simulated exchange matches stops and targets on every newly closed candle and charges
+    funding once a funding time has passed; a live exchange ignores both.
+    """
+
+    def __init__(
+        self,
+        account_id: str,
+        interval: str,
+        market: MarketDataService,
+        exchange: Exchange,
+        journal: Journal,
+    ) -> None:
+        self._account = account_id
+        self._interval = interval
+        self._market = market
+        self._exchange = exchange
+        self._journal = journal
+        self._fed: dict[str, datetime] = {}
+        self._funding: dict[str, tuple[datetime, Decimal]] = {}
+
+    async def advance(self, symbol: str, now: datetime) -> None:
+        """Fresh candles, exchange matching, due funding, a fresh mark, the next funding."""
+        await self._market.ensure_fresh(symbol)
+        await self._feed_exchange(symbol)
+        await self._settle_funding(symbol, now)
+        await self._market.refresh_mark(symbol)
+        self._note_funding(symbol)
+
+    async def _feed_exchange(self, symbol: str) -> None:
+        """Hand every newly closed decision-interval candle to the exchange (paper matching)."""
+        candles = await self._market.closed_candles(symbol, self._interval, 50)
+        if not candles:
+            return
+        last = self._fed.get(symbol)
+        if last is None:
+            # First look: earlier candles were matched before this process started; only
+            # the current price is news.
+            await self._exchange.on_closed_candle(candles[-1])
+            self._fed[symbol] = candles[-1].open_time
+            return
+        for candle in candles:
+            if candle.open_time > last:
+                await self._exchange.on_closed_candle(candle)
+                last = candle.open_time
+        self._fed[symbol] = last
+
+    def _note_funding(self, symbol: str) -> None:
+        mark = self._market.mark(symbol)
+        if mark is not None:
+            self._funding[symbol] = (mark.next_funding_time, mark.funding_rate)
+
+    async def _settle_funding(self, symbol: str, now: datetime) -> None:
+        """Charge the funding announced at the last look once its time has passed."""
+        due = self._funding.get(symbol)
+        mark = self._market.mark(symbol)
+        if due is None or mark is None or now < due[0]:
+            return
+        paid = await self._exchange.settle_funding(symbol, due[1], mark.mark_price)
+        del self._funding[symbol]
+        if paid:
+            await self._journal.event(
+                self._account,
+                "funding",
+                f"{symbol}: funding {due[1]} at {due[0].isoformat()}: {paid} USDT",
+                payload={"symbol": symbol, "rate": due[1], "amount": paid},
+            )

@@ -1,0 +1,201 @@
+"""The protection guardian and order reconciliation: journal and exchange agree, always.
+
+Run at startup (recovery) and at the start of every cycle:
+
+- :meth:`Guardian.reconcile_orders` asks the exchange about every journaled order whose
+  outcome is open (``intent`` / ``unknown`` after a crash or a timeout, ``NEW`` /
+  ``PARTIALLY_FILLED`` resting orders) by its client id and records the answer. An order the
+  exchange provably never received is marked ``not_sent`` and is *not* sent again: the
+  decision behind it is stale, and the next cycle decides afresh.
+- :meth:`Guardian.guard` makes sure every open position has its exchange-side stop (and
+  take-profit when its thesis has one); a missing one is re-armed, and a position that cannot
+  be protected is closed. A position the service did not open is adopted (protected with
+  the widest stop the risk limits allow) or flattened, per ``UNMANAGED_POSITION_POLICY``.
+  Protection orders left behind by a closed position are cancelled.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from app.agent.execution import Executor, Thesis
+from app.agent.journal import Journal
+from app.agent.journal_reads import IN_FLIGHT
+from app.exchange.errors import ExchangeError
+from app.exchange.ports import AccountState, Exchange, PositionState
+from app.exchange.types import ExchangeOrder, OrderType, Side
+
+logger = logging.getLogger(__name__)
+
+type UnmanagedPolicy = Literal["adopt", "flatten"]
+_NOT_SENT = "never reached the exchange (resolved by client id); not resent: its decision is stale"
+
+
+@dataclass(slots=True)
+class GuardReport:
+    """What one reconciliation changed."""
+
+    resolved: dict[str, str] = field(default_factory=dict)
+    rearmed: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+    flattened: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return any((self.resolved, self.rearmed, self.adopted, self.flattened, self.cancelled))
+
+
+class Guardian:
+    """Keeps one account's journal, orders and protection consistent with its exchange."""
+
+    def __init__(
+        self,
+        account_id: str,
+        exchange: Exchange,
+        journal: Journal,
+        executor: Executor,
+        *,
+        max_stop_distance: Decimal,
+        policy: UnmanagedPolicy = "adopt",
+    ) -> None:
+        self._account = account_id
+        self._exchange = exchange
+        self._journal = journal
+        self._executor = executor
+        self.max_stop_distance = max_stop_distance
+        self.policy: UnmanagedPolicy = policy
+
+    async def reconcile_orders(self, now: datetime, report: GuardReport) -> None:
+        """Record the exchange's word on every journaled order with an open outcome."""
+        for pending in await self._journal.pending_orders(self._account):
+            in_flight = pending.status in IN_FLIGHT
+            try:
+                found = await self._exchange.find_order(
+                    pending.symbol,
+                    pending.client_order_id,
+                    sent_at=pending.intent_at if in_flight else None,
+                )
+            except ExchangeError as exc:  # asked again at the next cycle
+                logger.warning("order %s: still unresolved: %s", pending.client_order_id, exc)
+                continue
+            if found is not None:
+                if found.status.value != pending.status:
+                    report.resolved[pending.client_order_id] = found.status.value
+                await self._journal.order_update(found, pending.client_order_id, now)
+            elif in_flight:
+                report.resolved[pending.client_order_id] = "not_sent"
+                await self._journal.order_update(
+                    None, pending.client_order_id, now, status="not_sent", error=_NOT_SENT
+                )
+
+    async def guard(
+        self, state: AccountState, theses: dict[str, Thesis], now: datetime, report: GuardReport
+    ) -> None:
+        """Protect every position (adopting or flattening unmanaged ones); drop stray stops.
+
+        ``theses`` is updated in place: adopted positions gain one, closed ones lose theirs.
+        """
+        orders = await self._exchange.open_orders()
+        by_symbol: dict[str, list[ExchangeOrder]] = {}
+        for order in orders:
+            by_symbol.setdefault(order.symbol, []).append(order)
+        for symbol, position in state.positions.items():
+            protection = [o for o in by_symbol.get(symbol, []) if _protects(o, position)]
+            thesis = theses.get(symbol)
+            if thesis is None or thesis.stop_loss is None:
+                thesis = await self._unmanaged(position, bool(protection), now, report)
+                if thesis is None:
+                    theses.pop(symbol, None)
+                    continue
+                theses[symbol] = thesis
+            kinds = {OrderType(o.type) for o in protection if o.type in _PROTECTIVE}
+            wanted = {OrderType.STOP_MARKET}
+            if thesis.take_profit is not None:
+                wanted.add(OrderType.TAKE_PROFIT_MARKET)
+            if wanted <= kinds:
+                continue
+            assert thesis.stop_loss is not None
+            prefix = f"ta-g{int(now.timestamp())}-{symbol.lower()[:12]}"
+            placed = await self._executor.arm(
+                symbol,
+                _exit_side(position),
+                thesis.stop_loss,
+                thesis.take_profit,
+                prefix,
+                None,
+                now,
+            )
+            if placed:
+                report.rearmed.append(symbol)
+                await self._journal.event(
+                    self._account,
+                    "protection.armed",
+                    f"{symbol}: protection was missing; re-armed "
+                    f"(stop {thesis.stop_loss}, target {thesis.take_profit})",
+                    severity="warning",
+                    payload={"symbol": symbol, "stop_loss": thesis.stop_loss},
+                )
+            else:
+                report.flattened.append(symbol)
+                theses.pop(symbol, None)
+        for symbol, stray in by_symbol.items():
+            if symbol in state.positions:
+                continue
+            for order in stray:
+                if order.close_position or order.reduce_only:
+                    await self._exchange.cancel_order(symbol, order.client_order_id)
+                    report.cancelled.append(order.client_order_id)
+
+    async def _unmanaged(
+        self, position: PositionState, protected: bool, now: datetime, report: GuardReport
+    ) -> Thesis | None:
+        symbol = position.symbol
+        if self.policy == "flatten":
+            await self._executor.close_position(position, "flat", now)
+            report.flattened.append(symbol)
+            await self._journal.event(
+                self._account,
+                "position.flattened",
+                f"{symbol}: a position the service did not open was closed "
+                "(UNMANAGED_POSITION_POLICY=flatten)",
+                severity="warning",
+                payload={"symbol": symbol, "amount": position.amount},
+            )
+            return None
+        distance = position.mark_price * self.max_stop_distance
+        stop = (
+            position.mark_price - distance
+            if position.amount > 0
+            else position.mark_price + distance
+        )
+        filters = await self._exchange.symbol_filters(symbol)
+        stop = filters.round_price(stop)
+        report.adopted.append(symbol)
+        await self._journal.event(
+            self._account,
+            "position.adopted",
+            f"{symbol}: adopted a position the service did not open ({position.amount} at "
+            f"{position.entry_price}); "
+            + ("its own stop stays" if protected else f"protected with a stop at {stop}"),
+            severity="warning",
+            payload={"symbol": symbol, "amount": position.amount, "stop_loss": stop},
+        )
+        return Thesis(None, "adopted at startup", stop, None, now)
+
+
+_PROTECTIVE = {OrderType.STOP_MARKET.value, OrderType.TAKE_PROFIT_MARKET.value}
+
+
+def _exit_side(position: PositionState) -> Side:
+    return Side.SELL if position.amount > 0 else Side.BUY
+
+
+def _protects(order: ExchangeOrder, position: PositionState) -> bool:
+    """A working stop or target that would close (part of) this position."""
+    return (
+        order.type in _PROTECTIVE
+        and (order.close_position or order.reduce_only)
+        and order.side is _exit_side(position)
+    )

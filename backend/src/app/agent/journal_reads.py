@@ -1,0 +1,58 @@
+"""What recovery reads back from the journal: orders still in flight, the newest fill."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from sqlalchemy import func, select
+
+from app.db.session import SessionFactory, session_scope
+from app.trading.models import Fill, Order
+
+# Statuses whose outcome on the exchange may still change or is not known yet.
+IN_FLIGHT: Final = ("intent", "unknown")
+OPEN: Final = ("NEW", "PARTIALLY_FILLED")
+
+
+@dataclass(frozen=True, slots=True)
+class PendingOrder:
+    """A journaled order whose final state the journal does not know."""
+
+    client_order_id: str
+    symbol: str
+    status: str
+    purpose: str
+    intent_at: datetime
+
+
+class JournalReads:
+    """Read-side queries of the journal used by recovery (mixed into ``Journal``)."""
+
+    _sessions: SessionFactory
+
+    async def pending_orders(self, account_id: str) -> list[PendingOrder]:
+        """Orders journaled as intent/unknown (maybe sent) or open, oldest first."""
+        async with session_scope(self._sessions) as session:
+            rows = await session.scalars(
+                select(Order)
+                .where(Order.account_id == account_id, Order.status.in_(IN_FLIGHT + OPEN))
+                .order_by(Order.created_at)
+            )
+            return [
+                PendingOrder(
+                    row.client_order_id,
+                    row.symbol,
+                    row.status,
+                    row.purpose,
+                    datetime.fromisoformat(row.status_history[0]["at"]),
+                )
+                for row in rows
+            ]
+
+    async def last_fill_time(self, account_id: str) -> datetime | None:
+        """When the account's newest journaled fill happened."""
+        async with session_scope(self._sessions) as session:
+            newest: datetime | None = await session.scalar(
+                select(func.max(Fill.filled_at)).where(Fill.account_id == account_id)
+            )
+            return newest

@@ -1,0 +1,154 @@
+"""Live mode end to end: the loop trades the fake AsterDEX on an LLM's decision from the fake
+OpenRouter, and every step lands in the PostgreSQL journal."""
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from app.db.session import session_scope
+from app.exchange.types import OrderType
+from app.llm.models import LlmCall
+from app.trading.models import Decision, DecisionLeg
+from tests.db import Database
+
+from .live import crash_candles, journal, leg, live_rig
+
+pytestmark = pytest.mark.postgres
+
+
+async def test_a_live_cycle_places_the_entry_and_its_protection_and_journals_all(
+    pg: Database,
+) -> None:
+    async with live_rig(pg.sessions) as rig:
+        loop, live = await rig.loop(stream=True)
+        stop = rig.open_long()
+
+        outcome = await loop.tick()
+
+        assert outcome.skipped is None
+        assert outcome.orders_sent == 3
+        position = rig.account.positions["BTCUSDT"]
+        assert position.amount > 0
+        assert position.amount * position.entry_price <= Decimal(3000) * Decimal("1.01")
+        assert rig.account.leverage["BTCUSDT"] == 2
+        working = rig.account.open_orders("BTCUSDT")
+        assert sorted(o.type for o in working) == ["STOP_MARKET", "TAKE_PROFIT_MARKET"]
+        assert all(o.close_position and o.working_type == "MARK_PRICE" for o in working)
+        assert all(o.side == "SELL" for o in working)
+        assert [o.stop_price for o in working if o.type == "STOP_MARKET"] == [stop]
+
+        assert live.streaming  # fills come from the user-data stream, REST as fallback
+        orders, fills, _ = await journal(pg.sessions)
+        entry = next(o for o in orders if o.purpose == "entry")
+        assert entry.status == "FILLED"
+        assert entry.exchange_order_id is not None
+        assert [f.order_id for f in fills] == [entry.id]
+        assert fills[0].quantity == position.amount
+        assert {o.purpose: o.status for o in orders} == {
+            "entry": "FILLED",
+            "stop_loss": "NEW",
+            "take_profit": "NEW",
+        }
+        async with session_scope(pg.sessions) as session:
+            decision = (await session.scalars(select(Decision))).one()
+            call = await session.get(LlmCall, decision.llm_call_id)
+            legs = list(await session.scalars(select(DecisionLeg)))
+        assert call is not None
+        assert call.raw_reply
+        assert "open_long" in call.raw_reply
+        assert decision.model == "x-ai/grok-4"
+        assert entry.decision_leg_id in {leg_row.id for leg_row in legs}
+
+
+async def test_a_reduction_keeps_protection_matching_and_the_stop_closes_the_rest(
+    pg: Database,
+) -> None:
+    candles = crash_candles(302)  # the third bar after the start crashes: a stop-out
+    async with live_rig(pg.sessions, candles=candles) as rig:
+        loop, _ = await rig.loop()
+        rig.open_long(size=3000)
+        await loop.tick()
+        full = rig.account.positions["BTCUSDT"].amount
+        protection_before = {o.client_order_id for o in rig.account.open_orders("BTCUSDT")}
+
+        await rig.hour()
+        rig.say(leg("BTC", "reduce", size_usd=1500))
+        await loop.tick()
+
+        reduced = rig.account.positions["BTCUSDT"].amount
+        assert Decimal(0) < reduced < full
+        working = rig.account.open_orders("BTCUSDT")
+        # Close-position stop and target: they close whatever the position is, so they
+        # already match the new size; the guardian had nothing to re-arm.
+        assert {o.client_order_id for o in working} == protection_before
+        assert all(o.close_position for o in working)
+
+        await rig.hour(2)  # the crash bar closes: the stop fires on the reduced position
+        await loop.tick()
+        assert rig.account.positions["BTCUSDT"].amount == 0  # closed exactly, not reversed
+        orders, fills, _ = await journal(pg.sessions)
+        stop_order = next(o for o in orders if o.purpose == "stop_loss")
+        assert stop_order.status == "FILLED"
+        stop_fills = [f for f in fills if f.order_id == stop_order.id]
+        assert sum(f.quantity for f in stop_fills) == reduced
+        assert not rig.account.open_orders("BTCUSDT")  # the orphaned target was cancelled
+
+
+async def test_a_missing_stop_is_re_armed_at_the_next_cycle(pg: Database) -> None:
+    async with live_rig(pg.sessions) as rig:
+        loop, live = await rig.loop()
+        stop = rig.open_long()
+        await loop.tick()
+        sl = next(o for o in rig.account.open_orders("BTCUSDT") if o.type == "STOP_MARKET")
+        await live.cancel_order("BTCUSDT", sl.client_order_id)  # someone cancels it by hand
+
+        await rig.hour()
+        await loop.tick()
+
+        working = rig.account.open_orders("BTCUSDT")
+        assert sorted(o.type for o in working) == ["STOP_MARKET", "TAKE_PROFIT_MARKET"]
+        assert [o.stop_price for o in working if o.type == "STOP_MARKET"] == [stop]
+        _, _, events = await journal(pg.sessions)
+        assert [e.type for e in events if e.type == "protection.armed"] == ["protection.armed"]
+
+
+async def test_an_invalidation_closes_the_live_position(pg: Database) -> None:
+    async with live_rig(pg.sessions) as rig:
+        loop, _ = await rig.loop()
+        rig.open_long(invalidation="close_1h < 1000000")  # holds at the next closed candle
+        await loop.tick()
+        assert rig.account.positions["BTCUSDT"].amount > 0
+
+        await rig.hour()
+        outcome = await loop.tick()
+
+        assert outcome.closed_by_invalidation == ["BTCUSDT"]
+        assert rig.account.positions["BTCUSDT"].amount == 0
+        assert not rig.account.open_orders("BTCUSDT")
+        orders, _, events = await journal(pg.sessions)
+        close = next(o for o in orders if o.purpose == "close")
+        assert close.reduce_only
+        assert close.status == "FILLED"
+        assert "position.invalidated" in [e.type for e in events]
+
+
+async def test_limit_entries_are_protected_once_filled(pg: Database) -> None:
+    async with live_rig(pg.sessions) as rig:
+        loop, _ = await rig.loop(entry_type=OrderType.LIMIT)
+        rig.open_long()
+
+        await loop.tick()
+
+        orders, _, _ = await journal(pg.sessions)
+        entry = next(o for o in orders if o.purpose == "entry")
+        assert entry.type == "LIMIT"
+        assert entry.price is not None
+        if entry.status == "FILLED":
+            assert rig.account.positions["BTCUSDT"].amount > 0
+            kinds = sorted(o.type for o in rig.account.open_orders("BTCUSDT"))
+            assert kinds == ["STOP_MARKET", "TAKE_PROFIT_MARKET"]
+        else:  # not filled within the timeout: cancelled, nothing left working
+            assert entry.status == "CANCELED"
+            assert rig.account.positions["BTCUSDT"].amount == 0
+            assert not rig.account.open_orders("BTCUSDT")
