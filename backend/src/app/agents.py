@@ -1,9 +1,10 @@
 """Composition of the agents: market data, exchange, decision provider and loop per account.
 
 Paper mode runs on live AsterDEX market data when the exchange answers, otherwise (and with
-``--replay``) on the replay source, saying so loudly. Live mode never falls back to replay;
-live loops stay off until crash recovery and the protection guardian's reconciliation are
-in place (the agent runtime issue), and the service says so at startup.
+``--replay``) on the replay source, saying so loudly. Live mode never falls back to replay:
+a live account whose exchange is unreachable at startup does nothing and says why. A live
+account trades through :class:`~app.exchange.live.LiveExchange` (its own keys, HMAC or V3,
+and its user-data stream); its loop recovers before the first cycle.
 """
 
 import asyncio
@@ -16,31 +17,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.agent.journal import Journal
 from app.agent.locks import PostgresAccountLocks
-from app.agent.loop import AgentConfig, AgentLoop
-from app.agent.supervisor import AgentSupervisor, ManagedAgent
-from app.config import AccountSettings, Settings
+from app.agent.supervisor import AgentSupervisor
+from app.config import Settings
 from app.core.clock import Clock, ReplayClock, SystemClock
 from app.core.errors import ConfigError
-from app.core.types import KLINE_INTERVALS_MS, AccountId, TradingMode
+from app.core.types import KLINE_INTERVALS_MS, AccountId
 from app.db.session import SessionFactory
-from app.exchange.defaults import OFFLINE_FILTERS
 from app.exchange.errors import ExchangeError
 from app.exchange.filters import SymbolFilters
 from app.exchange.http.client import AsterdexClient
-from app.exchange.paper import PaperExchange
-from app.indicators.features import feature_names
-from app.indicators.schemas import IndicatorConfig
-from app.llm.guard import GuardedDecisionProvider
-from app.llm.http import OpenRouterClient
-from app.llm.provider import LlmDecisionProvider
-from app.llm.repository import DatabaseSpendLedger
-from app.llm.rules import RulesDecisionProvider
 from app.market_data.exchange_source import ExchangeMarketData
 from app.market_data.ports import MarketDataSource
 from app.market_data.replay import SAMPLE_DIR, ReplayMarketData
 from app.market_data.service import MarketDataService
-from app.market_data.symbols import UnknownAssetError
-from app.trading.domain import RiskLimits
+from app.wiring import AccountAgent, Closeable, Shared, wire_account
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +41,13 @@ class AgentsRuntime:
 
     supervisor: AgentSupervisor
     source_name: str
-    clients: list[AsterdexClient | OpenRouterClient]
+    shared: Shared
+    accounts: dict[AccountId, AccountAgent]
+
+    @property
+    def clients(self) -> list[Closeable]:
+        """HTTP clients and streams to close at shutdown, in closing order."""
+        return self.shared.clients
 
     async def aclose(self) -> None:
         """Stop the loops, then close the HTTP clients."""
@@ -68,13 +64,12 @@ async def build_agents(
     Raises:
         ConfigError: An asset is unknown to the market data source.
     """
-    clients: list[AsterdexClient | OpenRouterClient] = []
     clock: Clock = SystemClock()
     source: MarketDataSource
     filters: dict[str, SymbolFilters] | None = None
     until: datetime | None = None
     public = AsterdexClient(base_url=settings.exchange.base_url, clock=clock, timeout_s=5.0)
-    clients.append(public)
+    clients: list[Closeable] = [public]
     if not replay and await _reachable(public):
         source, source_name = ExchangeMarketData(public), "AsterDEX market data"
         filters = await public.exchange_info()
@@ -100,14 +95,16 @@ async def build_agents(
         max_mark_deviation=settings.market_data.max_mark_deviation,
     )
     journal = Journal(sessions)
-    agents: dict[AccountId, ManagedAgent] = {}
-    for account in settings.accounts:
-        agents[account.id] = await _agent(
-            settings, account, market, journal, clock, filters, until, sessions, clients
-        )
+    shared = Shared(settings, market, journal, clock, sessions, filters, until, clients)
+    accounts = {account.id: await wire_account(shared, account) for account in settings.accounts}
     locks = PostgresAccountLocks(engine) if engine.dialect.name == "postgresql" else None
-    supervisor = AgentSupervisor(agents, locks=locks, controls=journal, market_source=source_name)
-    return AgentsRuntime(supervisor, source_name, clients)
+    supervisor = AgentSupervisor(
+        {a: agent.managed for a, agent in accounts.items()},
+        locks=locks,
+        controls=journal,
+        market_source=source_name,
+    )
+    return AgentsRuntime(supervisor, source_name, shared, accounts)
 
 
 async def _reachable(client: AsterdexClient) -> bool:
@@ -135,105 +132,3 @@ async def _replay_window(probe: ReplayMarketData, settings: Settings) -> tuple[d
             [f"BACKFILL_BARS: the recording is too short for {settings.backfill_bars} bars"]
         )
     return start, end
-
-
-def risk_limits(settings: Settings, account: AccountSettings) -> RiskLimits:
-    """The risk engine's limits for ``account`` (per-account values over the globals)."""
-    total = settings.max_total_exposure_usd or account.max_position_size_usd * 3
-    return RiskLimits(
-        max_position_usd=account.max_position_size_usd,
-        max_leverage=account.leverage,
-        max_total_exposure_usd=total,
-        max_daily_loss=settings.max_daily_loss_pct / 100,
-        max_loss_per_trade=settings.max_loss_per_trade_pct / 100,
-        min_stop_atr=settings.min_stop_atr,
-        max_stop_distance=settings.max_stop_distance_pct / 100,
-        min_hold_bars=settings.min_hold_bars,
-        allow_pyramiding=settings.allow_pyramiding,
-        stop_cooldown_bars=settings.stop_cooldown_bars,
-    )
-
-
-async def _agent(
-    settings: Settings,
-    account: AccountSettings,
-    market: MarketDataService,
-    journal: Journal,
-    clock: Clock,
-    filters: dict[str, SymbolFilters] | None,
-    until: datetime | None,
-    sessions: SessionFactory,
-    clients: list[AsterdexClient | OpenRouterClient],
-) -> ManagedAgent:
-    if account.trading_mode is TradingMode.LIVE:
-        detail = (
-            "live trading is not enabled yet: it waits for crash recovery and exchange "
-            "reconciliation; this account does nothing"
-        )
-        logger.warning("account %s: %s", account.id, detail)
-        return ManagedAgent(TradingMode.LIVE, None, detail)
-    try:
-        symbols = await market.resolve_assets(account.assets)
-    except UnknownAssetError as exc:
-        raise ConfigError([f"ASSETS: {exc}"]) from exc
-    for symbol in symbols.values():
-        await market.backfill(symbol)
-    rule_filters = filters or OFFLINE_FILTERS
-    saved = await journal.paper_state(account.id)
-    known = {s: rule_filters[s] for s in symbols.values() if s in rule_filters}
-    exchange = (
-        PaperExchange.restore(
-            saved,
-            clock=clock,
-            filters=known,
-            balance=settings.paper_balance_usd,
-            account=account.id,
-        )
-        if saved
-        else PaperExchange(
-            clock=clock, filters=known, balance=settings.paper_balance_usd, account=account.id
-        )
-    )
-    provider = GuardedDecisionProvider(
-        _llm(settings, account, clients),
-        RulesDecisionProvider(),
-        clock=clock,
-        spend=DatabaseSpendLedger(sessions),
-        daily_budget_usd=settings.llm_daily_budget_usd,
-        alert=lambda kind, message: journal.event(account.id, kind, message, severity="critical"),
-    )
-    config = AgentConfig(
-        account_id=account.id,
-        symbols=symbols,
-        interval=settings.interval,
-        long_interval=settings.long_interval,
-        limits=risk_limits(settings, account),
-    )
-    loop = AgentLoop(
-        config, clock=clock, market=market, exchange=exchange, provider=provider, journal=journal
-    )
-
-    async def checkpoint() -> None:
-        await journal.save_paper_state(account.id, exchange.snapshot())
-
-    return ManagedAgent(TradingMode.PAPER, loop, "ready", after_tick=checkpoint, until=until)
-
-
-def _llm(
-    settings: Settings, account: AccountSettings, clients: list[AsterdexClient | OpenRouterClient]
-) -> LlmDecisionProvider | None:
-    if account.openrouter_api_key is None:
-        return None
-    client = OpenRouterClient(
-        base_url=settings.llm.base_url,
-        api_key=account.openrouter_api_key,
-        timeout_s=settings.llm_timeout_s,
-    )
-    clients.append(client)
-    return LlmDecisionProvider(
-        client,
-        model=account.llm_model,
-        features=feature_names(IndicatorConfig()),
-        fallback_models=settings.llm_fallback_models,
-        max_tokens=settings.llm_max_tokens,
-    )

@@ -18,6 +18,7 @@ from app.core.errors import DatabaseError
 from app.db.engine import create_engine
 from app.db.migrate import SchemaState, schema_state, upgrade_to_head
 from app.db.session import SessionFactory, create_session_factory, session_scope
+from app.hot_reload import start_watching
 from app.llm.errors import LlmError
 from app.llm.http import OpenRouterClient
 from app.llm.provider import check_model
@@ -114,6 +115,8 @@ async def _start_agents(
     stack.push_async_callback(runtime.aclose)
     logger.info("market data: %s", runtime.source_name)
     await runtime.supervisor.start()
+    if settings.config_watch_enabled:
+        await start_watching(settings, runtime, stack)
     return runtime.supervisor
 
 

@@ -68,6 +68,15 @@ class GuardedDecisionProvider:
         self._paused_until: datetime | None = None
 
     @property
+    def daily_budget_usd(self) -> Decimal | None:
+        """The daily LLM budget (None: unlimited); settable for hot reload."""
+        return self._budget
+
+    @daily_budget_usd.setter
+    def daily_budget_usd(self, budget: Decimal | None) -> None:
+        self._budget = budget
+
+    @property
     def paused_until(self) -> datetime | None:
         """When LLM calls resume after a 402 (None when not paused)."""
         return self._paused_until

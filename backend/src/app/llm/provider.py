@@ -63,6 +63,11 @@ class LlmDecisionProvider:
         """The configured model id."""
         return self._model
 
+    def reconfigure(self, *, model: str, fallback_models: Sequence[str]) -> None:
+        """Ask another model (and fallbacks) from the next decision on (hot reload)."""
+        self._model = model
+        self._fallbacks = tuple(fallback_models)
+
     async def decide(self, context: DecisionContext) -> DecisionOutcome:
         """Ask the model; validate; repair once; hold on failure.
 

@@ -92,6 +92,10 @@ class MarketDataService:
         """The intervals this service keeps."""
         return self._intervals
 
+    def keep_intervals(self, intervals: Iterable[str]) -> None:
+        """Keep these intervals too (hot reload of INTERVAL / LONG_INTERVAL); backfill next."""
+        self._intervals = tuple(dict.fromkeys((*self._intervals, *intervals)))
+
     async def resolve_assets(self, assets: Iterable[str]) -> dict[str, str]:
         """Map configured assets to exchange symbols, checked against the source.
 

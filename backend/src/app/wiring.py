@@ -1,0 +1,243 @@
+"""One account's agent, wired: its exchange (live or paper), decision provider and loop.
+
+:func:`wire_account` builds it from the settings; :func:`agent_config` turns settings into
+the loop's configuration, at startup and again on every hot reload.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from app.agent.journal import Journal
+from app.agent.loop import AgentConfig, AgentLoop
+from app.agent.supervisor import ManagedAgent
+from app.config import AccountSettings, Settings
+from app.core.clock import Clock
+from app.core.errors import ConfigError
+from app.core.types import TradingMode, UnmanagedPositionPolicy
+from app.db.session import SessionFactory
+from app.exchange.defaults import OFFLINE_FILTERS
+from app.exchange.errors import ExchangeError
+from app.exchange.filters import SymbolFilters
+from app.exchange.http.factory import client_for
+from app.exchange.http.streams import UserDataStream
+from app.exchange.live import LiveExchange
+from app.exchange.paper import PaperExchange
+from app.exchange.ports import Exchange
+from app.exchange.types import OrderType
+from app.indicators.features import feature_names
+from app.indicators.schemas import IndicatorConfig
+from app.llm.guard import GuardedDecisionProvider
+from app.llm.http import OpenRouterClient
+from app.llm.provider import LlmDecisionProvider
+from app.llm.repository import DatabaseSpendLedger
+from app.llm.rules import RulesDecisionProvider
+from app.market_data.service import MarketDataService
+from app.market_data.symbols import UnknownAssetError
+from app.trading.domain import RiskLimits
+
+logger = logging.getLogger(__name__)
+
+
+class Closeable(Protocol):
+    """Something the runtime closes at shutdown (HTTP clients, the live streams)."""
+
+    async def aclose(self) -> None:
+        """Release it."""
+        ...
+
+
+@dataclass
+class Shared:
+    """What every account's agent shares: settings, market data, journal, clock, clients."""
+
+    settings: Settings
+    market: MarketDataService
+    journal: Journal
+    clock: Clock
+    sessions: SessionFactory
+    filters: dict[str, SymbolFilters] | None
+    until: datetime | None = None
+    clients: list[Closeable] = field(default_factory=list)
+
+    @property
+    def rule_filters(self) -> Mapping[str, SymbolFilters]:
+        """Exchange filters: live ``exchangeInfo``, or the offline defaults on a replay."""
+        return self.filters or OFFLINE_FILTERS
+
+
+@dataclass
+class AccountAgent:
+    """One account's running parts, kept so hot reload can reach them."""
+
+    managed: ManagedAgent
+    exchange: Exchange | None = None
+    guarded: GuardedDecisionProvider | None = None
+    llm: LlmDecisionProvider | None = None
+
+
+def risk_limits(settings: Settings, account: AccountSettings) -> RiskLimits:
+    """The risk engine's limits for ``account`` (per-account values over the globals)."""
+    total = settings.max_total_exposure_usd or account.max_position_size_usd * 3
+    return RiskLimits(
+        max_position_usd=account.max_position_size_usd,
+        max_leverage=account.leverage,
+        max_total_exposure_usd=total,
+        max_daily_loss=settings.max_daily_loss_pct / 100,
+        max_loss_per_trade=settings.max_loss_per_trade_pct / 100,
+        min_stop_atr=settings.min_stop_atr,
+        max_stop_distance=settings.max_stop_distance_pct / 100,
+        min_hold_bars=settings.min_hold_bars,
+        allow_pyramiding=settings.allow_pyramiding,
+        stop_cooldown_bars=settings.stop_cooldown_bars,
+    )
+
+
+def agent_config(
+    settings: Settings, account: AccountSettings, symbols: Mapping[str, str]
+) -> AgentConfig:
+    """The loop configuration of ``account`` under ``settings``."""
+    flatten = settings.unmanaged_position_policy is UnmanagedPositionPolicy.FLATTEN
+    return AgentConfig(
+        account_id=account.id,
+        symbols=dict(symbols),
+        interval=settings.interval,
+        long_interval=settings.long_interval,
+        limits=risk_limits(settings, account),
+        entry_type=OrderType(settings.entry_order_type.value),
+        unmanaged_policy="flatten" if flatten else "adopt",
+    )
+
+
+async def resolve_symbols(shared: Shared, account: AccountSettings) -> dict[str, str]:
+    """The account's assets as exchange symbols, backfilled.
+
+    Raises:
+        ConfigError: An asset is unknown to the market data source.
+    """
+    try:
+        symbols = await shared.market.resolve_assets(account.assets)
+    except UnknownAssetError as exc:
+        raise ConfigError([f"ASSETS: {exc}"]) from exc
+    for symbol in symbols.values():
+        await shared.market.backfill(symbol)
+    return symbols
+
+
+async def wire_account(shared: Shared, account: AccountSettings) -> AccountAgent:
+    """Build one account's agent (its loop is None, with the reason, when it cannot run).
+
+    Raises:
+        ConfigError: An asset is unknown to the market data source.
+    """
+    live = account.trading_mode is TradingMode.LIVE
+    mode = TradingMode.LIVE if live else TradingMode.PAPER
+    if live and shared.filters is None:
+        detail = (
+            "AsterDEX is unreachable: live mode never trades on replayed prices; "
+            "this account waits for a restart with the exchange reachable"
+        )
+        logger.error("account %s: %s", account.id, detail)
+        return AccountAgent(ManagedAgent(mode, None, detail))
+    symbols = await resolve_symbols(shared, account)
+    after_tick: Callable[[], Awaitable[None]] | None = None
+    exchange: Exchange
+    if live:
+        try:
+            exchange = await _live_exchange(shared, account, list(symbols.values()))
+        except ExchangeError as exc:
+            detail = f"AsterDEX refused to set the account up: {exc}"
+            logger.error("account %s: %s", account.id, detail)
+            return AccountAgent(ManagedAgent(mode, None, detail))
+    else:
+        paper = await _paper_exchange(shared, account, symbols)
+
+        async def checkpoint() -> None:
+            await shared.journal.save_paper_state(account.id, paper.snapshot())
+
+        exchange, after_tick = paper, checkpoint
+    llm = _llm(shared, account)
+    guarded = GuardedDecisionProvider(
+        llm,
+        RulesDecisionProvider(),
+        clock=shared.clock,
+        spend=DatabaseSpendLedger(shared.sessions),
+        daily_budget_usd=shared.settings.llm_daily_budget_usd,
+        alert=lambda kind, message: shared.journal.event(
+            account.id, kind, message, severity="critical"
+        ),
+    )
+    loop = AgentLoop(
+        agent_config(shared.settings, account, symbols),
+        clock=shared.clock,
+        market=shared.market,
+        exchange=exchange,
+        provider=guarded,
+        journal=shared.journal,
+    )
+    managed = ManagedAgent(
+        mode,
+        loop,
+        "ready",
+        after_tick=after_tick,
+        until=shared.until,
+        config_paused=account.agent_paused,
+    )
+    return AccountAgent(managed, exchange, guarded, llm)
+
+
+async def _live_exchange(
+    shared: Shared, account: AccountSettings, symbols: list[str]
+) -> LiveExchange:
+    """The account's signed client, its user-data stream and the live exchange port."""
+    settings = shared.settings
+    client = client_for(account, settings.exchange)
+    shared.clients.append(client)
+    stream = UserDataStream(client, settings.exchange.ws_url, symbols)
+    exchange = LiveExchange(client, symbols=symbols, stream=stream)
+    shared.clients.insert(0, exchange)  # stop the stream before its client closes
+    await exchange.prepare()
+    await exchange.start()
+    logger.warning("account %s TRADES LIVE on AsterDEX (%s)", account.id, ", ".join(symbols))
+    return exchange
+
+
+async def _paper_exchange(
+    shared: Shared, account: AccountSettings, symbols: Mapping[str, str]
+) -> PaperExchange:
+    """The account's simulated exchange, restored from its saved state when there is one."""
+    settings = shared.settings
+    saved = await shared.journal.paper_state(account.id)
+    known = {s: shared.rule_filters[s] for s in symbols.values() if s in shared.rule_filters}
+    if saved:
+        return PaperExchange.restore(
+            saved,
+            clock=shared.clock,
+            filters=known,
+            balance=settings.paper_balance_usd,
+            account=account.id,
+        )
+    return PaperExchange(
+        clock=shared.clock, filters=known, balance=settings.paper_balance_usd, account=account.id
+    )
+
+
+def _llm(shared: Shared, account: AccountSettings) -> LlmDecisionProvider | None:
+    if account.openrouter_api_key is None:
+        return None
+    settings = shared.settings
+    client = OpenRouterClient(
+        base_url=settings.llm.base_url,
+        api_key=account.openrouter_api_key,
+        timeout_s=settings.llm_timeout_s,
+    )
+    shared.clients.append(client)
+    return LlmDecisionProvider(
+        client,
+        model=account.llm_model,
+        features=feature_names(IndicatorConfig()),
+        fallback_models=settings.llm_fallback_models,
+        max_tokens=settings.llm_max_tokens,
+    )
