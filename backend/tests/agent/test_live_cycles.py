@@ -1,6 +1,8 @@
 """Live mode end to end: the loop trades the fake AsterDEX on an LLM's decision from the fake
 OpenRouter, and every step lands in the PostgreSQL journal."""
 
+import asyncio
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -152,3 +154,35 @@ async def test_limit_entries_are_protected_once_filled(pg: Database) -> None:
             assert entry.status == "CANCELED"
             assert rig.account.positions["BTCUSDT"].amount == 0
             assert not rig.account.open_orders("BTCUSDT")
+
+
+async def test_a_stop_fill_between_cycles_arrives_on_the_user_data_stream(pg: Database) -> None:
+    async with live_rig(pg.sessions, candles=crash_candles(301)) as rig:
+        loop, live = await rig.loop(stream=True)
+        rig.open_long()
+        await loop.tick()  # the first look after a start polls userTrades once
+
+        def trade_polls() -> int:
+            return sum(1 for r in rig.exchange.requests if r.path.endswith("/userTrades"))
+
+        polls = trade_polls()
+        # Two hours pass while the agent sleeps (the stream keeps its listen key alive every
+        # 30 minutes); the crash bar closes and the stop fires.
+        for _ in range(6):
+            rig.clock.advance(timedelta(minutes=20))
+            await rig.exchange.process()
+            await asyncio.sleep(0.05)
+        for _ in range(300):
+            if live.buffered_fills:
+                break
+            await asyncio.sleep(0.01)
+        assert live.buffered_fills == 1  # pushed by the exchange, not polled
+
+        await loop.tick()
+
+        assert trade_polls() == polls  # no REST poll was needed
+        orders, fills, _ = await journal(pg.sessions)
+        stop = next(o for o in orders if o.purpose == "stop_loss")
+        assert stop.status == "FILLED"
+        assert [f.order_id for f in fills if f.order_id == stop.id] == [stop.id]
+        assert "BTCUSDT" not in loop.theses()

@@ -94,6 +94,11 @@ class LiveExchange:
         self._symbols = list(symbols)
 
     @property
+    def buffered_fills(self) -> int:
+        """Fills the stream delivered that the agent has not collected yet."""
+        return len(self._buffer)
+
+    @property
     def streaming(self) -> bool:
         """True while the user-data stream task runs."""
         return self._task is not None and not self._task.done()
