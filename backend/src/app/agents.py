@@ -9,7 +9,7 @@ and its user-data stream); its loop recovers before the first cycle.
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.agent.journal import Journal
 from app.agent.locks import PostgresAccountLocks
+from app.agent.publishing import JournalPublisher
 from app.agent.supervisor import AgentSupervisor
 from app.config import Settings
 from app.core.clock import Clock, ReplayClock, SystemClock
@@ -30,6 +31,7 @@ from app.market_data.exchange_source import ExchangeMarketData
 from app.market_data.ports import MarketDataSource
 from app.market_data.replay import SAMPLE_DIR, ReplayMarketData
 from app.market_data.service import MarketDataService
+from app.streaming.bus import EventBus
 from app.wiring import AccountAgent, Closeable, Shared, wire_account
 
 logger = logging.getLogger(__name__)
@@ -57,7 +59,12 @@ class AgentsRuntime:
 
 
 async def build_agents(
-    settings: Settings, engine: AsyncEngine, sessions: SessionFactory, *, replay: bool
+    settings: Settings,
+    engine: AsyncEngine,
+    sessions: SessionFactory,
+    *,
+    replay: bool,
+    bus: EventBus | None = None,
 ) -> AgentsRuntime:
     """Wire one loop per account.
 
@@ -94,7 +101,14 @@ async def build_agents(
         backfill_bars=settings.backfill_bars,
         max_mark_deviation=settings.market_data.max_mark_deviation,
     )
-    journal = Journal(sessions)
+    journal = Journal(sessions, JournalPublisher(bus) if bus is not None else None)
+    if bus is not None:
+        market.on_closed = lambda candle: bus.publish(
+            f"market.{candle.symbol}.{candle.interval}",
+            "candle.closed",
+            asdict(candle),
+            at=candle.close_time,
+        )
     shared = Shared(settings, market, journal, clock, sessions, filters, until, clients)
     accounts = {account.id: await wire_account(shared, account) for account in settings.accounts}
     locks = PostgresAccountLocks(engine) if engine.dialect.name == "postgresql" else None

@@ -5,15 +5,15 @@ import logging
 import secrets
 import sys
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.agent.supervisor import AgentSupervisor, ManagedAgent
-from app.agents import build_agents
-from app.config import Settings
+from app.agents import AgentsRuntime, build_agents
+from app.config import Settings, SettingsWatcher
 from app.core.errors import DatabaseError
 from app.db.engine import create_engine
 from app.db.migrate import SchemaState, schema_state, upgrade_to_head
@@ -22,6 +22,7 @@ from app.hot_reload import start_watching
 from app.llm.errors import LlmError
 from app.llm.http import OpenRouterClient
 from app.llm.provider import check_model
+from app.streaming.bus import EventBus
 from app.trading.repository import sync_accounts
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ class Container:
     supervisor: AgentSupervisor
     schema_at_startup: SchemaState
     api_token: str | None = None
+    bus: EventBus = field(default_factory=EventBus)
+    runtime: AgentsRuntime | None = None
+    watcher: SettingsWatcher | None = None
 
 
 async def build_container(
@@ -80,9 +84,14 @@ async def build_container(
             await sync_accounts(session, accounts)
     _log_accounts(settings)
     await check_llm_models(settings)
-    supervisor = await _start_agents(settings, options, engine, sessions, state, stack)
+    bus = EventBus()
+    runtime = await _start_agents(settings, options, engine, sessions, state, stack, bus)
+    watcher = None
+    if runtime is not None:
+        watcher = await start_watching(settings, runtime, stack, poll=settings.config_watch_enabled)
+    supervisor = runtime.supervisor if runtime is not None else _idle_supervisor(settings, state)
     token = settings.api_token.get_secret_value() if settings.api_token else generated_token()
-    return Container(
+    container = Container(
         api_token=token,
         settings=settings,
         options=options,
@@ -90,7 +99,11 @@ async def build_container(
         sessions=sessions,
         supervisor=supervisor,
         schema_at_startup=state,
+        bus=bus,
+        runtime=runtime,
+        watcher=watcher,
     )
+    return container
 
 
 async def _start_agents(
@@ -100,24 +113,27 @@ async def _start_agents(
     sessions: SessionFactory,
     state: SchemaState,
     stack: AsyncExitStack,
-) -> AgentSupervisor:
+    bus: EventBus,
+) -> AgentsRuntime | None:
     if not settings.agents_enabled or not state.at_head:
-        reason = "AGENTS_ENABLED=false" if not settings.agents_enabled else "schema not at head"
-        logger.warning("agent loops are off (%s)", reason)
-        detail = f"off ({reason})"
-        supervisor = AgentSupervisor(
-            {a.id: ManagedAgent(a.trading_mode, None, detail) for a in settings.accounts}
-        )
-        return supervisor
+        return None
     if options.replay:
         logger.warning("--replay: paper trading runs on recorded candles, not live prices")
-    runtime = await build_agents(settings, engine, sessions, replay=options.replay)
+    runtime = await build_agents(settings, engine, sessions, replay=options.replay, bus=bus)
     stack.push_async_callback(runtime.aclose)
     logger.info("market data: %s", runtime.source_name)
     await runtime.supervisor.start()
-    if settings.config_watch_enabled:
-        await start_watching(settings, runtime, stack)
-    return runtime.supervisor
+    return runtime
+
+
+def _idle_supervisor(settings: Settings, state: SchemaState) -> AgentSupervisor:
+    """Agents off: every account says why."""
+    reason = "AGENTS_ENABLED=false" if not settings.agents_enabled else "schema not at head"
+    logger.warning("agent loops are off (%s)", reason)
+    detail = f"off ({reason})"
+    return AgentSupervisor(
+        {a.id: ManagedAgent(a.trading_mode, None, detail) for a in settings.accounts}
+    )
 
 
 def _log_accounts(settings: Settings) -> None:

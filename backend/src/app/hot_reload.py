@@ -74,10 +74,21 @@ def _trade_symbols(agent: AccountAgent, wanted: list[str], runtime: AgentsRuntim
 
 
 async def start_watching(
-    settings: Settings, runtime: AgentsRuntime, stack: AsyncExitStack, *, poll_s: float = 2.0
+    settings: Settings,
+    runtime: AgentsRuntime,
+    stack: AsyncExitStack,
+    *,
+    poll: bool = True,
+    poll_s: float = 2.0,
 ) -> SettingsWatcher:
-    """Watch the env file (``CONFIG_WATCH_ENABLED``) until ``stack`` closes."""
+    """The settings watcher of the running agents.
+
+    With ``poll`` (``CONFIG_WATCH_ENABLED``) it watches the env file until ``stack``
+    closes; without, it still serves ``PATCH /api/v1/config``.
+    """
     watcher = SettingsWatcher(settings, default_env_file(), settings.config_cache_ttl)
+    if not poll:
+        return watcher
     stop = asyncio.Event()
 
     async def on_change(change: ConfigChange) -> None:

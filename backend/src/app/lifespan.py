@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from app.bootstrap import Container, RuntimeOptions, build_container
 from app.config import Settings
 from app.core.errors import AppError
+from app.stream_snapshots import StreamSnapshots
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ def make_lifespan(
             except AppError as exc:
                 logger.error("startup failed: %s", exc.detail)
                 raise
+            # Subscribers get the same views as the REST endpoints as their first message.
+            container.bus.snapshots = StreamSnapshots(container)
             yield {"container": container}
 
     return lifespan

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
 from app.api.errors import install_error_handlers
@@ -26,7 +27,13 @@ For every account and every candle interval the agent pulls closed candles, comp
 indicators, asks a model for a structured decision, passes it through the risk engine,
 executes the approved orders with exchange-side protection and records every step.
 
-* `/health`: liveness. `/ready`: database, migrations and TimescaleDB state.
+* `/health`: liveness. `/ready`: database, migrations and TimescaleDB state (open).
+* Everything under `/api/v1` needs `Authorization: Bearer <token>` (**Authorize** above):
+  `API_TOKEN` may do anything, `API_READ_TOKEN` only read (403 on changes). Errors always
+  have the shape `{"error": code, "detail": message}`; lists take `limit`, `cursor`,
+  `start` and `end` and return `{"items": [...], "next_cursor": ...}`, newest first.
+* `/ws` (WebSocket, not listed below): the live event stream, protocol in
+  [docs/websocket.md](https://github.com/trading-agent/trading-agent/blob/main/docs/websocket.md).
 """
 
 
@@ -49,6 +56,13 @@ def create_app(settings: Settings | None = None, options: RuntimeOptions | None 
         lifespan=make_lifespan(settings_provider, options or RuntimeOptions()),
     )
     install_error_handlers(app)
+    if settings is not None and settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     app.include_router(router)
     return app
 

@@ -20,6 +20,12 @@ from app.market_data import repository as repo
 from tests.data import real_klines
 
 DAY = datetime(2025, 6, 1, tzinfo=UTC)
+TOKEN = "market-test-token-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def api_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_TOKEN", TOKEN)
 
 
 @asynccontextmanager
@@ -27,7 +33,11 @@ async def api(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(load_settings(use_default_env_file=False))
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://test",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ) as client:
             yield client
 
 

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -36,9 +37,9 @@ class CountingLoader:
     def __init__(self) -> None:
         self.calls = 0
 
-    def __call__(self, env_file: Path | None) -> Settings:
+    def __call__(self, env_file: Path | None, overrides: Mapping[str, str]) -> Settings:
         self.calls += 1
-        return load_settings(env_file, use_default_env_file=False)
+        return load_settings(env_file, use_default_env_file=False, overrides=overrides)
 
 
 def write_env(path: Path, **values: str) -> None:

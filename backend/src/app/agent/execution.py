@@ -40,6 +40,9 @@ class Thesis:
     opened_at: datetime
 
 
+_OVER = frozenset({OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED})
+
+
 class Executor:
     """Sends one account's orders through its exchange port, journaling every step."""
 
@@ -258,7 +261,8 @@ class Executor:
             await self._journal.event(self._account, "order.unknown", str(exc), severity="error")
             return False
         await self._journal.order_update(order, request.client_order_id, now)
-        return True
+        # An order that is already over (its id reused, or expired unfilled) protects nothing.
+        return order.status not in _OVER
 
     async def cancel_protection(self, symbol: str) -> None:
         """Cancel the symbol's open reduce-only / close-position orders."""

@@ -66,6 +66,7 @@ class Guardian:
         self._executor = executor
         self.max_stop_distance = max_stop_distance
         self.policy: UnmanagedPolicy = policy
+        self._armed = 0
 
     async def reconcile_orders(self, now: datetime, report: GuardReport) -> None:
         """Record the exchange's word on every journaled order with an open outcome."""
@@ -117,7 +118,11 @@ class Guardian:
             if wanted <= kinds:
                 continue
             assert thesis.stop_loss is not None
-            prefix = f"ta-g{int(now.timestamp())}-{symbol.lower()[:12]}"
+            # Unique per arming, also within one clock millisecond and across restarts: a
+            # reused client id would only find the order it replaces.
+            self._armed += 1
+            stamp = int(now.timestamp() * 1000)
+            prefix = f"ta-g{stamp:x}{self._armed:x}-{symbol.lower()[:10]}"
             placed = await self._executor.arm(
                 symbol,
                 _exit_side(position),

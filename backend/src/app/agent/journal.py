@@ -16,10 +16,13 @@ from typing import Any
 from sqlalchemy import select
 
 from app.agent.journal_reads import JournalReads
+from app.agent.journal_rows import leg_row, llm_cost, order_data, to_json
 from app.agent.models import AgentControl, AgentEvent
+from app.agent.publishing import JournalPublisher
 from app.db.session import SessionFactory, session_scope
 from app.exchange.ports import AccountState, Execution
 from app.exchange.types import ExchangeOrder, OrderRequest
+from app.llm.models import LlmCall
 from app.llm.parsing import ParsedLeg
 from app.llm.ports import DecisionOutcome
 from app.llm.repository import save_calls
@@ -36,25 +39,12 @@ from app.trading.models import (
 from app.trading.repository import load_risk_state, save_risk_state
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json(v) for v in value]
-    if hasattr(value, "value") and not isinstance(value, int | float | str | bool):
-        return value.value
-    return value
-
-
 class Journal(JournalReads):
     """Writes (and reads back) one service's trading records."""
 
-    def __init__(self, sessions: SessionFactory) -> None:
+    def __init__(self, sessions: SessionFactory, publisher: JournalPublisher | None = None) -> None:
         self._sessions = sessions
+        self._publisher = publisher
 
     async def event(
         self,
@@ -74,12 +64,14 @@ class Journal(JournalReads):
                 type=kind,
                 severity=severity,
                 message=message,
-                payload=_json(payload or {}),
+                payload=to_json(payload or {}),
                 decision_id=decision_id,
             )
             if at is not None:
                 event.occurred_at = at
             session.add(event)
+        if self._publisher is not None:
+            self._publisher.event(account_id, kind, message, severity, to_json(payload or {}))
 
     async def decision(
         self,
@@ -107,14 +99,21 @@ class Journal(JournalReads):
             )
             session.add(decision)
             await session.flush()
+            for call_id in call_ids:  # every call of the cycle, not only the deciding one
+                call = await session.get(LlmCall, call_id)
+                if call is not None:
+                    call.decision_id = decision.id
             by_symbol = {leg.proposal.symbol: leg for leg in legs}
             rows = [
-                _leg_row(decision.id, verdict, by_symbol.get(verdict.proposal.symbol))
+                leg_row(decision.id, verdict, by_symbol.get(verdict.proposal.symbol))
                 for verdict in verdicts
             ]
             session.add_all(rows)
             await session.flush()
-            return decision.id, [row.id for row in rows]
+            ids = decision.id, [row.id for row in rows]
+        if self._publisher is not None:
+            self._publisher.decision(account_id, str(ids[0]), verdicts, llm_cost(outcome))
+        return ids
 
     async def order_intent(
         self,
@@ -150,6 +149,10 @@ class Journal(JournalReads):
                     status_history=[{"status": "intent", "at": at.isoformat()}],
                 )
             )
+        if self._publisher is not None:
+            self._publisher.order(
+                account_id, "intent", to_json(asdict(request)) | {"purpose": purpose}
+            )
 
     async def order_update(
         self,
@@ -174,12 +177,16 @@ class Journal(JournalReads):
                 row.average_price = order.avg_price or None
             if error is not None:
                 row.error = error
-            if new_status != row.status:
-                row.status = new_status
-                entry = {"status": new_status, "at": at.isoformat()}
-                if error:
-                    entry["reason"] = error
-                row.status_history = [*row.status_history, entry]
+            if new_status == row.status:
+                return
+            row.status = new_status
+            entry = {"status": new_status, "at": at.isoformat()}
+            if error:
+                entry["reason"] = error
+            row.status_history = [*row.status_history, entry]
+            data = order_data(row)
+        if self._publisher is not None:
+            self._publisher.order(data["account_id"], new_status, data)
 
     async def fills(self, account_id: str, executions: Sequence[Execution]) -> list[Execution]:
         """Store fills (idempotent on the exchange trade id); returns the new ones."""
@@ -215,6 +222,8 @@ class Journal(JournalReads):
                     )
                 )
                 added.append(execution)
+        if self._publisher is not None and added:
+            self._publisher.fills(account_id, added)
         return added
 
     async def snapshot(self, account_id: str, state: AccountState, at: datetime) -> None:
@@ -247,6 +256,8 @@ class Journal(JournalReads):
                             leverage=Decimal(position.leverage),
                         )
                     )
+        if self._publisher is not None:
+            self._publisher.snapshot(account_id, state, at)
 
     async def risk_state(self, account_id: str) -> RiskState | None:
         """The persisted risk state."""
@@ -323,33 +334,3 @@ class Journal(JournalReads):
                     "opened_at": order.created_at,
                 }
         return found
-
-
-def _leg_row(decision_id: uuid.UUID, verdict: LegVerdict, leg: ParsedLeg | None) -> DecisionLeg:
-    proposal = verdict.proposal
-    requested = _json(asdict(proposal))
-    if leg is not None:
-        requested.update(
-            confidence=leg.confidence,
-            rationale=leg.rationale,
-            invalidation=leg.invalidation.canonical if leg.invalidation else None,
-            invalidation_text=leg.invalidation_text,
-        )
-    approved = None
-    if verdict.orders:
-        approved = {
-            "orders": [_json(asdict(o)) for o in verdict.orders],
-            "leverage": verdict.leverage,
-            "stop_loss": _json(verdict.stop_loss),
-            "take_profit": _json(verdict.take_profit),
-            "notional_usd": _json(verdict.notional_usd),
-        }
-    return DecisionLeg(
-        decision_id=decision_id,
-        symbol=proposal.symbol,
-        action=proposal.action.value,
-        requested=requested,
-        approved=approved,
-        adjustments=[_json(asdict(a)) for a in verdict.adjustments],
-        status=verdict.status.value,
-    )

@@ -24,14 +24,13 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from app.agent.execution import Executor, Thesis
 from app.agent.feed import MarketFeed
 from app.agent.guardian import Guardian, GuardReport, UnmanagedPolicy
 from app.agent.journal import Journal
 from app.agent.recovery import fills_since, load_theses, record_recovery
-from app.agent.views import account_snapshot, decision_context, remember
+from app.agent.views import account_snapshot, decision_context, market_snapshots, remember
 from app.core.clock import Clock
 from app.core.types import interval_delta
 from app.exchange.errors import ExchangeError
@@ -39,13 +38,11 @@ from app.exchange.ports import AccountState, Exchange
 from app.exchange.types import OrderType
 from app.indicators.features import feature_names
 from app.indicators.schemas import AssetFeatures, IndicatorConfig
-from app.llm.context import DecisionContext, HistoryItem
+from app.llm.context import HistoryItem
 from app.llm.invalidation import feature_values
 from app.llm.ports import DecisionProvider
 from app.market_data.service import MarketDataService, last_closed_open
 from app.trading.domain import (
-    AccountSnapshot,
-    MarketSnapshot,
     RiskLimits,
 )
 from app.trading.risk import evaluate, record_stop_out, roll_day
@@ -229,6 +226,43 @@ class AgentLoop:
             await self._record_fills()
             await self._snapshot(now)
 
+    @property
+    def exchange(self) -> Exchange:
+        """The account's exchange port (for reads by the API)."""
+        return self._exchange
+
+    async def close_symbol(self, symbol: str, reason: str) -> bool:
+        """Close one position at market (reduce-only) and cancel its protection.
+
+        Returns False when there is no such position.
+        """
+        async with self._tick_lock:
+            now = self._clock.now()
+            position = (await self._exchange.account_state()).positions.get(symbol)
+            if position is None:
+                return False
+            await self._executor.close_position(position, "api", now)
+            self._theses.pop(symbol, None)
+            await self._journal.event(
+                self._config.account_id,
+                "position.closed",
+                f"{symbol}: closed by an operator: {reason}",
+                payload={"symbol": symbol, "reason": reason},
+            )
+            await self._record_fills()
+            return True
+
+    async def cancel_order(self, client_order_id: str) -> bool:
+        """Cancel one open order; False when no open order has that client id."""
+        async with self._tick_lock:
+            for order in await self._exchange.open_orders():
+                if order.client_order_id == client_order_id:
+                    await self._exchange.cancel_order(order.symbol, client_order_id)
+                    found = await self._exchange.find_order(order.symbol, client_order_id)
+                    await self._journal.order_update(found, client_order_id, self._clock.now())
+                    return True
+            return False
+
     async def _tick(self) -> TickOutcome:
         now = self._clock.now()
         account = self._config.account_id
@@ -261,13 +295,18 @@ class AgentLoop:
             await self._journal.risk_state(account), state.equity, now, self._config.limits
         )
         await self._journal.save_risk_state(account, risk)
-        context = await self._context(now, state, features, risk.halt_reason)
+        marks = {s: self._market.mark(s) for s in symbols}
+        context = decision_context(
+            self._config, now, state, features, marks, self._theses, self._history, risk.halt_reason
+        )
         decided = await self._provider.decide(context)
         legs = decided.decision.legs if decided.decision else ()
-        markets = await self._markets(features)
+        markets = await market_snapshots(
+            self._market, self._exchange, features, self._config.interval
+        )
         verdicts = evaluate(
             [leg.proposal for leg in legs],
-            self._account_snapshot(state),
+            account_snapshot(state, self._theses, now),
             markets,
             self._config.limits,
             risk,
@@ -352,35 +391,6 @@ class AgentLoop:
                 self._theses.pop(symbol)
                 closed.append(symbol)
         return closed
-
-    async def _markets(self, features: dict[str, AssetFeatures]) -> dict[str, MarketSnapshot]:
-        markets = {}
-        for symbol, asset in features.items():
-            mark = self._market.mark(symbol)
-            frame = asset.timeframes.get(self._config.interval)
-            atr = frame.values.get("atr") if frame else None
-            price = mark.mark_price if mark else Decimal(str(frame.close if frame else 0))
-            markets[symbol] = MarketSnapshot(
-                mark_price=price,
-                atr=Decimal(str(atr)) if atr is not None else None,
-                filters=await self._exchange.symbol_filters(symbol),
-            )
-        return markets
-
-    def _account_snapshot(self, state: AccountState) -> AccountSnapshot:
-        return account_snapshot(state, self._theses, self._clock.now())
-
-    async def _context(
-        self,
-        now: datetime,
-        state: AccountState,
-        features: dict[str, AssetFeatures],
-        halted: str | None,
-    ) -> DecisionContext:
-        marks = {s: self._market.mark(s) for s in self._config.symbols.values()}
-        return decision_context(
-            self._config, now, state, features, marks, self._theses, self._history, halted
-        )
 
     async def _snapshot(self, now: datetime) -> None:
         await self._journal.snapshot(

@@ -8,16 +8,10 @@ from pydantic import BaseModel, Field
 from app.agent.supervisor import AgentState, AgentStatus
 from app.api.auth import FullAccess, ReadAccess
 from app.api.deps import ContainerDep
-from app.api.errors import ErrorResponse
+from app.api.errors import API_ERRORS
 from app.core.types import AccountId
 
 router = APIRouter(prefix="/api/v1", tags=["agents"])
-_ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorResponse},
-    403: {"model": ErrorResponse},
-    404: {"model": ErrorResponse},
-    409: {"model": ErrorResponse},
-}
 
 
 class AgentRead(BaseModel):
@@ -37,7 +31,8 @@ class KillRequest(BaseModel):
     reason: str = Field(default="operator kill switch", max_length=200)
 
 
-def _read(status: AgentStatus, market_data: str) -> AgentRead:
+def agent_read(status: AgentStatus, market_data: str) -> AgentRead:
+    """The API view of one agent status."""
     return AgentRead(
         account_id=status.account_id,
         trading_mode=status.trading_mode.value,
@@ -47,10 +42,10 @@ def _read(status: AgentStatus, market_data: str) -> AgentRead:
     )
 
 
-@router.get("/accounts/{account_id}/agent", summary="Agent state", responses=_ERRORS)
+@router.get("/accounts/{account_id}/agent", summary="Agent state", responses=API_ERRORS)
 async def get_agent(account_id: str, container: ContainerDep, _: ReadAccess) -> AgentRead:
     """The account's agent state and why."""
-    return _read(
+    return agent_read(
         container.supervisor.account_status(AccountId(account_id)),
         container.supervisor.market_source,
     )
@@ -59,7 +54,7 @@ async def get_agent(account_id: str, container: ContainerDep, _: ReadAccess) -> 
 @router.post(
     "/accounts/{account_id}/agent/{action}",
     summary="Start, pause, stop or run a cycle",
-    responses=_ERRORS,
+    responses=API_ERRORS,
 )
 async def control_agent(
     account_id: str,
@@ -70,17 +65,19 @@ async def control_agent(
     """``start`` also releases a kill switch; ``pause``/``stop`` persist across restarts."""
     supervisor, account = container.supervisor, AccountId(account_id)
     if action == "start":
-        return _read(await supervisor.resume(account), container.supervisor.market_source)
+        return agent_read(await supervisor.resume(account), container.supervisor.market_source)
     if action == "cycle":
-        return _read(await supervisor.cycle(account), container.supervisor.market_source)
+        return agent_read(await supervisor.cycle(account), container.supervisor.market_source)
     state = AgentState.PAUSED if action == "pause" else AgentState.STOPPED
-    return _read(
+    return agent_read(
         await supervisor.hold(account, state, f"{action} requested over the API"),
         container.supervisor.market_source,
     )
 
 
-@router.post("/accounts/{account_id}/kill", summary="Kill switch of one account", responses=_ERRORS)
+@router.post(
+    "/accounts/{account_id}/kill", summary="Kill switch of one account", responses=API_ERRORS
+)
 async def kill_account(
     account_id: str,
     container: ContainerDep,
@@ -89,7 +86,7 @@ async def kill_account(
 ) -> AgentRead:
     """Halt the loop, cancel open orders, optionally flatten; stays halted until started."""
     request = request or KillRequest()
-    return _read(
+    return agent_read(
         await container.supervisor.kill(
             AccountId(account_id), flatten=request.flatten, reason=request.reason
         ),
@@ -97,7 +94,7 @@ async def kill_account(
     )
 
 
-@router.post("/kill", summary="Global kill switch", responses=_ERRORS)
+@router.post("/kill", summary="Global kill switch", responses=API_ERRORS)
 async def kill_all(
     container: ContainerDep,
     _: FullAccess,
@@ -106,4 +103,4 @@ async def kill_all(
     """Every account's kill switch at once."""
     request = request or KillRequest()
     statuses = await container.supervisor.kill_all(flatten=request.flatten, reason=request.reason)
-    return [_read(s, container.supervisor.market_source) for s in statuses]
+    return [agent_read(s, container.supervisor.market_source) for s in statuses]

@@ -196,6 +196,14 @@ class AgentSupervisor:
         await agent.loop.tick()
         return self._status(account_id, agent)
 
+    def loop(self, account_id: AccountId) -> AgentLoop | None:
+        """The account's loop (None when it cannot run).
+
+        Raises:
+            UnknownAccount: No such account.
+        """
+        return self._agent(account_id).loop
+
     def account_status(self, account_id: AccountId) -> AgentStatus:
         """One account's agent state."""
         return self._status(account_id, self._agent(account_id))

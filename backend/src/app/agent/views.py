@@ -1,4 +1,4 @@
-"""How the loop sees the account: risk-engine snapshots and the decision context. Pure."""
+"""How the loop sees the account: risk-engine snapshots and the decision context."""
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -6,11 +6,18 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from app.agent.execution import Thesis
-from app.exchange.ports import AccountState
+from app.exchange.ports import AccountState, Exchange
 from app.indicators.schemas import AssetFeatures
 from app.llm.context import AssetView, DecisionContext, HistoryItem, PositionView
-from app.market_data.service import MarkState
-from app.trading.domain import AccountSnapshot, LegStatus, LegVerdict, Position, PositionSide
+from app.market_data.service import MarketDataService, MarkState
+from app.trading.domain import (
+    AccountSnapshot,
+    LegStatus,
+    LegVerdict,
+    MarketSnapshot,
+    Position,
+    PositionSide,
+)
 
 if TYPE_CHECKING:
     from app.agent.loop import AgentConfig
@@ -113,3 +120,24 @@ def remember(history: list[HistoryItem], now: datetime, verdict: LegVerdict) -> 
         )
     )
     del history[:-20]
+
+
+async def market_snapshots(
+    market: MarketDataService,
+    exchange: Exchange,
+    features: Mapping[str, AssetFeatures],
+    interval: str,
+) -> dict[str, MarketSnapshot]:
+    """What the risk engine needs per symbol: the mark, the ATR and the exchange filters."""
+    markets = {}
+    for symbol, asset in features.items():
+        mark = market.mark(symbol)
+        frame = asset.timeframes.get(interval)
+        atr = frame.values.get("atr") if frame else None
+        price = mark.mark_price if mark else Decimal(str(frame.close if frame else 0))
+        markets[symbol] = MarketSnapshot(
+            mark_price=price,
+            atr=Decimal(str(atr)) if atr is not None else None,
+            filters=await exchange.symbol_filters(symbol),
+        )
+    return markets

@@ -5,12 +5,13 @@ generated at startup and printed once, so nothing that changes state is ever ope
 """
 
 import hmac
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.deps import ContainerDep
+from app.bootstrap import Container
 from app.core.errors import AppError
 
 _bearer = HTTPBearer(auto_error=False, description="API_TOKEN (full) or API_READ_TOKEN (read)")
@@ -30,8 +31,24 @@ class Forbidden(AppError):
     code = "forbidden"
 
 
+Role = Literal["full", "read"]
+
+
 def _matches(given: str, expected: str | None) -> bool:
     return expected is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def token_role(container: Container, token: str) -> Role | None:
+    """The role of ``token`` (``API_TOKEN`` full, ``API_READ_TOKEN`` read), None if neither.
+
+    Shared by the HTTP dependency and the ``/ws`` stream; compares in constant time.
+    """
+    if _matches(token, container.api_token):
+        return "full"
+    read = container.settings.api_read_token
+    if _matches(token, read.get_secret_value() if read else None):
+        return "read"
+    return None
 
 
 async def _role(
@@ -41,13 +58,10 @@ async def _role(
 ) -> str:
     if credentials is None:
         raise NotAuthenticated("send 'Authorization: Bearer <token>'")
-    token = credentials.credentials
-    if _matches(token, container.api_token):
-        return "full"
-    read = container.settings.api_read_token
-    if _matches(token, read.get_secret_value() if read else None):
-        return "read"
-    raise NotAuthenticated("the token is not valid")
+    role = token_role(container, credentials.credentials)
+    if role is None:
+        raise NotAuthenticated("the token is not valid")
+    return role
 
 
 async def require_read(role: Annotated[str, Depends(_role)]) -> str:

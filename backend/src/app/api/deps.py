@@ -3,16 +3,17 @@
 from collections.abc import AsyncIterator
 from typing import Annotated, cast
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from app.bootstrap import Container
 from app.db.session import session_scope
 
 
-def get_container(request: Request) -> Container:
-    """The container the lifespan built (tests override this dependency once)."""
-    return cast(Container, request.state.container)
+def get_container(connection: HTTPConnection) -> Container:
+    """The container the lifespan built, for HTTP requests and WebSockets alike."""
+    return cast(Container, connection.state.container)
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]

@@ -1,6 +1,7 @@
 """One error shape for every response: ``{"error": code, "detail": message}``."""
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +19,24 @@ class ErrorResponse(BaseModel):
 
     error: str
     detail: str
+
+
+_DESCRIPTIONS: dict[int, str] = {
+    401: "No token, or a wrong one",
+    403: "The read-only token may not change anything",
+    404: "No such account or item",
+    409: "Not possible in the agent's current state",
+    422: "Invalid parameters or body",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for error statuses, all in the one error shape."""
+    return {code: {"model": ErrorResponse, "description": _DESCRIPTIONS[code]} for code in codes}
+
+
+API_ERRORS = error_responses(401, 403, 404, 409, 422)
+"""What any ``/api/v1`` route may answer besides success."""
 
 
 def _error(status: int, code: str, detail: str) -> JSONResponse:

@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import __version__
 from app.api.deps import ContainerDep
+from app.bootstrap import Container
 from app.db.migrate import SchemaState, schema_state
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,19 @@ async def health() -> HealthRead:
 )
 async def ready(container: ContainerDep, response: Response) -> ReadyRead:
     """503 until the database answers and its schema is at head."""
+    database, timescale, error = await probe_database(container)
+    if error is not None:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return ReadyRead(
+        status="ready" if error is None else "not_ready",
+        version=__version__,
+        database=database,
+        timescaledb=timescale,
+    )
+
+
+async def probe_database(container: Container) -> tuple[DatabaseRead, TimescaleRead, str | None]:
+    """The database and TimescaleDB as they are now, and what is wrong (None: nothing)."""
     backend = container.engine.dialect.name
     state: SchemaState | None = None
     error: str | None = None
@@ -78,22 +92,17 @@ async def ready(container: ContainerDep, response: Response) -> ReadyRead:
     at_head = state is not None and state.at_head
     if state is not None and not at_head:
         error = f"schema at {state.current}, expected {state.head}"
-    if error is not None:
-        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    return ReadyRead(
-        status="ready" if error is None else "not_ready",
-        version=__version__,
-        database=DatabaseRead(
-            backend=backend,
-            reachable=state is not None,
-            revision=state.current if state else None,
-            head=state.head if state else None,
-            at_head=at_head,
-            error=error,
-        ),
-        timescaledb=TimescaleRead(
-            enabled=bool(state and state.timescaledb),
-            version=state.timescaledb if state else None,
-            hypertables=list(state.hypertables) if state else [],
-        ),
+    database = DatabaseRead(
+        backend=backend,
+        reachable=state is not None,
+        revision=state.current if state else None,
+        head=state.head if state else None,
+        at_head=at_head,
+        error=error,
     )
+    timescale = TimescaleRead(
+        enabled=bool(state and state.timescaledb),
+        version=state.timescaledb if state else None,
+        hypertables=list(state.hypertables) if state else [],
+    )
+    return database, timescale, error

@@ -3,10 +3,16 @@
 from fastapi import APIRouter
 
 from app.agent.router import router as agent_router
-from app.api import health
+from app.api import accounts, config_routes, health, journal, performance
 from app.market_data.router import router as market_router
+from app.streaming.router import router as stream_router
 
 router = APIRouter()
 router.include_router(health.router)
-router.include_router(market_router)
+router.include_router(accounts.router)
+router.include_router(journal.router)
+router.include_router(performance.router)
 router.include_router(agent_router)
+router.include_router(config_routes.router)
+router.include_router(market_router)
+router.include_router(stream_router)

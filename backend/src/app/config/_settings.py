@@ -10,10 +10,11 @@ allows, collected into a single :class:`~app.core.errors.ConfigError`.
 """
 
 import os
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 from dotenv import dotenv_values
 from pydantic import (
@@ -181,6 +182,7 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     agents_enabled: bool = True
     llm_fallback_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     llm_daily_budget_usd: OptionalPositiveUsd = None
     llm_max_tokens: int = Field(default=8000, ge=256, le=200_000)
     llm_timeout_s: float = Field(default=120.0, gt=0, le=900)
@@ -200,9 +202,9 @@ class Settings(BaseSettings):
     # Filled by load_settings() from ACCOUNT_IDS and the per-account variables.
     _accounts: tuple[AccountSettings, ...] = PrivateAttr(default=())
 
-    _split_csv_lists = field_validator("account_ids", "llm_fallback_models", mode="before")(
-        split_csv
-    )
+    _split_csv_lists = field_validator(
+        "account_ids", "llm_fallback_models", "cors_origins", mode="before"
+    )(split_csv)
 
     @field_validator("database_url")
     @classmethod
@@ -318,24 +320,35 @@ def default_env_file() -> Path | None:
     return None
 
 
-def load_settings(env_file: Path | None = None, *, use_default_env_file: bool = True) -> Settings:
+def load_settings(
+    env_file: Path | None = None,
+    *,
+    use_default_env_file: bool = True,
+    overrides: Mapping[str, str] | None = None,
+) -> Settings:
     """Read, validate and resolve the whole configuration.
 
     Args:
         env_file: A ``.env`` file to read under the process environment.
         use_default_env_file: When ``env_file`` is None, look for one with
             :func:`default_env_file`.
+        overrides: Variables (``NAME`` or per-account ``NAME_<ID>``) that win over both,
+            validated the same way (``PATCH /api/v1/config``).
 
     Raises:
         ConfigError: One line per bad variable.
     """
     if env_file is None and use_default_env_file:
         env_file = default_env_file()
+    wins = {name.upper(): value for name, value in (overrides or {}).items()}
+    given: dict[str, Any] = {
+        f: wins[_env_name(f)] for f in Settings.model_fields if _env_name(f) in wins
+    }
     try:
-        settings = Settings(_env_file=env_file)
+        settings = Settings(_env_file=env_file, **given)
     except ValidationError as exc:
         raise ConfigError(format_errors(exc, _env_name)) from None
-    accounts, problems = resolve_accounts(settings, read_environment(env_file))
+    accounts, problems = resolve_accounts(settings, read_environment(env_file) | wins)
     problems.extend(_global_problems(settings))
     if problems:
         raise ConfigError(problems)

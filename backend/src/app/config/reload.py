@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -51,8 +51,9 @@ LIVE_SAFE_VARIABLES: Final = frozenset(
 )
 """Variables a running service may apply without a restart (per-account forms included)."""
 
-Loader = Callable[[Path | None], Settings]
-"""Resolves the whole configuration from an env file (or none) and the process environment."""
+Loader = Callable[[Path | None, Mapping[str, str]], Settings]
+"""Resolves the whole configuration from an env file (or none), the process environment and
+the overrides set over the API (which win)."""
 
 # (modification time in ns, size) of the env file; None when there is no file.
 _Stamp = tuple[int, int] | None
@@ -133,9 +134,9 @@ def _account_changes(old: Settings, new: Settings) -> dict[str, str]:
     return names
 
 
-def _load_exactly(env_file: Path | None) -> Settings:
+def _load_exactly(env_file: Path | None, overrides: Mapping[str, str]) -> Settings:
     """Read exactly ``env_file`` under the process environment, never a default file."""
-    return load_settings(env_file, use_default_env_file=False)
+    return load_settings(env_file, use_default_env_file=False, overrides=overrides)
 
 
 class SettingsWatcher:
@@ -175,6 +176,7 @@ class SettingsWatcher:
         self._resolved_at = monotonic()
         self._rejected: tuple[str, ...] = ()
         self._missing_reported = False
+        self._overrides: dict[str, str] = {}
 
     @property
     def current(self) -> Settings:
@@ -210,7 +212,7 @@ class SettingsWatcher:
             return None
         self._missing_reported = False
         try:
-            new = self._loader(self._env_file)
+            new = self._loader(self._env_file, self._overrides)
         except ConfigError as exc:
             self._reject(exc.problems, repeat=file_changed)
             return None
@@ -220,6 +222,26 @@ class SettingsWatcher:
             return None
         self._current = new
         _log_change(change)
+        return change
+
+    @property
+    def overrides(self) -> dict[str, str]:
+        """Variables set over the API; they win over the file until the service restarts."""
+        return dict(self._overrides)
+
+    def patch(self, values: Mapping[str, str]) -> ConfigChange:
+        """Set variables over the API (``PATCH /api/v1/config``), validated like the file.
+
+        Raises:
+            ConfigError: The result would be invalid; nothing changes.
+        """
+        merged = {**self._overrides, **{name.upper(): value for name, value in values.items()}}
+        new = self._loader(self._env_file, merged)
+        self._overrides = merged
+        change = diff_settings(self._current, new)
+        if not change.is_empty:
+            self._current = new
+            _log_change(change)
         return change
 
     async def run(

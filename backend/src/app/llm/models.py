@@ -19,6 +19,9 @@ class LlmCall(Base):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    decision_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("decisions.id", use_alter=True), index=True
+    )
     provider: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(128))
     prompt: Mapped[str] = mapped_column(Text)

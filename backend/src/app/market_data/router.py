@@ -1,21 +1,18 @@
 """``/api/v1/market``: stored candles (optionally resampled) and indicator snapshots."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.api.auth import ReadAccess
 from app.api.deps import ContainerDep, SessionDep
-from app.api.errors import ErrorResponse
+from app.api.errors import API_ERRORS
 from app.market_data import query
 from app.market_data.schemas import CandlesRead, IndicatorsRead
 from app.market_data.symbols import symbol_for
 
 router = APIRouter(prefix="/api/v1/market", tags=["market"])
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorResponse},
-    422: {"model": ErrorResponse},
-}
 
 
 def _known_symbols(container: ContainerDep) -> set[str]:
@@ -24,11 +21,14 @@ def _known_symbols(container: ContainerDep) -> set[str]:
     }
 
 
-@router.get("/{symbol}/candles", summary="Closed candles, optionally resampled", responses=_ERRORS)
+@router.get(
+    "/{symbol}/candles", summary="Closed candles, optionally resampled", responses=API_ERRORS
+)
 async def get_candles(
     symbol: str,
     container: ContainerDep,
     session: SessionDep,
+    _: ReadAccess,
     interval: Annotated[str, Query(description="Stored interval, e.g. 1h")] = "1h",
     start: Annotated[datetime | None, Query(description="First open time (UTC)")] = None,
     end: Annotated[datetime | None, Query(description="Last open time (UTC)")] = None,
@@ -44,11 +44,12 @@ async def get_candles(
     )
 
 
-@router.get("/{symbol}/indicators", summary="Latest indicator snapshot", responses=_ERRORS)
+@router.get("/{symbol}/indicators", summary="Latest indicator snapshot", responses=API_ERRORS)
 async def get_indicators(
     symbol: str,
     container: ContainerDep,
     session: SessionDep,
+    _: ReadAccess,
     interval: Annotated[str, Query(description="e.g. 1h")] = "1h",
     at: Annotated[datetime | None, Query(description="Snapshot at or before this time")] = None,
 ) -> IndicatorsRead:

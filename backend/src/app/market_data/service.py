@@ -7,7 +7,7 @@ the data-quality gate, and builds (and stores) the per-asset feature objects.
 """
 
 import logging
-from collections.abc import AsyncIterable, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -76,6 +76,8 @@ class MarketDataService:
         self._backfill = max(backfill_bars, self._indicators.warmup_bars)
         self._max_deviation = max_mark_deviation
         self._marks: dict[str, MarkState] = {}
+        self.on_closed: Callable[[Kline], object] | None = None
+        """Told about every newly closed candle after it is stored (live streaming)."""
 
     @property
     def source(self) -> MarketDataSource:
@@ -168,8 +170,15 @@ class MarketDataService:
             fetched = await self._source.candles(
                 symbol, interval, start=newest + interval_delta(interval), end=expected
             )
-            added += await self._store([c for c in fetched if c.closed])
+            closed = [c for c in fetched if c.closed]
+            added += await self._store(closed)
+            self._announce(closed)
         return added
+
+    def _announce(self, candles: Sequence[Kline]) -> None:
+        if self.on_closed is not None:
+            for candle in candles:
+                self.on_closed(candle)
 
     async def refresh_mark(self, symbol: str) -> MarkState:
         """Ask the source for the current mark price and funding."""
@@ -188,7 +197,8 @@ class MarketDataService:
         """Ingest a market stream: closed klines are stored, mark prices kept."""
         async for event in events:
             if isinstance(event, KlineClosed) and event.kline.interval in self._intervals:
-                await self._store([event.kline])
+                if await self._store([event.kline]):
+                    self._announce([event.kline])
             elif isinstance(event, MarkPriceUpdate):
                 self._marks[event.symbol] = MarkState(
                     event.mark_price, event.funding_rate, event.next_funding_time, event.time

@@ -1,0 +1,93 @@
+"""How journal rows and stream payloads are shaped from domain values (JSON-safe)."""
+
+import uuid
+from dataclasses import asdict
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from app.llm.parsing import ParsedLeg
+from app.llm.ports import DecisionOutcome
+from app.trading.domain import LegVerdict
+from app.trading.models import DecisionLeg, Order
+
+
+def to_json(value: Any) -> Any:
+    """``value`` with decimals, times and enums turned into JSON-safe values."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if hasattr(value, "value") and not isinstance(value, int | float | str | bool):
+        return value.value
+    return value
+
+
+def leg_row(decision_id: uuid.UUID, verdict: LegVerdict, leg: ParsedLeg | None) -> DecisionLeg:
+    """The journal row of one leg: requested, approved, every adjustment."""
+    proposal = verdict.proposal
+    requested = to_json(asdict(proposal))
+    if leg is not None:
+        requested.update(
+            confidence=leg.confidence,
+            rationale=leg.rationale,
+            invalidation=leg.invalidation.canonical if leg.invalidation else None,
+            invalidation_text=leg.invalidation_text,
+        )
+    approved = None
+    if verdict.orders:
+        approved = {
+            "orders": [to_json(asdict(o)) for o in verdict.orders],
+            "leverage": verdict.leverage,
+            "stop_loss": to_json(verdict.stop_loss),
+            "take_profit": to_json(verdict.take_profit),
+            "notional_usd": to_json(verdict.notional_usd),
+        }
+    return DecisionLeg(
+        decision_id=decision_id,
+        symbol=proposal.symbol,
+        action=proposal.action.value,
+        requested=requested,
+        approved=approved,
+        adjustments=[to_json(asdict(a)) for a in verdict.adjustments],
+        status=verdict.status.value,
+    )
+
+
+def order_data(row: Order) -> dict[str, Any]:
+    """An order row as a stream payload."""
+    data: dict[str, Any] = to_json(
+        {
+            "account_id": row.account_id,
+            "client_order_id": row.client_order_id,
+            "symbol": row.symbol,
+            "side": row.side,
+            "type": row.type,
+            "purpose": row.purpose,
+            "quantity": row.quantity,
+            "stop_price": row.stop_price,
+            "status": row.status,
+            "filled_quantity": row.filled_quantity,
+            "average_price": row.average_price,
+            "error": row.error,
+        }
+    )
+    return data
+
+
+def llm_cost(outcome: DecisionOutcome) -> dict[str, Any] | None:
+    """The LLM usage of one decision, or None when no model was asked."""
+    if not outcome.calls:
+        return None
+    costs = [c.cost_usd for c in outcome.calls if c.cost_usd is not None]
+    return {
+        "model": outcome.model,
+        "calls": len(outcome.calls),
+        "prompt_tokens": sum(c.prompt_tokens or 0 for c in outcome.calls),
+        "completion_tokens": sum(c.completion_tokens or 0 for c in outcome.calls),
+        "cost_usd": str(sum(costs, Decimal(0))),
+    }

@@ -1,0 +1,164 @@
+"""``/api/v1/accounts/{id}/...``: the journal, read: orders, fills, decisions, LLM calls, events."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from app.agent import queries
+from app.agent.supervisor import UnknownAccount
+from app.api.auth import ReadAccess
+from app.api.deps import ContainerDep, SessionDep
+from app.api.errors import API_ERRORS
+from app.api.pagination import Page, PageDep
+from app.api.schemas import (
+    AdjustmentRead,
+    DecisionDetail,
+    DecisionSummary,
+    EventRead,
+    FillRead,
+    LegRead,
+    LlmCallPage,
+    LlmCallRead,
+    LlmTotals,
+    OrderRead,
+)
+from app.core.errors import AppError
+from app.core.types import AccountId
+
+
+class NotFound(AppError):
+    """The account has no such item."""
+
+    status_code = 404
+    code = "not_found"
+
+
+def known_account(account_id: str, container: ContainerDep) -> AccountId:
+    """The path's account id, when the service has that account.
+
+    Raises:
+        UnknownAccount: It does not.
+    """
+    if account_id not in {a.id for a in container.settings.accounts}:
+        raise UnknownAccount(account_id)
+    return AccountId(account_id)
+
+
+AccountDep = Annotated[AccountId, Depends(known_account)]
+SymbolQuery = Annotated[
+    str | None, Query(max_length=32, pattern=r"^[A-Z0-9]+$", description="e.g. BTCUSDT")
+]
+router = APIRouter(prefix="/api/v1/accounts/{account_id}", responses=API_ERRORS)
+
+
+@router.get("/orders", tags=["orders"], summary="Orders (history, or open ones)")
+async def list_orders(
+    account: AccountDep,
+    session: SessionDep,
+    page: PageDep,
+    _: ReadAccess,
+    symbol: SymbolQuery = None,
+    open_only: Annotated[
+        bool, Query(alias="open", description="Only orders still working or in flight")
+    ] = False,
+) -> Page[OrderRead]:
+    """The account's orders, newest first, each with its status history."""
+    rows, cursor = await queries.orders(session, account, page, open_only=open_only, symbol=symbol)
+    return Page(items=[OrderRead.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+@router.get("/fills", tags=["orders"], summary="Fills")
+async def list_fills(
+    account: AccountDep,
+    session: SessionDep,
+    page: PageDep,
+    _: ReadAccess,
+    symbol: SymbolQuery = None,
+) -> Page[FillRead]:
+    """The account's executions, newest first."""
+    rows, cursor = await queries.fills(session, account, page, symbol=symbol)
+    return Page(items=[FillRead.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+@router.get("/decisions", tags=["decisions"], summary="Decisions")
+async def list_decisions(
+    account: AccountDep, session: SessionDep, page: PageDep, _: ReadAccess
+) -> Page[DecisionSummary]:
+    """The account's decision cycles, newest first."""
+    rows, cursor = await queries.decisions(session, account, page)
+    return Page(items=[DecisionSummary.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+@router.get("/decisions/{decision_id}", tags=["decisions"], summary="One decision, whole")
+async def get_decision(
+    account: AccountDep, decision_id: uuid.UUID, session: SessionDep, _: ReadAccess
+) -> DecisionDetail:
+    """Everything a decision was made of and led to.
+
+    The prompt and raw reply of every LLM call, the parsed decision, each leg's risk
+    adjustments (with the rule that made them), and the orders and fills it led to.
+    """
+    record = await queries.decision(session, account, decision_id)
+    if record is None:
+        raise NotFound(f"account {account!r} has no decision {decision_id}")
+    legs = [
+        LegRead(
+            id=leg.id,
+            symbol=leg.symbol,
+            action=leg.action,
+            status=leg.status,
+            requested=leg.requested,
+            approved=leg.approved,
+            adjustments=[AdjustmentRead.model_validate(a) for a in leg.adjustments],
+            orders=[OrderRead.model_validate(o) for o in record.orders.get(leg.id, [])],
+            fills=[
+                FillRead.model_validate(f)
+                for o in record.orders.get(leg.id, [])
+                for f in record.fills.get(o.id, [])
+            ],
+        )
+        for leg in record.legs
+    ]
+    summary = DecisionSummary.model_validate(record.decision)
+    return DecisionDetail(
+        **summary.model_dump(),
+        parsed=record.decision.parsed,
+        calls=[LlmCallRead.model_validate(c) for c in record.calls],
+        legs=legs,
+    )
+
+
+@router.get("/llm-calls", tags=["decisions"], summary="LLM calls with token and cost totals")
+async def list_llm_calls(
+    account: AccountDep, session: SessionDep, page: PageDep, _: ReadAccess
+) -> LlmCallPage:
+    """Every call to the decision provider, newest first; totals cover the whole range."""
+    rows, cursor = await queries.llm_calls(session, account, page)
+    usage = await queries.llm_usage(session, account, page)
+    return LlmCallPage(
+        items=[LlmCallRead.model_validate(r) for r in rows],
+        next_cursor=cursor,
+        totals=LlmTotals(
+            calls=usage.calls,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost_usd=usage.cost_usd,
+        ),
+    )
+
+
+@router.get("/events", tags=["decisions"], summary="Agent events")
+async def list_events(
+    account: AccountDep,
+    session: SessionDep,
+    page: PageDep,
+    _: ReadAccess,
+    type_: Annotated[
+        str | None,
+        Query(alias="type", max_length=64, description="Only this type, e.g. risk.halt"),
+    ] = None,
+) -> Page[EventRead]:
+    """What the agent did and why (skips, alerts, recovery, kill switches), newest first."""
+    rows, cursor = await queries.events(session, account, page, kind=type_)
+    return Page(items=[EventRead.model_validate(r) for r in rows], next_cursor=cursor)

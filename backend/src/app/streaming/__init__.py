@@ -1,0 +1,1 @@
+"""The event stream: an in-process bus (:mod:`.bus`) served over ``/ws`` (:mod:`.router`)."""

@@ -1,0 +1,65 @@
+"""The real service in-process: its lifespan, uvicorn on a free loopback port, real HTTP.
+
+``serve()`` yields the base URLs and the running container, so a test can reach what a
+user cannot see directly (the event bus, the agent loops) while talking to the service
+exactly as a user does.
+"""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from app.bootstrap import Container, RuntimeOptions
+from app.config import load_settings
+from app.main import create_app
+from tests.fakes._uvicorn import LoopbackServer
+
+
+@dataclass
+class RunningService:
+    """One running service."""
+
+    base_url: str
+    ws_url: str
+    container: Container
+    app: FastAPI
+
+    def client(self, token: str | None = None) -> httpx.AsyncClient:
+        """An HTTP client for the service, sending ``token`` as bearer when given."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30)
+
+
+@asynccontextmanager
+async def serve(
+    options: RuntimeOptions | None = None, *, configure: Callable[[FastAPI], None] | None = None
+) -> AsyncIterator[RunningService]:
+    """Load settings from the (test's) environment, start the lifespan, serve on loopback.
+
+    ``configure`` adjusts the app first (e.g. dependency overrides).
+    """
+    app = create_app(load_settings(use_default_env_file=False), options or RuntimeOptions())
+    if configure is not None:
+        configure(app)
+    async with app.router.lifespan_context(app) as state:
+        assert state is not None
+        container = state["container"]
+        assert isinstance(container, Container)
+
+        async def with_state(scope: Any, receive: Any, send: Any) -> None:
+            # What a lifespan-aware server does: each connection sees the lifespan's state.
+            scope["state"] = dict(state)
+            await app(scope, receive, send)
+
+        server = LoopbackServer(with_state, name="trading-agent", ws="websockets-sansio")
+        port = await server.start()
+        try:
+            yield RunningService(
+                f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", container, app
+            )
+        finally:
+            await server.stop()
