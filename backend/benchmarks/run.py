@@ -2,7 +2,7 @@
 
 Usage, from the repository root::
 
-    uv run python backend/benchmarks/run.py [--only ingest|indicators|features]
+    uv run python backend/benchmarks/run.py [--only ingest|indicators|features|rest|ws_fanout]
 
 Goals are reported (``"met"``), never asserted: the exit code is 0 unless a benchmark
 crashed, in which case its line carries ``"error"`` and the exit code is 1.
@@ -19,7 +19,7 @@ from typing import Any, Final
 
 HERE: Final = Path(__file__).resolve().parent
 BACKEND: Final = HERE.parent
-NAMES: Final = ("ingest", "indicators", "features")
+NAMES: Final = ("ingest", "indicators", "features", "rest", "ws_fanout")
 
 
 def _importable() -> None:
@@ -37,12 +37,20 @@ def _importable() -> None:
 
 def _benchmarks() -> dict[str, Callable[[], dict[str, Any]]]:
     _importable()
-    from benchmarks import bench_features, bench_indicators, bench_ingest
+    from benchmarks import (
+        bench_features,
+        bench_indicators,
+        bench_ingest,
+        bench_rest,
+        bench_ws_fanout,
+    )
 
     return {
         "ingest": lambda: asyncio.run(bench_ingest.run()),
         "indicators": bench_indicators.run,
         "features": bench_features.run,
+        "rest": bench_rest.run,
+        "ws_fanout": bench_ws_fanout.run,
     }
 
 

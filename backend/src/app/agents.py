@@ -9,6 +9,7 @@ and its user-data stream); its loop recovers before the first cycle.
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,6 +66,7 @@ async def build_agents(
     *,
     replay: bool,
     bus: EventBus | None = None,
+    on_change: Callable[[str], None] | None = None,
 ) -> AgentsRuntime:
     """Wire one loop per account.
 
@@ -101,7 +103,8 @@ async def build_agents(
         backfill_bars=settings.backfill_bars,
         max_mark_deviation=settings.market_data.max_mark_deviation,
     )
-    journal = Journal(sessions, JournalPublisher(bus) if bus is not None else None)
+    publisher = JournalPublisher(bus, on_change=on_change) if bus is not None else None
+    journal = Journal(sessions, publisher)
     if bus is not None:
         market.on_closed = lambda candle: bus.publish(
             f"market.{candle.symbol}.{candle.interval}",

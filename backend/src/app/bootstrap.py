@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.agent.supervisor import AgentSupervisor, ManagedAgent
 from app.agents import AgentsRuntime, build_agents
+from app.api.read_cache import ReadCache
 from app.config import Settings, SettingsWatcher
 from app.core.errors import DatabaseError
 from app.db.engine import create_engine
@@ -53,6 +54,7 @@ class Container:
     bus: EventBus = field(default_factory=EventBus)
     runtime: AgentsRuntime | None = None
     watcher: SettingsWatcher | None = None
+    read_cache: ReadCache = field(default_factory=ReadCache)
 
 
 async def build_container(
@@ -84,8 +86,10 @@ async def build_container(
             await sync_accounts(session, accounts)
     _log_accounts(settings)
     await check_llm_models(settings)
-    bus = EventBus()
-    runtime = await _start_agents(settings, options, engine, sessions, state, stack, bus)
+    bus, read_cache = EventBus(), ReadCache()
+    runtime = await _start_agents(
+        settings, options, engine, sessions, state, stack, bus, read_cache
+    )
     watcher = None
     if runtime is not None:
         watcher = await start_watching(settings, runtime, stack, poll=settings.config_watch_enabled)
@@ -102,6 +106,7 @@ async def build_container(
         bus=bus,
         runtime=runtime,
         watcher=watcher,
+        read_cache=read_cache,
     )
     return container
 
@@ -114,12 +119,15 @@ async def _start_agents(
     state: SchemaState,
     stack: AsyncExitStack,
     bus: EventBus,
+    read_cache: ReadCache,
 ) -> AgentsRuntime | None:
     if not settings.agents_enabled or not state.at_head:
         return None
     if options.replay:
         logger.warning("--replay: paper trading runs on recorded candles, not live prices")
-    runtime = await build_agents(settings, engine, sessions, replay=options.replay, bus=bus)
+    runtime = await build_agents(
+        settings, engine, sessions, replay=options.replay, bus=bus, on_change=read_cache.changed
+    )
     stack.push_async_callback(runtime.aclose)
     logger.info("market data: %s", runtime.source_name)
     await runtime.supervisor.start()

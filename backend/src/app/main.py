@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
 from app.api.errors import install_error_handlers
+from app.api.fast_reads import FastReads
 from app.api.router import router
 from app.bootstrap import RuntimeOptions
 from app.config import Settings, load_settings
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, options: RuntimeOptions | None 
         lifespan=make_lifespan(settings_provider, options or RuntimeOptions()),
     )
     install_error_handlers(app)
+    app.add_middleware(FastReads)  # inside CORS, so cached answers get its headers too
     if settings is not None and settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -155,6 +155,20 @@ async def test_llm_calls_events_and_performance_read(service: RunningService) ->
     assert bad_bucket.json()["error"] == "invalid_range"
 
 
+async def test_a_cached_answer_still_needs_a_valid_token(service: RunningService) -> None:
+    async with service.client(READ) as reader, service.client("wrong-token") as wrong:
+        first = await reader.get(f"{ACCOUNT}/decisions")
+        cached = await reader.get(f"{ACCOUNT}/decisions")
+        refused = await wrong.get(f"{ACCOUNT}/decisions")
+    async with service.client() as anonymous:
+        anonymous_answer = await anonymous.get(f"{ACCOUNT}/decisions")
+
+    assert first.status_code == cached.status_code == 200
+    assert cached.content == first.content
+    assert refused.status_code == 401
+    assert anonymous_answer.status_code == 401
+
+
 async def test_every_error_has_one_shape(service: RunningService) -> None:
     async with service.client(FULL) as http:
         responses = {
@@ -231,4 +245,5 @@ async def test_a_cycle_streams_its_events_in_order(service: RunningService) -> N
     assert names.index("decision.proposed") < names.index("equity.tick")  # the cycle's order
     for channel in channels:
         seqs = [m["seq"] for m in events if m["channel"] == channel]
-        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) if seqs else True
+        if seqs:  # per channel: consecutive, no gap, no duplicate
+            assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))

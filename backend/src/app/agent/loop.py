@@ -12,10 +12,8 @@ cycle a loop recovers (:mod:`app.agent.recovery`). One :meth:`AgentLoop.tick`:
 5. close positions whose invalidation condition now holds;
 6. roll the risk day (daily-loss halt), build the context, ask the provider;
 7. judge every proposal with the risk engine and store the decision;
-8. execute approved legs: order intent journaled before sending, deterministic client ids,
-   then exchange-side STOP_MARKET / TAKE_PROFIT_MARKET protection (close-position orders,
-   mark-price triggered, so they always match the position's current size); a position
-   that cannot be protected is closed at once;
+8. execute approved legs (:class:`~app.agent.execution.Executor`: intents journaled before
+   sending, deterministic client ids, close-position stop and target on every entry);
 9. snapshot equity and positions.
 """
 
@@ -42,9 +40,7 @@ from app.llm.context import HistoryItem
 from app.llm.invalidation import feature_values
 from app.llm.ports import DecisionProvider
 from app.market_data.service import MarketDataService, last_closed_open
-from app.trading.domain import (
-    RiskLimits,
-)
+from app.trading.domain import RiskLimits
 from app.trading.risk import evaluate, record_stop_out, roll_day
 
 logger = logging.getLogger(__name__)
@@ -225,6 +221,11 @@ class AgentLoop:
                 self._theses.pop(symbol, None)
             await self._record_fills()
             await self._snapshot(now)
+
+    @property
+    def cycle_lock(self) -> asyncio.Lock:
+        """Held for the whole of a cycle (and of every operator action)."""
+        return self._tick_lock
 
     @property
     def exchange(self) -> Exchange:

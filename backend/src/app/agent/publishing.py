@@ -15,7 +15,7 @@ never sees an event the database does not hold. Channels and events (docs/websoc
 """
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -47,14 +47,20 @@ class Publish(Protocol):
 
 
 class _Safe:
-    """Streaming must never break the journal: a refused event is logged, not raised."""
+    """Streaming must never break the journal: a refused event is logged, not raised.
 
-    def __init__(self, bus: Publish) -> None:
+    ``on_change`` hears the account of every event (read caches drop that account's answers).
+    """
+
+    def __init__(self, bus: Publish, on_change: Callable[[str], None] | None) -> None:
         self._bus = bus
+        self._on_change = on_change
 
     def publish(
         self, channel: str, event: str, data: Mapping[str, Any], *, at: datetime | None = None
     ) -> None:
+        if self._on_change is not None and channel.startswith("account."):
+            self._on_change(channel.split(".")[1])
         try:
             self._bus.publish(channel, event, data, at=at)
         except Exception:  # a bug in an event's shape must not stop trading
@@ -64,8 +70,8 @@ class _Safe:
 class JournalPublisher:
     """Turns journal writes into stream events."""
 
-    def __init__(self, bus: Publish) -> None:
-        self._bus = _Safe(bus)
+    def __init__(self, bus: Publish, *, on_change: Callable[[str], None] | None = None) -> None:
+        self._bus = _Safe(bus, on_change)
         # The last published position amounts per account, to tell opened/changed/closed.
         self._positions: dict[str, dict[str, Decimal]] = {}
 

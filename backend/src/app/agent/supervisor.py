@@ -20,6 +20,7 @@ from app.core.types import AccountId, TradingMode
 
 logger = logging.getLogger(__name__)
 CONFIG_PAUSED = "paused by the configuration (AGENT_PAUSED)"
+CYCLE_GRACE_S = 30.0
 
 
 class UnknownAccount(AppError):
@@ -209,10 +210,12 @@ class AgentSupervisor:
         return self._status(account_id, self._agent(account_id))
 
     async def _cancel(self, agent: ManagedAgent) -> None:
-        if agent.task is not None:
-            agent.task.cancel()
-            await asyncio.gather(agent.task, return_exceptions=True)
-            agent.task = None
+        """Stop the agent's task between cycles: a running cycle finishes first (bounded)."""
+        task = agent.task
+        if task is None:
+            return
+        await _stop_between_cycles(agent, task)
+        agent.task = None
 
     async def _remember(self, account_id: AccountId, state: AgentState, reason: str | None) -> None:
         if self._controls is not None:
@@ -272,14 +275,32 @@ class AgentSupervisor:
     async def aclose(self) -> None:
         """Stop every loop and wait for the tasks to end."""
         self._stop.set()
-        tasks = [a.task for a in self._agents.values() if a.task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        running = [(a, a.task) for a in self._agents.values() if a.task is not None]
+        await asyncio.gather(*(_stop_between_cycles(a, t) for a, t in running))
         for agent in self._agents.values():
             agent.task = None
+        tasks = running
         if tasks:
             logger.info("agent supervisor stopped")
+
+
+async def _stop_between_cycles(
+    agent: ManagedAgent, task: "asyncio.Task[None]", grace_s: float = CYCLE_GRACE_S
+) -> None:
+    """Cancel ``task`` once its loop is between cycles, or after ``grace_s`` regardless.
+
+    A cycle cut in the middle is safe (recovery resolves it), but letting it finish keeps
+    the journal tidy and avoids cancelling database work half-way.
+    """
+    if agent.loop is not None and not task.done():
+        try:
+            async with asyncio.timeout(grace_s):
+                async with agent.loop.cycle_lock:
+                    task.cancel()
+        except TimeoutError:
+            logger.warning("a cycle did not finish within %.0f s; cancelling it", grace_s)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def _state(agent: ManagedAgent) -> AgentState:

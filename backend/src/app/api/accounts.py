@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Annotated
 from weakref import WeakKeyDictionary
 
-from fastapi import APIRouter, Body, Path
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Body, Path, Request, Response
+from pydantic import BaseModel, Field, TypeAdapter
 
 from app import __version__
 from app.agent import queries
@@ -37,6 +37,7 @@ from app.exchange.types import ExchangeOrder
 
 router = APIRouter(prefix="/api/v1", responses=API_ERRORS)
 _CACHE_S = 2.0
+_POSITIONS = TypeAdapter(list[PositionRead])
 _cache: WeakKeyDictionary[LiveExchange, tuple[float, AccountState, list[ExchangeOrder]]] = (
     WeakKeyDictionary()
 )
@@ -117,16 +118,25 @@ async def get_account(
     return await _account(container, session, account)
 
 
-@router.get("/accounts/{account_id}/positions", tags=["positions"], summary="Open positions")
+@router.get(
+    "/accounts/{account_id}/positions",
+    tags=["positions"],
+    summary="Open positions",
+    response_model=list[PositionRead],
+)
 async def list_positions(
-    account: AccountDep, container: ContainerDep, _: ReadAccess
-) -> list[PositionRead]:
+    request: Request, account: AccountDep, container: ContainerDep, _: ReadAccess
+) -> Response:
     """Open positions with their protection orders and the thesis they rest on."""
-    loop = container.supervisor.loop(account)
-    if loop is None:
-        return []
-    state, orders = await exchange_view(loop)
-    return positions_read(state, orders, loop.theses())
+
+    async def build() -> bytes:
+        loop = container.supervisor.loop(account)
+        if loop is None:
+            return b"[]"
+        state, orders = await exchange_view(loop)
+        return _POSITIONS.dump_json(positions_read(state, orders, loop.theses()))
+
+    return await container.read_cache.answer(request, account, build)
 
 
 class CloseRequest(BaseModel):

@@ -11,8 +11,12 @@ from app.bootstrap import Container
 from app.db.session import session_scope
 
 
-def get_container(connection: HTTPConnection) -> Container:
-    """The container the lifespan built, for HTTP requests and WebSockets alike."""
+async def get_container(connection: HTTPConnection) -> Container:
+    """The container the lifespan built, for HTTP requests and WebSockets alike.
+
+    ``async`` on purpose: FastAPI runs plain functions in its thread pool, a hand-off that
+    costs more than everything else a cached read does.
+    """
     return cast(Container, connection.state.container)
 
 

@@ -22,6 +22,7 @@ class ErrorResponse(BaseModel):
 
 
 _DESCRIPTIONS: dict[int, str] = {
+    400: "The request body could not be read (not JSON, or not UTF-8)",
     401: "No token, or a wrong one",
     403: "The read-only token may not change anything",
     404: "No such account or item",
@@ -35,7 +36,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorResponse, "description": _DESCRIPTIONS[code]} for code in codes}
 
 
-API_ERRORS = error_responses(401, 403, 404, 409, 422)
+API_ERRORS = error_responses(400, 401, 403, 404, 409, 422)
 """What any ``/api/v1`` route may answer besides success."""
 
 
@@ -52,7 +53,9 @@ async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
+        exc.status_code, "http_error"
+    )
     return _error(exc.status_code, code, str(exc.detail))
 
 

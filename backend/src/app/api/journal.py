@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.agent import queries
 from app.agent.supervisor import UnknownAccount
@@ -34,7 +34,7 @@ class NotFound(AppError):
     code = "not_found"
 
 
-def known_account(account_id: str, container: ContainerDep) -> AccountId:
+async def known_account(account_id: str, container: ContainerDep) -> AccountId:
     """The path's account id, when the service has that account.
 
     Raises:
@@ -52,9 +52,16 @@ SymbolQuery = Annotated[
 router = APIRouter(prefix="/api/v1/accounts/{account_id}", responses=API_ERRORS)
 
 
-@router.get("/orders", tags=["orders"], summary="Orders (history, or open ones)")
+@router.get(
+    "/orders",
+    tags=["orders"],
+    summary="Orders (history, or open ones)",
+    response_model=Page[OrderRead],
+)
 async def list_orders(
+    request: Request,
     account: AccountDep,
+    container: ContainerDep,
     session: SessionDep,
     page: PageDep,
     _: ReadAccess,
@@ -62,32 +69,58 @@ async def list_orders(
     open_only: Annotated[
         bool, Query(alias="open", description="Only orders still working or in flight")
     ] = False,
-) -> Page[OrderRead]:
+) -> Response:
     """The account's orders, newest first, each with its status history."""
-    rows, cursor = await queries.orders(session, account, page, open_only=open_only, symbol=symbol)
-    return Page(items=[OrderRead.model_validate(r) for r in rows], next_cursor=cursor)
+
+    async def build() -> bytes:
+        rows, cursor = await queries.orders(
+            session, account, page, open_only=open_only, symbol=symbol
+        )
+        items = [OrderRead.model_validate(r) for r in rows]
+        return Page[OrderRead](items=items, next_cursor=cursor).model_dump_json().encode()
+
+    return await container.read_cache.answer(request, account, build)
 
 
-@router.get("/fills", tags=["orders"], summary="Fills")
+@router.get("/fills", tags=["orders"], summary="Fills", response_model=Page[FillRead])
 async def list_fills(
+    request: Request,
     account: AccountDep,
+    container: ContainerDep,
     session: SessionDep,
     page: PageDep,
     _: ReadAccess,
     symbol: SymbolQuery = None,
-) -> Page[FillRead]:
+) -> Response:
     """The account's executions, newest first."""
-    rows, cursor = await queries.fills(session, account, page, symbol=symbol)
-    return Page(items=[FillRead.model_validate(r) for r in rows], next_cursor=cursor)
+
+    async def build() -> bytes:
+        rows, cursor = await queries.fills(session, account, page, symbol=symbol)
+        items = [FillRead.model_validate(r) for r in rows]
+        return Page[FillRead](items=items, next_cursor=cursor).model_dump_json().encode()
+
+    return await container.read_cache.answer(request, account, build)
 
 
-@router.get("/decisions", tags=["decisions"], summary="Decisions")
+@router.get(
+    "/decisions", tags=["decisions"], summary="Decisions", response_model=Page[DecisionSummary]
+)
 async def list_decisions(
-    account: AccountDep, session: SessionDep, page: PageDep, _: ReadAccess
-) -> Page[DecisionSummary]:
+    request: Request,
+    account: AccountDep,
+    container: ContainerDep,
+    session: SessionDep,
+    page: PageDep,
+    _: ReadAccess,
+) -> Response:
     """The account's decision cycles, newest first."""
-    rows, cursor = await queries.decisions(session, account, page)
-    return Page(items=[DecisionSummary.model_validate(r) for r in rows], next_cursor=cursor)
+
+    async def build() -> bytes:
+        rows, cursor = await queries.decisions(session, account, page)
+        items = [DecisionSummary.model_validate(r) for r in rows]
+        return Page[DecisionSummary](items=items, next_cursor=cursor).model_dump_json().encode()
+
+    return await container.read_cache.answer(request, account, build)
 
 
 @router.get("/decisions/{decision_id}", tags=["decisions"], summary="One decision, whole")

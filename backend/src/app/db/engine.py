@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create the async engine for ``url`` (already normalised by the settings).
 
-    For SQLite the parent directory is created, foreign keys are enforced and WAL journaling
-    lets the dashboard read while the agent writes.
+    For SQLite the parent directory is created, foreign keys are enforced, WAL journaling
+    lets the dashboard read while the agent writes, and connections are pooled.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -21,7 +21,13 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     database = parsed.database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    kwargs.setdefault("poolclass", pool.NullPool if database != ":memory:" else pool.StaticPool)
+    if database == ":memory:":
+        kwargs.setdefault("poolclass", pool.StaticPool)
+    elif "poolclass" not in kwargs:
+        # Pooled: opening an aiosqlite connection (a thread, the pragmas) costs more than a
+        # typical read; WAL lets the pooled readers and the agent's writer work side by side.
+        kwargs.setdefault("pool_size", 5)
+        kwargs.setdefault("max_overflow", 10)
     engine = create_async_engine(url, **kwargs)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
