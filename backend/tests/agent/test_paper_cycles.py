@@ -1,12 +1,14 @@
 """The agent loop in paper mode on the bundled real candles: decisions, orders with
 protection, fills and equity land in PostgreSQL, and every order stays inside the limits."""
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
+from app.agent.journal import Journal
 from app.agent.models import AgentEvent
 from app.db.session import session_scope
 from app.exchange.paper import PaperExchange
@@ -95,3 +97,27 @@ async def test_a_liquidation_is_journaled_as_a_fill_without_an_order_and_an_aler
     alerts = [e for e in events if e.type == "position.liquidated"]
     assert len(alerts) == 1
     assert alerts[0].severity == "critical"
+
+
+async def test_a_daily_loss_halt_is_journaled_once_as_risk_halt(pg: Database) -> None:
+    clock = ManualClock(START)
+    loop, exchange = await paper_loop(pg.sessions, clock)
+    await loop.tick()
+    journal = Journal(pg.sessions)
+    risk = await journal.risk_state("paper")
+    assert risk is not None
+    equity = (await exchange.account_state()).equity
+    # The day started with twice today's equity: a 50 % loss, far past MAX_DAILY_LOSS.
+    await journal.save_risk_state("paper", replace(risk, day_start_equity=equity * 2))
+
+    for _ in range(2):
+        clock.advance(timedelta(hours=1))
+        await loop.tick()
+
+    async with session_scope(pg.sessions) as session:
+        halts = list(
+            await session.scalars(select(AgentEvent).where(AgentEvent.type == "risk.halt"))
+        )
+    assert len(halts) == 1
+    assert halts[0].severity == "critical"
+    assert "halted" in halts[0].message

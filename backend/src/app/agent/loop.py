@@ -26,18 +26,18 @@ from datetime import datetime, timedelta
 from app.agent.execution import Executor, Thesis
 from app.agent.feed import MarketFeed
 from app.agent.guardian import Guardian, GuardReport, UnmanagedPolicy
+from app.agent.invalidations import close_invalidated
 from app.agent.journal import Journal
 from app.agent.recovery import fills_since, load_theses, record_recovery
 from app.agent.views import account_snapshot, decision_context, market_snapshots, remember
 from app.core.clock import Clock
 from app.core.types import interval_delta
 from app.exchange.errors import ExchangeError
-from app.exchange.ports import AccountState, Exchange
+from app.exchange.ports import Exchange
 from app.exchange.types import OrderType
 from app.indicators.features import feature_names
-from app.indicators.schemas import AssetFeatures, IndicatorConfig
+from app.indicators.schemas import IndicatorConfig
 from app.llm.context import HistoryItem
-from app.llm.invalidation import feature_values
 from app.llm.ports import DecisionProvider
 from app.market_data.service import MarketDataService, last_closed_open
 from app.trading.domain import RiskLimits
@@ -289,13 +289,18 @@ class AgentLoop:
             return outcome
         features = {s: await self._market.features(s) for s in symbols}
         state = await self._exchange.account_state()
-        outcome.closed_by_invalidation = await self._check_invalidations(features, now, state)
+        outcome.closed_by_invalidation = await close_invalidated(
+            self._executor, self._journal, account, self._theses, features, state, now
+        )
         if outcome.closed_by_invalidation:  # positions changed: read the account again
             state = await self._exchange.account_state()
-        risk = roll_day(
-            await self._journal.risk_state(account), state.equity, now, self._config.limits
-        )
+        before = await self._journal.risk_state(account)
+        risk = roll_day(before, state.equity, now, self._config.limits)
         await self._journal.save_risk_state(account, risk)
+        if risk.halted and not (before is not None and before.halted and before.day == risk.day):
+            await self._journal.event(
+                account, "risk.halt", risk.halt_reason or "entries halted", severity="critical"
+            )
         marks = {s: self._market.mark(s) for s in symbols}
         context = decision_context(
             self._config, now, state, features, marks, self._theses, self._history, risk.halt_reason
@@ -366,32 +371,6 @@ class AgentLoop:
                     self._theses.pop(execution.symbol, None)
                 await self._journal.save_risk_state(account, risk)
         return len(added)
-
-    async def _check_invalidations(
-        self, features: dict[str, AssetFeatures], now: datetime, state: AccountState
-    ) -> list[str]:
-        closed: list[str] = []
-        for symbol, thesis in list(self._theses.items()):
-            position = state.positions.get(symbol)
-            if position is None:
-                self._theses.pop(symbol)
-                continue
-            if thesis.condition is None or symbol not in features:
-                continue
-            values = feature_values(
-                {i: {"close": f.close, **f.values} for i, f in features[symbol].timeframes.items()}
-            )
-            if thesis.condition.evaluate(values) is True:
-                await self._executor.close_position(position, "inv", now)
-                await self._journal.event(
-                    self._config.account_id,
-                    "position.invalidated",
-                    f"{symbol}: {thesis.condition.canonical} holds; closed",
-                    payload={"symbol": symbol},
-                )
-                self._theses.pop(symbol)
-                closed.append(symbol)
-        return closed
 
     async def _snapshot(self, now: datetime) -> None:
         await self._journal.snapshot(

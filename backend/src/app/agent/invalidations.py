@@ -1,0 +1,47 @@
+"""Invalidation: a position whose thesis no longer holds is closed at the next closed candle."""
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from app.agent.execution import Executor, Thesis
+from app.agent.journal import Journal
+from app.exchange.ports import AccountState
+from app.indicators.schemas import AssetFeatures
+from app.llm.invalidation import feature_values
+
+
+async def close_invalidated(
+    executor: Executor,
+    journal: Journal,
+    account_id: str,
+    theses: dict[str, Thesis],
+    features: Mapping[str, AssetFeatures],
+    state: AccountState,
+    now: datetime,
+) -> list[str]:
+    """Close every position whose invalidation condition holds; returns their symbols.
+
+    ``theses`` is updated in place: closed (and already gone) positions lose theirs.
+    """
+    closed: list[str] = []
+    for symbol, thesis in list(theses.items()):
+        position = state.positions.get(symbol)
+        if position is None:
+            theses.pop(symbol)
+            continue
+        if thesis.condition is None or symbol not in features:
+            continue
+        values = feature_values(
+            {i: {"close": f.close, **f.values} for i, f in features[symbol].timeframes.items()}
+        )
+        if thesis.condition.evaluate(values) is True:
+            await executor.close_position(position, "inv", now)
+            await journal.event(
+                account_id,
+                "position.invalidated",
+                f"{symbol}: {thesis.condition.canonical} holds; closed",
+                payload={"symbol": symbol},
+            )
+            theses.pop(symbol)
+            closed.append(symbol)
+    return closed
