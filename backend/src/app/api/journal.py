@@ -1,9 +1,11 @@
 """``/api/v1/accounts/{id}/...``: the journal, read: orders, fills, decisions, LLM calls, events."""
 
 import uuid
-from typing import Annotated
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel
 
 from app.agent import queries
 from app.agent.supervisor import UnknownAccount
@@ -23,6 +25,7 @@ from app.api.schemas import (
     LlmTotals,
     OrderRead,
 )
+from app.bootstrap import Container
 from app.core.errors import AppError
 from app.core.types import AccountId
 
@@ -46,6 +49,25 @@ async def known_account(account_id: str, container: ContainerDep) -> AccountId:
 
 
 AccountDep = Annotated[AccountId, Depends(known_account)]
+
+
+async def _cached_page[M: BaseModel](
+    request: Request,
+    container: Container,
+    account: AccountId,
+    model: type[M],
+    fetch: Callable[[], Awaitable[tuple[Sequence[Any], str | None]]],
+) -> Response:
+    """One list page as JSON, from the read cache when the journal has not changed."""
+
+    async def build() -> bytes:
+        rows, cursor = await fetch()
+        items = [model.model_validate(row) for row in rows]
+        return Page[model](items=items, next_cursor=cursor).model_dump_json().encode()  # type: ignore[valid-type]
+
+    return await container.read_cache.answer(request, account, build)
+
+
 SymbolQuery = Annotated[
     str | None, Query(max_length=32, pattern=r"^[A-Z0-9]+$", description="e.g. BTCUSDT")
 ]
@@ -71,15 +93,13 @@ async def list_orders(
     ] = False,
 ) -> Response:
     """The account's orders, newest first, each with its status history."""
-
-    async def build() -> bytes:
-        rows, cursor = await queries.orders(
-            session, account, page, open_only=open_only, symbol=symbol
-        )
-        items = [OrderRead.model_validate(r) for r in rows]
-        return Page[OrderRead](items=items, next_cursor=cursor).model_dump_json().encode()
-
-    return await container.read_cache.answer(request, account, build)
+    return await _cached_page(
+        request,
+        container,
+        account,
+        OrderRead,
+        lambda: queries.orders(session, account, page, open_only=open_only, symbol=symbol),
+    )
 
 
 @router.get("/fills", tags=["orders"], summary="Fills", response_model=Page[FillRead])
@@ -93,13 +113,13 @@ async def list_fills(
     symbol: SymbolQuery = None,
 ) -> Response:
     """The account's executions, newest first."""
-
-    async def build() -> bytes:
-        rows, cursor = await queries.fills(session, account, page, symbol=symbol)
-        items = [FillRead.model_validate(r) for r in rows]
-        return Page[FillRead](items=items, next_cursor=cursor).model_dump_json().encode()
-
-    return await container.read_cache.answer(request, account, build)
+    return await _cached_page(
+        request,
+        container,
+        account,
+        FillRead,
+        lambda: queries.fills(session, account, page, symbol=symbol),
+    )
 
 
 @router.get(
@@ -114,13 +134,13 @@ async def list_decisions(
     _: ReadAccess,
 ) -> Response:
     """The account's decision cycles, newest first."""
-
-    async def build() -> bytes:
-        rows, cursor = await queries.decisions(session, account, page)
-        items = [DecisionSummary.model_validate(r) for r in rows]
-        return Page[DecisionSummary](items=items, next_cursor=cursor).model_dump_json().encode()
-
-    return await container.read_cache.answer(request, account, build)
+    return await _cached_page(
+        request,
+        container,
+        account,
+        DecisionSummary,
+        lambda: queries.decisions(session, account, page),
+    )
 
 
 @router.get("/decisions/{decision_id}", tags=["decisions"], summary="One decision, whole")
