@@ -35,7 +35,7 @@ import httpx
 import uvloop
 
 from benchmarks.serving import TOKEN, ServerProcess, percentile, raise_open_files, service_env
-from benchmarks.timing import machine
+from benchmarks.timing import machine, versus
 
 CONCURRENCY: Final = 200
 DURATION_S: Final = 6.0
@@ -229,22 +229,17 @@ def _report(
 ) -> dict[str, Any]:
     results = {name: sample.report() for name, sample in samples.items()}
     base = results["bare"]
-    ratios: dict[str, Any] = {}
-    for name in ("positions", "decisions"):
-        ours = results[name]
-        if "req_per_s" not in ours or "req_per_s" not in base:
-            ratios[name] = {"met": False}
-            continue
-        throughput = ours["req_per_s"] / base["req_per_s"]
-        p99 = ours["p99_ms"] / base["p99_ms"]
-        ratios[name] = {
-            "req_per_s_ratio": round(throughput, 3),
-            "p99_ratio": round(p99, 3),
-            "met": throughput >= GOAL_THROUGHPUT
-            and p99 <= GOAL_P99
-            and ours["errors"] == 0
-            and base["errors"] == 0,
-        }
+    ratios = {
+        name: versus(
+            results[name],
+            base,
+            "req_per_s",
+            complete=results[name].get("errors") == 0 and base.get("errors") == 0,
+            min_rate_ratio=GOAL_THROUGHPUT,
+            max_p99_ratio=GOAL_P99,
+        )
+        for name in ("positions", "decisions")
+    }
     return {
         "benchmark": "rest",
         "goal": (

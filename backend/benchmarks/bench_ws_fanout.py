@@ -38,7 +38,7 @@ from benchmarks.serving import (
     raise_open_files,
     service_env,
 )
-from benchmarks.timing import machine
+from benchmarks.timing import machine, versus
 
 CLIENTS: Final = 1000
 MESSAGES: Final = 200
@@ -192,18 +192,14 @@ def _report(
     compression: bool,
 ) -> dict[str, Any]:
     ours, base = results["service"], results["baseline"]
-    ratios: dict[str, Any] = {"met": False}
-    if "messages_per_s" in ours and "messages_per_s" in base:
-        throughput = ours["messages_per_s"] / base["messages_per_s"]
-        p99 = ours["p99_ms"] / base["p99_ms"]
-        ratios = {
-            "messages_per_s_ratio": round(throughput, 3),
-            "p99_ratio": round(p99, 3),
-            "met": throughput >= GOAL_THROUGHPUT
-            and p99 <= GOAL_P99
-            and ours["missing"] == 0
-            and base["missing"] == 0,
-        }
+    ratios = versus(
+        ours,
+        base,
+        "messages_per_s",
+        complete=ours.get("missing") == 0 and base.get("missing") == 0,
+        min_rate_ratio=GOAL_THROUGHPUT,
+        max_p99_ratio=GOAL_P99,
+    )
     return {
         "benchmark": "ws_fanout",
         "goal": (

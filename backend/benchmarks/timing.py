@@ -68,3 +68,27 @@ def machine() -> dict[str, Any]:
 def rounded(seconds: float, digits: int = 6) -> float:
     """Seconds rounded for the report."""
     return round(seconds, digits)
+
+
+def versus(
+    ours: dict[str, Any],
+    base: dict[str, Any],
+    rate: str,
+    *,
+    complete: bool,
+    min_rate_ratio: float = 0.5,
+    max_p99_ratio: float = 2.0,
+) -> dict[str, Any]:
+    """Throughput (``rate`` key) and p99 of ``ours`` against ``base``, and the goal verdict.
+
+    ``complete``: neither side lost anything (errors, undelivered messages).
+    """
+    if rate not in ours or rate not in base:
+        return {"met": False}
+    throughput = ours[rate] / base[rate]
+    p99 = ours["p99_ms"] / base["p99_ms"]
+    return {
+        f"{rate}_ratio": round(throughput, 3),
+        "p99_ratio": round(p99, 3),
+        "met": throughput >= min_rate_ratio and p99 <= max_p99_ratio and complete,
+    }
