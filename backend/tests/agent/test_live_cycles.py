@@ -8,13 +8,16 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from app.agent.supervisor import AgentState, AgentSupervisor, ManagedAgent
+from app.core.types import AccountId, TradingMode
 from app.db.session import session_scope
 from app.exchange.types import OrderType
 from app.llm.models import LlmCall
 from app.trading.models import Decision, DecisionLeg
 from tests.db import Database
+from tests.fakes.openrouter import Reply
 
-from .live import crash_candles, journal, leg, live_rig
+from .live import ACCOUNT, crash_candles, journal, leg, live_rig
 
 pytestmark = pytest.mark.postgres
 
@@ -186,3 +189,40 @@ async def test_a_stop_fill_between_cycles_arrives_on_the_user_data_stream(pg: Da
         assert stop.status == "FILLED"
         assert [f.order_id for f in fills if f.order_id == stop.id] == [stop.id]
         assert "BTCUSDT" not in loop.theses()
+
+
+async def test_pausing_lets_the_running_cycle_finish(pg: Database) -> None:
+    async with live_rig(pg.sessions) as rig:
+        loop, _ = await rig.loop()
+        price = rig.price()
+        stop, target = price * Decimal("0.97"), price * Decimal("1.06")
+        entry = leg(
+            "BTC",
+            "open_long",
+            size_usd=3000,
+            leverage=2,
+            stop_loss=float(stop.quantize(Decimal(1))),
+            take_profit=float(target.quantize(Decimal(1))),
+        )
+        rest = [leg(asset) for asset in ("ETH", "SOL")]
+        # The model takes a while: the pause arrives in the middle of the cycle.
+        rig.router.script(
+            Reply.delay(0.5, Reply.json({"decisions": [entry, *rest], "summary": "slow"}))
+        )
+        supervisor = AgentSupervisor({AccountId(ACCOUNT): ManagedAgent(TradingMode.LIVE, loop, "")})
+        await supervisor.start()
+        for _ in range(500):
+            if rig.router.requests:
+                break
+            await asyncio.sleep(0.01)
+        assert rig.router.requests, "the cycle never asked the model"
+
+        status = await supervisor.hold(AccountId(ACCOUNT), AgentState.PAUSED, "test")
+
+        assert status.state is AgentState.PAUSED
+        # The cycle was not cut: the entry and both protection orders are in place.
+        assert rig.account.positions["BTCUSDT"].amount > 0
+        assert len(rig.account.open_orders("BTCUSDT")) == 2
+        orders, _, _ = await journal(pg.sessions)
+        assert sorted(o.status for o in orders) == ["FILLED", "NEW", "NEW"]
+        await supervisor.aclose()

@@ -143,7 +143,7 @@ class AgentLoop:
                 )
             if after_tick is not None:
                 await after_tick()
-            await self._clock.sleep_until(self._next_close())
+            await _sleep_until(self._clock, self._next_close(), stop)
 
     def _next_close(self) -> datetime:
         length = interval_delta(self._config.interval)
@@ -376,3 +376,15 @@ class AgentLoop:
         await self._journal.snapshot(
             self._config.account_id, await self._exchange.account_state(), now
         )
+
+
+async def _sleep_until(clock: Clock, when: datetime, stop: asyncio.Event) -> None:
+    """Sleep until ``when`` or until ``stop`` is set, whichever comes first."""
+    sleeper = asyncio.ensure_future(clock.sleep_until(when))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in (sleeper, stopper):
+            waiter.cancel()
+        await asyncio.gather(sleeper, stopper, return_exceptions=True)

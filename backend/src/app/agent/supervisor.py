@@ -8,7 +8,7 @@ slows another: each loop runs in its own task, and a loop that dies is recorded 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -21,6 +21,7 @@ from app.core.types import AccountId, TradingMode
 logger = logging.getLogger(__name__)
 CONFIG_PAUSED = "paused by the configuration (AGENT_PAUSED)"
 CYCLE_GRACE_S = 30.0
+KILL_GRACE_S = 5.0
 
 
 class UnknownAccount(AppError):
@@ -84,6 +85,7 @@ class ManagedAgent:
     task: asyncio.Task[None] | None = None
     held: "AgentState | None" = None
     config_paused: bool = False
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class AgentSupervisor:
@@ -131,6 +133,7 @@ class AgentSupervisor:
         if agent.loop is None or (agent.task is not None and not agent.task.done()):
             return
         agent.held = None
+        agent.stop.clear()
         agent.task = asyncio.create_task(self._run(account_id, agent), name=f"agent:{account_id}")
         agent.detail = "running"
 
@@ -175,7 +178,7 @@ class AgentSupervisor:
     async def kill(self, account_id: AccountId, *, flatten: bool, reason: str) -> AgentStatus:
         """Kill switch: halt the loop, cancel open orders, optionally flatten; persisted."""
         agent = self._agent(account_id)
-        await self._cancel(agent)
+        await self._cancel(agent, KILL_GRACE_S)  # a kill switch must not wait for an LLM
         agent.held = AgentState.HALTED
         agent.detail = f"halted: {reason}"
         await self._remember(account_id, AgentState.HALTED, reason)
@@ -209,12 +212,12 @@ class AgentSupervisor:
         """One account's agent state."""
         return self._status(account_id, self._agent(account_id))
 
-    async def _cancel(self, agent: ManagedAgent) -> None:
+    async def _cancel(self, agent: ManagedAgent, grace_s: float = CYCLE_GRACE_S) -> None:
         """Stop the agent's task between cycles: a running cycle finishes first (bounded)."""
         task = agent.task
         if task is None:
             return
-        await _stop_between_cycles(agent, task)
+        await _stop_between_cycles(agent, task, grace_s)
         agent.task = None
 
     async def _remember(self, account_id: AccountId, state: AgentState, reason: str | None) -> None:
@@ -224,16 +227,16 @@ class AgentSupervisor:
     async def _run(self, account_id: AccountId, agent: ManagedAgent) -> None:
         assert agent.loop is not None  # only runnable agents get a task
         try:
-            while not self._stop.is_set():
+            while not agent.stop.is_set():
                 lock = await self._locks.acquire(account_id)
                 if lock is None:
                     agent.detail = "standby: another replica trades this account"
-                    await self._pause(self._retry_s)
+                    await _pause(agent.stop, self._retry_s)
                     continue
                 agent.detail = "running"
                 try:
                     await agent.loop.run(
-                        self._stop, after_tick=self._after_tick(agent, lock), until=agent.until
+                        agent.stop, after_tick=self._after_tick(agent, lock), until=agent.until
                     )
                     agent.detail = "finished" if agent.until else "stopped"
                     return
@@ -258,12 +261,6 @@ class AgentSupervisor:
 
         return after_tick
 
-    async def _pause(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stop.wait(), seconds)
-        except TimeoutError:
-            return
-
     def status(self) -> list[AgentStatus]:
         """The state of every account's agent, in configuration order."""
         return [self._status(account_id, agent) for account_id, agent in self._agents.items()]
@@ -279,28 +276,32 @@ class AgentSupervisor:
         await asyncio.gather(*(_stop_between_cycles(a, t) for a, t in running))
         for agent in self._agents.values():
             agent.task = None
-        tasks = running
-        if tasks:
+        if running:
             logger.info("agent supervisor stopped")
 
 
 async def _stop_between_cycles(
     agent: ManagedAgent, task: "asyncio.Task[None]", grace_s: float = CYCLE_GRACE_S
 ) -> None:
-    """Cancel ``task`` once its loop is between cycles, or after ``grace_s`` regardless.
+    """Ask the loop to stop after its current cycle; cancel it only after ``grace_s``.
 
     A cycle cut in the middle is safe (recovery resolves it), but letting it finish keeps
-    the journal tidy and avoids cancelling database work half-way.
+    the journal tidy and never cancels database work half-way.
     """
-    if agent.loop is not None and not task.done():
-        try:
-            async with asyncio.timeout(grace_s):
-                async with agent.loop.cycle_lock:
-                    task.cancel()
-        except TimeoutError:
-            logger.warning("a cycle did not finish within %.0f s; cancelling it", grace_s)
+    agent.stop.set()
+    _done, pending = await asyncio.wait({task}, timeout=grace_s)
+    if pending:
+        logger.warning("a cycle did not finish within %.0f s; cancelling it", grace_s)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds``, or less when ``stop`` is set."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return
 
 
 def _state(agent: ManagedAgent) -> AgentState:
