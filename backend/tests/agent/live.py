@@ -138,7 +138,12 @@ class LiveRig:
             if stream
             else None
         )
-        live = LiveExchange(client, symbols=list(SYMBOLS.values()), stream=user_stream)
+        live = LiveExchange(
+            client,
+            symbols=list(SYMBOLS.values()),
+            stream=user_stream,
+            funding_since=self.clock.now(),
+        )
         self.closers.extend([live, client, public, llm])
         await live.prepare()
         await live.start()

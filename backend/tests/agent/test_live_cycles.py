@@ -226,3 +226,22 @@ async def test_pausing_lets_the_running_cycle_finish(pg: Database) -> None:
         orders, _, _ = await journal(pg.sessions)
         assert sorted(o.status for o in orders) == ["FILLED", "NEW", "NEW"]
         await supervisor.aclose()
+
+
+async def test_live_funding_is_read_from_the_exchange_and_journaled(pg: Database) -> None:
+    async with live_rig(pg.sessions) as rig:
+        loop, _ = await rig.loop()
+        rig.open_long()
+        await loop.tick()
+        assert rig.account.positions["BTCUSDT"].amount > 0
+
+        for _ in range(10):  # past at least one 8-hourly funding time; the model holds
+            await rig.hour()
+            await loop.tick()
+
+        charged = [i for i in rig.account.income if i.income_type == "FUNDING_FEE"]
+        assert charged, "no funding time passed in ten hours"
+        _, _, events = await journal(pg.sessions)
+        funding = [e for e in events if e.type == "funding"]
+        assert funding
+        assert sum(Decimal(e.payload["amount"]) for e in funding) == sum(i.income for i in charged)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from app.exchange.errors import ExchangeError, ExchangeRejected, OrderRejected
@@ -56,6 +56,7 @@ class LiveExchange:
         symbols: The symbols the account trades (fills are polled for these).
         stream: Its user-data stream; None polls REST for fills every time.
         margin_type: Margin type every traded symbol is set to before its first entry.
+        funding_since: Report funding settled from this time on (default: now).
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class LiveExchange:
         symbols: Sequence[str],
         stream: UserDataStream | None = None,
         margin_type: MarginType = MarginType.CROSSED,
+        funding_since: datetime | None = None,
     ) -> None:
         self._client = client
         self._symbols = list(symbols)
@@ -83,6 +85,8 @@ class LiveExchange:
         # The first look (after a start or a crash) always polls REST: fills made while the
         # service was down were never on this process's stream.
         self._caught_up = False
+        self._funding_since = funding_since or datetime.now(UTC)
+        self._funding_seen: set[tuple[str, str]] = set()
 
     @property
     def symbols(self) -> list[str]:
@@ -227,8 +231,17 @@ class LiveExchange:
         return sorted(new, key=lambda e: e.time)
 
     async def settle_funding(self, symbol: str, rate: Decimal, mark_price: Decimal) -> Decimal:
-        """AsterDEX settles funding itself: nothing to do."""
-        return Decimal(0)
+        """What AsterDEX charged or paid in funding since the last look (0 when nothing).
+
+        The exchange settles funding itself; reading its ``FUNDING_FEE`` income puts live
+        funding in the journal, like the paper exchange's.
+        """
+        rows = await self._client.income(
+            symbol=symbol, income_type="FUNDING_FEE", start=self._funding_since
+        )
+        new = [row for row in rows if (row.symbol, row.tran_id) not in self._funding_seen]
+        self._funding_seen.update((row.symbol, row.tran_id) for row in new)
+        return sum((row.income for row in new), Decimal(0))
 
     async def on_closed_candle(self, candle: Kline) -> None:
         """The exchange matches its own orders: nothing to do."""
