@@ -189,25 +189,44 @@ class Journal(JournalReads):
             self._publisher.order(data["account_id"], new_status, data)
 
     async def fills(self, account_id: str, executions: Sequence[Execution]) -> list[Execution]:
-        """Store fills (idempotent on the exchange trade id); returns the new ones."""
+        """Store fills (idempotent on the exchange trade id); returns the new ones.
+
+        Two queries for the whole batch (known trades, then the orders' row ids).
+        """
         added: list[Execution] = []
+        if not executions:
+            return added
         async with session_scope(self._sessions) as session:
-            for execution in executions:
-                exists = await session.scalar(
-                    select(Fill.id).where(
-                        Fill.account_id == account_id,
-                        Fill.symbol == execution.symbol,
-                        Fill.trade_id == execution.trade_id,
+            known = {
+                (symbol, trade_id)
+                for symbol, trade_id in (
+                    await session.execute(
+                        select(Fill.symbol, Fill.trade_id).where(
+                            Fill.account_id == account_id,
+                            Fill.trade_id.in_({e.trade_id for e in executions}),
+                        )
+                    )
+                ).all()
+            }
+            order_ids = dict(
+                (
+                    await session.execute(
+                        select(Order.client_order_id, Order.id).where(
+                            Order.client_order_id.in_({e.client_order_id for e in executions})
+                        )
                     )
                 )
-                if exists is not None:
+                .tuples()
+                .all()  # a list: a Result has keys(), which dict() would use
+            )
+            for execution in executions:
+                key = (execution.symbol, execution.trade_id)
+                if key in known:
                     continue
-                order_id = await session.scalar(
-                    select(Order.id).where(Order.client_order_id == execution.client_order_id)
-                )
+                known.add(key)
                 session.add(
                     Fill(
-                        order_id=order_id,
+                        order_id=order_ids.get(execution.client_order_id),
                         account_id=account_id,
                         symbol=execution.symbol,
                         trade_id=execution.trade_id,
