@@ -223,14 +223,22 @@ async def test_config_is_redacted_and_live_safe_fields_patch(service: RunningSer
 
 
 async def test_a_cycle_streams_its_events_in_order(service: RunningService) -> None:
-    channels = [f"account.default.{topic}" for topic in ("decisions", "equity", "events")]
+    channels = [
+        *(f"account.default.{topic}" for topic in ("decisions", "equity", "events", "positions")),
+        "market.BTCUSDT.1h",
+    ]
     async with connect(
         service.ws_url, additional_headers={"Authorization": f"Bearer {READ}"}
     ) as ws:
         await ws.send(json.dumps({"type": "subscribe", "channels": channels}))
         first = [json.loads(await ws.recv()) for _ in range(1 + len(channels))]
         assert first[0]["type"] == "subscribed"
-        assert {m["channel"] for m in first[1:] if m["type"] == "snapshot"} == set(channels)
+        snapshots = {m["channel"]: m["data"] for m in first[1:] if m["type"] == "snapshot"}
+        assert set(snapshots) == set(channels)
+        assert Decimal(snapshots["account.default.equity"]["equity"]) > 0
+        assert snapshots["account.default.decisions"][0]["account_id"] == "default"
+        assert snapshots["market.BTCUSDT.1h"]["symbol"] == "BTCUSDT"
+        assert isinstance(snapshots["account.default.positions"], list)
         async with service.client(FULL) as http:
             await cycle(http)
         received: list[dict[str, Any]] = []
