@@ -11,20 +11,15 @@ from fastapi import APIRouter, Depends, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
 
 from app.api.auth import token_role
-from app.bootstrap import Container
+from app.api.deps import ContainerDep
 from app.streaming.session import StreamOptions, StreamSession, TransportClosed
 
 router = APIRouter()
 
 
-def get_stream_options() -> StreamOptions:
+async def get_stream_options() -> StreamOptions:
     """Heartbeat, auth timeout and queue size of every connection (the defaults)."""
     return StreamOptions()
-
-
-def get_ws_container(websocket: WebSocket) -> Container:
-    """The container the lifespan built (``deps.get_container`` takes a Request only)."""
-    return cast(Container, websocket.state.container)
 
 
 class _WebSocketTransport:
@@ -67,7 +62,7 @@ def _bearer(authorization: str | None) -> str | None:
 @router.websocket("/ws", name="event_stream")
 async def event_stream(
     websocket: WebSocket,
-    container: Annotated[Container, Depends(get_ws_container)],
+    container: ContainerDep,
     options: Annotated[StreamOptions, Depends(get_stream_options)],
 ) -> None:
     """Stream account and market events; see docs/websocket.md."""
