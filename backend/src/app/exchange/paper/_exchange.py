@@ -27,13 +27,7 @@ from app.exchange.paper._matching import (
     trigger_price,
     triggers_now,
 )
-from app.exchange.paper._state import (
-    ZERO,
-    PaperOrder,
-    PaperState,
-    dump_state,
-    load_state,
-)
+from app.exchange.paper._state import ZERO, PaperOrder, PaperState, dump_state, load_state
 from app.exchange.ports import AccountState, Execution
 from app.exchange.types import (
     ExchangeOrder,
@@ -242,8 +236,8 @@ class PaperExchange:
         self, symbol: str, client_order_id: str, *, sent_at: datetime | None = None
     ) -> ExchangeOrder | None:
         """Any order ever accepted under this client id (the paper exchange forgets none)."""
-        order = self._state.orders.get(client_order_id)
-        return order.view() if order is not None and order.request.symbol == symbol else None
+        found = self.order(client_order_id)
+        return found if found is not None and found.symbol == symbol else None
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> None:
         """Cancel an open order; nothing happens when it is unknown or no longer open."""
