@@ -6,7 +6,7 @@ dashboard cannot spend the account's request weight), else from the newest snaps
 """
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 from weakref import WeakKeyDictionary
 
@@ -83,7 +83,7 @@ async def _account(container: ContainerDep, session: SessionDep, account: Accoun
     loop = container.supervisor.loop(account)
     if loop is not None:
         state, _orders = await exchange_view(loop)
-        balance = BalanceRead.from_state(state, datetime.now().astimezone(), "exchange")
+        balance = BalanceRead.from_state(state, datetime.now(UTC))
     else:
         snapshot = await queries.latest_equity(session, account)
         if snapshot is not None:

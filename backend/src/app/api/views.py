@@ -55,7 +55,7 @@ class BalanceRead(BaseModel):
     source: Literal["exchange", "snapshot"]
 
     @classmethod
-    def from_state(cls, state: AccountState, at: datetime, source: str) -> "BalanceRead":
+    def from_state(cls, state: AccountState, at: datetime) -> "BalanceRead":
         """From the exchange port's account state."""
         return cls(
             wallet_balance=state.wallet_balance,
@@ -64,7 +64,7 @@ class BalanceRead(BaseModel):
             unrealized_pnl=state.unrealized_pnl,
             margin_used=state.margin_used,
             at=at,
-            source="exchange" if source == "exchange" else "snapshot",
+            source="exchange",
         )
 
     @classmethod

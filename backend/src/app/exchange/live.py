@@ -25,6 +25,7 @@ from app.exchange.ports import AccountState, Execution, PositionState
 from app.exchange.types import ExchangeOrder, Kline, MarginType, OrderRequest, UserTrade
 
 logger = logging.getLogger(__name__)
+_PAGE = 500  # userTrades' largest page
 
 
 class PositionModeError(ExchangeError):
@@ -225,7 +226,7 @@ class LiveExchange:
         else:
             lagging = list(self._symbols)
         for symbol in lagging:
-            for trade in await self._client.user_trades(symbol, start=since):
+            for trade in await self._trades_since(symbol, since):
                 self._take(await self._from_trade(trade), new)
         self._caught_up = True
         return sorted(new, key=lambda e: e.time)
@@ -268,6 +269,17 @@ class LiveExchange:
 
     def _short(self, client_order_id: str, quantity: Decimal) -> bool:
         return self._filled.get(client_order_id, Decimal(0)) < quantity
+
+    async def _trades_since(self, symbol: str, since: datetime) -> list[UserTrade]:
+        """Every execution of ``symbol`` since ``since``, page by page (500 per request)."""
+        trades = await self._client.user_trades(symbol, start=since, limit=_PAGE)
+        page = trades
+        while len(page) == _PAGE:
+            page = await self._client.user_trades(
+                symbol, from_id=page[-1].trade_id + 1, limit=_PAGE
+            )
+            trades.extend(page)
+        return trades
 
     async def _from_trade(self, trade: UserTrade) -> Execution:
         key = (trade.symbol, trade.order_id)
