@@ -3,12 +3,11 @@
 CSV parsing is done once per file and cached, so no benchmark ever times it.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Final
 
-from app.core.types import KLINE_INTERVALS_MS
 from app.exchange.types import Kline
 from app.market_data.replay import CandleRow, read_candle_csv
 
@@ -37,28 +36,7 @@ def candle_rows(symbol: str, interval: str) -> tuple[CandleRow, ...]:
 
 def to_klines(symbol: str, interval: str, rows: tuple[CandleRow, ...]) -> list[Kline]:
     """Closed :class:`Kline` objects from recorded rows (quote volume = volume x close)."""
-    length = timedelta(milliseconds=KLINE_INTERVALS_MS[interval])
-    last_ms = timedelta(milliseconds=1)
-    klines: list[Kline] = []
-    for row in rows:
-        opened = datetime.fromtimestamp(row.open_ms / 1000, UTC)
-        klines.append(
-            Kline(
-                symbol=symbol,
-                interval=interval,
-                open_time=opened,
-                close_time=opened + length - last_ms,
-                open=row.open,
-                high=row.high,
-                low=row.low,
-                close=row.close,
-                volume=row.volume,
-                quote_volume=row.volume * row.close,
-                trade_count=0,
-                closed=True,
-            )
-        )
-    return klines
+    return [row.kline(symbol, interval) for row in rows]
 
 
 def real_klines(symbol: str, interval: str, count: int | None = None, skip: int = 0) -> list[Kline]:

@@ -1,11 +1,9 @@
 """The real historical candles of ../shared/data/candles, for tests and benchmarks."""
 
-from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Final
 
-from app.core.types import KLINE_INTERVALS_MS
 from app.exchange.types import Kline
 from app.market_data.replay import CandleRow, read_candle_csv
 
@@ -20,21 +18,4 @@ def _rows(symbol: str, interval: str) -> tuple[CandleRow, ...]:
 def real_klines(symbol: str, interval: str, count: int | None = None, skip: int = 0) -> list[Kline]:
     """Closed candles from the shared data set, oldest first (``skip`` from the start)."""
     rows = _rows(symbol, interval)[skip : skip + count if count is not None else None]
-    length = timedelta(milliseconds=KLINE_INTERVALS_MS[interval])
-    return [
-        Kline(
-            symbol=symbol,
-            interval=interval,
-            open_time=(opened := datetime.fromtimestamp(r.open_ms / 1000, UTC)),
-            close_time=opened + length - timedelta(milliseconds=1),
-            open=r.open,
-            high=r.high,
-            low=r.low,
-            close=r.close,
-            volume=r.volume,
-            quote_volume=r.volume * r.close,
-            trade_count=0,
-            closed=True,
-        )
-        for r in rows
-    ]
+    return [r.kline(symbol, interval) for r in rows]

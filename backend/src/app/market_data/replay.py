@@ -40,6 +40,30 @@ class CandleRow:
     close: Decimal
     volume: Decimal
 
+    def kline(
+        self, symbol: str, interval: str, *, shift_ms: int = 0, now_ms: int | None = None
+    ) -> Kline:
+        """This row as a kline, moved by ``shift_ms``; closed unless it ends after ``now_ms``.
+
+        The recordings have no trades, so the quote volume is volume x close.
+        """
+        open_ms = self.open_ms + shift_ms
+        length = KLINE_INTERVALS_MS[interval]
+        return Kline(
+            symbol=symbol,
+            interval=interval,
+            open_time=datetime.fromtimestamp(open_ms / 1000, UTC),
+            close_time=datetime.fromtimestamp((open_ms + length - 1) / 1000, UTC),
+            open=self.open,
+            high=self.high,
+            low=self.low,
+            close=self.close,
+            volume=self.volume,
+            quote_volume=self.volume * self.close,
+            trade_count=0,
+            closed=now_ms is None or open_ms + length <= now_ms,
+        )
+
 
 def read_candle_csv(path: Path) -> list[CandleRow]:
     """Rows of one candle file, oldest first.
@@ -158,31 +182,16 @@ class ReplayMarketData:
         """Recorded candles in range that have opened by now (the last may be forming)."""
         rows = self._load(symbol, interval)
         keys = self._keys[(symbol, interval)]  # recorded open times, unshifted
-        length = KLINE_INTERVALS_MS[interval]
         now_ms = int(self._clock.now().timestamp() * 1000)
         opened = bisect_right(keys, now_ms - self._shift_ms)
         first = bisect_left(keys, int(start.timestamp() * 1000) - self._shift_ms, hi=opened)
         last = opened
         if end is not None:
             last = bisect_right(keys, int(end.timestamp() * 1000) - self._shift_ms, hi=opened)
-        return [self._kline(symbol, interval, r, length, now_ms) for r in rows[first:last]]
-
-    def _kline(self, symbol: str, interval: str, row: CandleRow, length: int, now_ms: int) -> Kline:
-        open_ms = row.open_ms + self._shift_ms
-        return Kline(
-            symbol=symbol,
-            interval=interval,
-            open_time=datetime.fromtimestamp(open_ms / 1000, UTC),
-            close_time=datetime.fromtimestamp((open_ms + length - 1) / 1000, UTC),
-            open=row.open,
-            high=row.high,
-            low=row.low,
-            close=row.close,
-            volume=row.volume,
-            quote_volume=row.volume * row.close,
-            trade_count=0,
-            closed=open_ms + length <= now_ms,
-        )
+        return [
+            r.kline(symbol, interval, shift_ms=self._shift_ms, now_ms=now_ms)
+            for r in rows[first:last]
+        ]
 
     async def premium_index(self, symbol: str) -> PremiumIndex:
         """Mark price = last closed close of the finest recording; funding from its file."""
