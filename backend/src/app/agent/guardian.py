@@ -15,6 +15,7 @@ Run at startup (recovery) and at the start of every cycle:
 """
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -68,10 +69,21 @@ class Guardian:
         self.policy: UnmanagedPolicy = policy
         self._armed = 0
 
-    async def reconcile_orders(self, now: datetime, report: GuardReport) -> None:
-        """Record the exchange's word on every journaled order with an open outcome."""
+    async def reconcile_orders(
+        self, now: datetime, report: GuardReport, open_orders: Sequence[ExchangeOrder]
+    ) -> None:
+        """Record the exchange's word on every journaled order with an open outcome.
+
+        ``open_orders`` (the exchange's, fetched once per cycle) answers for the orders
+        still working; only the others are looked up one by one.
+        """
+        working = {order.client_order_id: order for order in open_orders}
         for pending in await self._journal.pending_orders(self._account):
             in_flight = pending.status in IN_FLIGHT
+            still_open = working.get(pending.client_order_id)
+            if still_open is not None:
+                await self._journal.order_update(still_open, pending.client_order_id, now)
+                continue
             try:
                 found = await self._exchange.find_order(
                     pending.symbol,
@@ -92,15 +104,19 @@ class Guardian:
                 )
 
     async def guard(
-        self, state: AccountState, theses: dict[str, Thesis], now: datetime, report: GuardReport
+        self,
+        state: AccountState,
+        theses: dict[str, Thesis],
+        now: datetime,
+        report: GuardReport,
+        open_orders: Sequence[ExchangeOrder],
     ) -> None:
         """Protect every position (adopting or flattening unmanaged ones); drop stray stops.
 
         ``theses`` is updated in place: adopted positions gain one, closed ones lose theirs.
         """
-        orders = await self._exchange.open_orders()
         by_symbol: dict[str, list[ExchangeOrder]] = {}
-        for order in orders:
+        for order in open_orders:
             by_symbol.setdefault(order.symbol, []).append(order)
         for symbol, position in state.positions.items():
             protection = [o for o in by_symbol.get(symbol, []) if _protects(o, position)]

@@ -191,7 +191,8 @@ class AgentLoop:
         # position once the journal knows it filled.
         self._executions_since = await fills_since(self._journal, account, self._executions_since)
         report = GuardReport()
-        await self._guardian.reconcile_orders(now, report)
+        orders = await self._exchange.open_orders()
+        await self._guardian.reconcile_orders(now, report, orders)
         fills = await self._record_fills()
         state = await self._exchange.account_state()
         missing = [s for s in state.positions if s not in self._theses]
@@ -201,7 +202,7 @@ class AgentLoop:
                 self._journal, account, missing, features=FEATURES, intervals=intervals
             )
         )
-        await self._guardian.guard(state, self._theses, now, report)
+        await self._guardian.guard(state, self._theses, now, report, orders)
         self._restored = True  # only now: a recovery cut short by the exchange runs again
         await record_recovery(self._journal, account, report, fills)
         return report
@@ -273,8 +274,12 @@ class AgentLoop:
             await self._feed.advance(symbol, now)
         outcome.fills = await self._record_fills()
         guarded = GuardReport()
-        await self._guardian.reconcile_orders(now, guarded)
-        await self._guardian.guard(await self._exchange.account_state(), self._theses, now, guarded)
+        orders = await self._exchange.open_orders()
+        await self._guardian.reconcile_orders(now, guarded, orders)
+        state = await self._exchange.account_state()
+        await self._guardian.guard(state, self._theses, now, guarded, orders)
+        if guarded.flattened:  # positions changed: read the account again
+            state = await self._exchange.account_state()
         reasons = [r for s in symbols for r in (await self._market.quality(s)).reasons]
         if reasons:
             outcome.skipped = "; ".join(reasons)
@@ -288,7 +293,6 @@ class AgentLoop:
             await self._snapshot(now)
             return outcome
         features = {s: await self._market.features(s) for s in symbols}
-        state = await self._exchange.account_state()
         outcome.closed_by_invalidation = await close_invalidated(
             self._executor, self._journal, account, self._theses, features, state, now
         )
