@@ -145,7 +145,10 @@ async def test_llm_calls_events_and_performance_read(service: RunningService) ->
         performance = await http.get(f"{ACCOUNT}/performance", params={"bucket": "1h"})
         bad_bucket = await http.get(f"{ACCOUNT}/performance", params={"bucket": "7h"})
 
-    assert calls["totals"]["calls"] == len(calls["items"])  # the rules provider calls no LLM
+    assert calls["totals"]["calls"] == len(calls["items"])
+    assert calls["items"] == []  # the rules provider calls no LLM
+    assert calls["totals"]["prompt_tokens"] == 0
+    assert Decimal(calls["totals"]["cost_usd"]) == 0
     assert performance.status_code == 200
     body = performance.json()
     assert body["decisions"] >= 1
