@@ -54,13 +54,20 @@ Choices where the spec is silent (details in each module's docstring):
   limit answers 429 (never an automatic 418; only the ``http_418`` fault bans); new orders are
   limited to 300 per 10 s and 1200 per minute per account (-1015).
 
+Test hooks beyond the protocol: ``inject(Fault(...))`` (``after=n`` lets n matching requests
+through first; ``fault_hits`` logs every request a fault acted on and until when it refuses),
+``set_price(symbol, price)`` (moves the market now: open orders are worked against one bar from
+the old price to the new one at the next ``process()``, so stops fire; the price holds until the
+data's next bar closes), ``drop_websockets()`` and ``refuse_user_streams()`` (keeps user-data
+streams down until called with False).
+
 Not modelled: hedge-mode trading, isolated wallets, liquidation/ADL, ``priceProtect``,
 ``countdownCancelAll``, order modification and other V3-only endpoints, trade endpoints
 (``trades``/``aggTrades``), depth/bookTicker/aggTrade stream data, WebSocket message-rate limits.
 """
 
 from ._accounts import FakeAccount, FakeIncome, FakeOrder, FakePosition, FakeTrade
-from ._faults import Fault, FaultKind
+from ._faults import Fault, FaultHit, FaultKind
 from ._http import RecordedRequest
 from ._market import FakeCandle
 from ._server import DEFAULT_DATA_DIR, FakeAsterdex, NowSource
@@ -78,6 +85,7 @@ __all__ = [
     "FakeSymbolSpec",
     "FakeTrade",
     "Fault",
+    "FaultHit",
     "FaultKind",
     "NowSource",
     "RecordedRequest",

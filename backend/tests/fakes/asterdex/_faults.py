@@ -21,6 +21,11 @@ What each kind does to a matching request:
 - ``disconnect``: closes the TCP connection without any response; the request is not handled.
 
 ``Retry-After`` (seconds) is sent with 429/418 only when ``retry_after_s`` is set.
+
+``after`` lets that many matching requests through untouched before the fault acts (e.g. the
+entry passes and the protective stop right after it gets the 429). Every time a fault acts it
+is logged in ``FaultBook.hits`` (a :class:`FaultHit`: when, on what, and until when the fake
+keeps refusing because of it), so a test can tell time lost to injected refusals.
 """
 
 from dataclasses import dataclass
@@ -50,6 +55,28 @@ class Fault:
     times: int = 1
     latency_s: float = 0.5
     retry_after_s: int | None = None
+    after: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FaultHit:
+    """One request a fault acted on.
+
+    Attributes:
+        time_ms: Server time of the request.
+        method: Its HTTP method.
+        path: Its path.
+        kind: The fault's kind.
+        until_ms: Until when the fault keeps the request (or, for ``http_418``, everything)
+            from succeeding: the ban's end, the held response's release, or ``time_ms`` plus
+            ``retry_after_s`` when the answer asks the client to wait.
+    """
+
+    time_ms: int
+    method: str
+    path: str
+    kind: FaultKind
+    until_ms: int
 
 
 class FaultBook:
@@ -59,6 +86,7 @@ class FaultBook:
         self._faults: list[Fault] = []
         self.banned_until_ms = 0
         self.ban_retry_after = False
+        self.hits: list[FaultHit] = []
 
     def inject(self, fault: Fault) -> None:
         """Arm ``fault``."""
@@ -66,6 +94,8 @@ class FaultBook:
             raise ValueError(f"unknown fault kind {fault.kind!r}")
         if fault.times == 0 or fault.times < -1:
             raise ValueError("Fault.times must be positive or -1 (forever)")
+        if fault.after < 0:
+            raise ValueError("Fault.after must be >= 0")
         self._faults.append(fault)
 
     def clear(self) -> None:
@@ -73,14 +103,24 @@ class FaultBook:
         self._faults.clear()
         self.banned_until_ms = 0
 
-    def take(self, method: str, names: frozenset[str]) -> Fault | None:
-        """Consume one use of the first fault matching ``method`` and any of ``names``."""
+    def take(
+        self, method: str, names: frozenset[str], now_ms: int = 0, path: str = ""
+    ) -> Fault | None:
+        """Consume one use of the first fault matching ``method`` and any of ``names``.
+
+        A matching fault still counting down its ``after`` lets this request through (and is
+        not used up); the search goes on with the next fault.
+        """
         for fault in self._faults:
             if fault.endpoint == "*" or _matches(fault.endpoint, method, names):
+                if fault.after > 0:
+                    fault.after -= 1
+                    continue
                 if fault.times > 0:
                     fault.times -= 1
                     if fault.times == 0:
                         self._faults.remove(fault)
+                self.hits.append(FaultHit(now_ms, method, path, fault.kind, _until(fault, now_ms)))
                 return fault
         return None
 
@@ -93,6 +133,16 @@ class FaultBook:
     def banned(self, now_ms: int) -> bool:
         """Whether the ban is still running."""
         return now_ms < self.banned_until_ms
+
+
+def _until(fault: Fault, now_ms: int) -> int:
+    if fault.kind == "http_418":
+        return (
+            now_ms + (DEFAULT_BAN_S if fault.retry_after_s is None else fault.retry_after_s) * 1000
+        )
+    if fault.kind in ("latency", "timeout_after_accept"):
+        return now_ms + round(fault.latency_s * 1000)
+    return now_ms + (fault.retry_after_s or 0) * 1000
 
 
 def _matches(endpoint: str, method: str, names: frozenset[str]) -> bool:

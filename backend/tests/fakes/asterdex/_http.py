@@ -129,7 +129,8 @@ class HttpFront:
         """A response that pre-empts the handler, or the fault that shapes the handling."""
         if self.faults.banned(now):
             return self._banned(now)
-        fault = self.faults.take(method, endpoint.names if endpoint else frozenset({path}))
+        names = endpoint.names if endpoint else frozenset({path})
+        fault = self.faults.take(method, names, now, path)
         if fault is not None and fault.kind == "http_418":
             self.faults.start_ban(fault, now)
             return self._banned(now)

@@ -123,6 +123,8 @@ class SymbolSeries:
         self.interval_ms = interval_ms
         self.shift_ms = shift_ms
         self._candles = candles
+        self.override: Decimal | None = None
+        """A price a test moved the market to; the next closing bar of the data ends it."""
         self._funding_times = [t + shift_ms for t, _ in funding]
         self._funding_rates = [rate for _, rate in funding]
 
@@ -156,7 +158,9 @@ class SymbolSeries:
         return self._candles[0].open_time_ms + self.shift_ms
 
     def price(self, now_ms: int) -> Decimal:
-        """The last price (and mark price): close of the last closed bar."""
+        """The last price (and mark price): a moved price, else close of the last closed bar."""
+        if self.override is not None:
+            return self.override
         closed = self.closed_count(now_ms)
         if closed == 0:
             return self._candles[0].open

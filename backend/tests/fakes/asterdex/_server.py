@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 from tests.fakes._uvicorn import LoopbackServer
 
 from ._accounts import FakeAccount
-from ._faults import Fault, FaultBook
+from ._faults import Fault, FaultBook, FaultHit
 from ._http import HttpFront, RecordedRequest
 from ._limits import WeightMeter
 from ._market import FakeCandle, load_series
@@ -135,8 +135,18 @@ class FakeAsterdex:
         self._venue.advance(self.server_time_ms())
 
     def price(self, symbol: str) -> Decimal:
-        """The current (and mark) price of ``symbol``: the last closed bar's close."""
+        """The current (and mark) price of ``symbol``: the last closed bar's close (or moved)."""
         return self._venue.engine.price(symbol, self.server_time_ms())
+
+    def set_price(self, symbol: str, price: Decimal | None) -> None:
+        """Test hook: move the market of ``symbol`` to ``price`` now (None: back to the data).
+
+        At the next :meth:`process` (or request, or 50 ms tick) every open order of the symbol
+        is worked against one bar from the old price to ``price``, so stops and targets in
+        between fire, and the mark price is pushed; ``price`` then holds until the data's next
+        bar of the symbol closes. Klines keep the data.
+        """
+        self._venue.move_price(symbol, price)
 
     # -- accounts -------------------------------------------------------------------------
 
@@ -159,6 +169,15 @@ class FakeAsterdex:
         )
         return self._venue.add_account(user.lower(), account)
 
+    def revoke_key(self, key_or_user: str) -> FakeAccount:
+        """Test hook: the key is revoked; its signed requests answer 401 -2015 from now on.
+
+        Returns the account, which keeps its state (positions, orders) on the venue.
+        """
+        account = self.account(key_or_user)
+        del self._venue.by_key[account.account_id]
+        return account
+
     def account(self, key_or_user: str) -> FakeAccount:
         """The account with this API key or wallet address."""
         account = self._venue.lookup(key_or_user)
@@ -176,9 +195,22 @@ class FakeAsterdex:
         """Disarm every fault and lift a running 418 ban."""
         self._faults.clear()
 
+    @property
+    def fault_hits(self) -> list[FaultHit]:
+        """Every request an injected fault acted on, oldest first (see ``FaultHit``)."""
+        return self._faults.hits
+
     async def drop_websockets(self) -> None:
         """Cut every open WebSocket (market and user data) without a close frame."""
         await self._venue.hub.drop_all()
+
+    def refuse_user_streams(self, refuse: bool = True) -> None:
+        """Test hook: refuse (or serve again) user-data WebSockets, whatever the listen key.
+
+        With :meth:`drop_websockets` this keeps a user-data stream down: reconnects are
+        rejected at the handshake (HTTP 403) until this is called with False.
+        """
+        self._venue.hub.refuse_user_data = refuse
 
     @property
     def requests(self) -> list[RecordedRequest]:

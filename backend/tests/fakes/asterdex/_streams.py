@@ -5,6 +5,8 @@ Paths: ``/ws/<stream>`` (raw payloads), ``/ws`` (no stream yet; SUBSCRIBE later)
 A stream name is a market stream (lowercase symbol) or an active listen key. Names with an
 unknown shape, an upper-case symbol or an expired/unknown listen key are refused: in a URL the
 handshake is rejected (HTTP 403), in SUBSCRIBE the reply is ``{"code": 2, "msg": ..., "id": n}``.
+While ``refuse_user_data`` is set (a test hook) every listen key is refused that way, so a
+user-data stream that was dropped stays down.
 
 Only ``<symbol>@kline_<interval>``, ``<symbol>@markPrice[@1s]`` and ``!markPrice@arr[@1s]`` carry
 data (pushed when a bar closes; klines only as closed bars, ``x`` true), plus user data events.
@@ -70,6 +72,8 @@ class StreamHub:
 
     def __init__(self, listen_key_active: Callable[[str], bool]) -> None:
         self._listen_key_active = listen_key_active
+        self.refuse_user_data = False
+        """Test hook: refuse every listen key (handshake and SUBSCRIBE) while set."""
         self._connections: set[_Connection] = set()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -114,8 +118,10 @@ class StreamHub:
             await asyncio.wait_for(self._idle.wait(), timeout_s)
 
     def valid_name(self, name: str) -> bool:
-        """Whether ``name`` is a stream this server knows."""
-        return bool(_MARKET_STREAM_RE.match(name)) or self._listen_key_active(name)
+        """Whether ``name`` is a stream this server knows (and serves now)."""
+        if _MARKET_STREAM_RE.match(name):
+            return True
+        return not self.refuse_user_data and self._listen_key_active(name)
 
     # -- one connection -----------------------------------------------------------------------
 

@@ -4,6 +4,11 @@
 order: bar closes (orders worked, then the kline and mark price pushed), funding settlements
 (after a bar closing at the same instant) and listen-key expiries (before anything else at the
 same instant, since a key is valid only strictly before its expiry).
+
+A test may move a price at once (``move_price``): at the next ``advance`` every open order of
+the symbol is worked against one synthetic bar from the old price to the new one (stamped with
+that instant), the mark price is pushed, and the new price holds until the data's next bar of
+that symbol closes (no kline is pushed and the klines keep the data).
 """
 
 from collections.abc import Callable, Mapping
@@ -14,7 +19,7 @@ from ._accounts import LISTEN_KEY_TTL_MS, FakeAccount
 from ._errors import BAD_SYMBOL, INVALID_LISTEN_KEY, error
 from ._ledger import IdSource
 from ._limits import OrderMeter
-from ._market import INTERVAL_MS, SymbolSeries
+from ._market import INTERVAL_MS, Bar, SymbolSeries
 from ._market_wire import kline_event, mark_price_event
 from ._matching import Costs, MatchingEngine
 from ._params import Params
@@ -48,6 +53,7 @@ class Venue:
         self.by_key: dict[str, FakeAccount] = {}
         self._cursor = now_ms()
         self._event_ms = self._cursor
+        self._moves: list[tuple[str, Decimal | None]] = []
 
     # -- accounts -----------------------------------------------------------------------------
 
@@ -121,8 +127,44 @@ class Venue:
         self.advance(now_ms)
         self._event_ms = now_ms
 
+    def move_price(self, symbol: str, price: Decimal | None) -> None:
+        """Move ``symbol`` to ``price`` (None: back to the data) at the next :meth:`advance`."""
+        if symbol not in self.series:
+            raise KeyError(symbol)
+        if price is not None and price <= 0:
+            raise ValueError("a price must be positive")
+        self._moves.append((symbol, price))
+
+    def _apply_moves(self, at_ms: int) -> None:
+        moves, self._moves = self._moves, []
+        for symbol, price in moves:
+            series = self.series[symbol]
+            old = series.price(at_ms)
+            series.override = price
+            new = series.price(at_ms)
+            last = series.closed_count(at_ms) - 1
+            volume = series.bar(last, at_ms).volume if last >= 0 else Decimal(0)
+            bar = Bar(
+                at_ms - self.interval_ms,
+                self.interval_ms,
+                old,
+                max(old, new),
+                min(old, new),
+                new,
+                volume,
+                True,
+            )
+            self._event_ms = at_ms
+            self.engine.on_bar(symbol, bar)
+            self._push_mark(symbol, at_ms)
+
     def advance(self, upto_ms: int) -> None:
-        """Replay everything in ``(cursor, upto_ms]``."""
+        """Replay everything in ``(cursor, upto_ms]``, then apply moved prices."""
+        self._replay(upto_ms)
+        if self._moves:
+            self._apply_moves(max(upto_ms, self._cursor))
+
+    def _replay(self, upto_ms: int) -> None:
         after = self._cursor
         if upto_ms <= after:
             return
@@ -153,6 +195,7 @@ class Venue:
 
     def _close_bar(self, symbol: str, index: int, at_ms: int) -> None:
         series = self.series[symbol]
+        series.override = None  # the data's next bar takes over from a moved price
         bar = series.bar(index, at_ms)
         self.engine.on_bar(symbol, bar)
         prefix = f"{symbol.lower()}@kline_"
