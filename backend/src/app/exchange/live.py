@@ -1,15 +1,21 @@
 """The live exchange: one AsterDEX account behind the agent's :class:`Exchange` port.
 
-Fills come from the user-data stream (which itself replays missed fills from ``userTrades``
-after every reconnect); a REST poll of ``userTrades`` is the fallback whenever the stream is
-not running, or when an order the exchange reported as executed has not shown all its fills
-on the stream yet. Leverage and margin type are only set when they differ from what the
-account already has.
+Every fill on the account reaches the agent, whoever ordered it (the agent, a person trading
+by hand on the same account, a liquidation or auto-deleverage). Fills come from the user-data
+stream (which itself replays missed fills from ``userTrades`` after every reconnect). Whenever
+the stream may have missed one, because it was down or reconnected at any moment since the
+last look (or this is the first look), ``userTrades`` is polled for every symbol that may
+have one: the traded symbols, those of open positions and those the account's income shows a
+fill in. It is also polled for orders the exchange reported as executed whose fills have not
+all shown up yet. A look is all or nothing: when a poll fails, what was collected is kept for
+the next look, so the agent's fill cursor never moves past a fill it was not given. Leverage
+and margin type are only set when they differ from what the account already has.
 """
 
 import asyncio
 import contextlib
 import logging
+from asyncio import FIRST_COMPLETED
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,13 +25,14 @@ from app.exchange.events import OrderUpdate
 from app.exchange.filters import SymbolFilters
 from app.exchange.http.client import AsterdexClient
 from app.exchange.http.constants import CANCEL_REJECTED
-from app.exchange.http.streams import UserDataStream
+from app.exchange.http.streams import UserDataStream, symbols_with_fills
 from app.exchange.http.wire import to_ms
 from app.exchange.ports import AccountState, Execution, PositionState
 from app.exchange.types import ExchangeOrder, Kline, MarginType, OrderRequest, UserTrade
 
 logger = logging.getLogger(__name__)
 _PAGE = 500  # userTrades' largest page
+_CONNECT_WAIT_S = 10.0  # how long start() waits for the stream's first connection
 
 
 class PositionModeError(ExchangeError):
@@ -54,10 +61,11 @@ class LiveExchange:
 
     Args:
         client: The account's signed REST client.
-        symbols: The symbols the account trades (fills are polled for these).
+        symbols: The symbols the account trades (fills are always polled for these).
         stream: Its user-data stream; None polls REST for fills every time.
         margin_type: Margin type every traded symbol is set to before its first entry.
         funding_since: Report funding settled from this time on (default: now).
+        connect_wait_s: How long :meth:`start` waits for the stream's first connection.
     """
 
     def __init__(
@@ -68,13 +76,18 @@ class LiveExchange:
         stream: UserDataStream | None = None,
         margin_type: MarginType = MarginType.CROSSED,
         funding_since: datetime | None = None,
+        connect_wait_s: float = _CONNECT_WAIT_S,
     ) -> None:
         self._client = client
         self._symbols = list(symbols)
         self._stream = stream
         self._margin_type = margin_type
         self._task: asyncio.Task[None] | None = None
+        self._connect_wait_s = connect_wait_s
         self._buffer: list[Execution] = []
+        # Collected (stream or REST) but not returned yet; a fill is only "seen" once an
+        # executions() call has returned it.
+        self._pending: dict[tuple[str, str], Execution] = {}
         self._seen: set[tuple[str, str]] = set()
         self._leverage: dict[str, int] = {}
         self._margin_set: set[str] = set()
@@ -84,8 +97,12 @@ class LiveExchange:
         self._filled: dict[str, Decimal] = {}
         self._client_ids: dict[tuple[str, int], str] = {}
         # The first look (after a start or a crash) always polls REST: fills made while the
-        # service was down were never on this process's stream.
+        # service was down were never on this process's stream. It stays False until a full
+        # poll succeeds.
         self._caught_up = False
+        # The stream's connection count when the last successful look began: the same count
+        # and a live connection now mean the stream delivered everything in between.
+        self._connections_seen = -1
         self._funding_since = funding_since or datetime.now(UTC)
         self._funding_seen: set[tuple[str, str]] = set()
 
@@ -97,15 +114,21 @@ class LiveExchange:
     @symbols.setter
     def symbols(self, symbols: Sequence[str]) -> None:
         self._symbols = list(symbols)
+        if self._stream is not None:
+            self._stream.symbols = symbols
 
     @property
     def buffered_fills(self) -> int:
-        """Fills the stream delivered that the agent has not collected yet."""
-        return len(self._buffer)
+        """Fills collected (from the stream, or by a look that failed) not returned yet."""
+        return len(self._buffer) + len(self._pending)
 
     @property
     def streaming(self) -> bool:
-        """True while the user-data stream task runs."""
+        """True while the user-data stream is connected and delivering (not only running)."""
+        return self._running and self._stream is not None and self._stream.connected
+
+    @property
+    def _running(self) -> bool:
         return self._task is not None and not self._task.done()
 
     async def prepare(self) -> None:
@@ -124,9 +147,25 @@ class LiveExchange:
             logger.warning("AsterDEX account switched from hedge to one-way position mode")
 
     async def start(self) -> None:
-        """Start consuming the user-data stream (when there is one)."""
-        if self._stream is not None and not self.streaming:
-            self._task = asyncio.create_task(self._consume(), name="user-data-stream")
+        """Start consuming the user-data stream (when there is one).
+
+        Waits up to ``connect_wait_s`` for its first connection; REST polling covers fills
+        until it connects.
+        """
+        if self._stream is None or self._running:
+            return
+        task = asyncio.create_task(self._consume(), name="user-data-stream")
+        self._task = task
+        connected = asyncio.ensure_future(self._stream.wait_connected())
+        try:
+            await asyncio.wait(
+                {task, connected}, timeout=self._connect_wait_s, return_when=FIRST_COMPLETED
+            )
+        finally:
+            connected.cancel()
+            await asyncio.gather(connected, return_exceptions=True)
+        if not self.streaming:
+            logger.warning("user-data stream not connected yet; fills come from REST until it is")
 
     async def aclose(self) -> None:
         """Stop the stream task (the client is closed by its owner)."""
@@ -211,25 +250,32 @@ class LiveExchange:
         return await self._client.open_orders(symbol)
 
     async def executions(self, since: datetime) -> list[Execution]:
-        """New fills: the stream's, plus a REST poll where the stream may have missed some.
+        """New fills, whoever ordered them: the stream's, plus REST where it may have missed some.
 
-        REST is polled for every traded symbol on the first call and whenever the stream is
-        not running, and otherwise for the symbols of orders whose executed quantity has not
-        all shown up as fills yet.
+        REST is polled from ``since`` for every symbol that may have a fill (the traded ones,
+        open positions', and those with COMMISSION / REALIZED_PNL income since ``since``) on
+        the first call, and whenever the stream was not connected at any moment since the
+        previous call; otherwise only for orders whose executed quantity has not all shown up
+        as fills yet. Each fill is returned once, oldest first.
+
+        Raises:
+            ExchangeError: A REST read failed. Nothing is lost: every fill collected so far,
+                the stream's included, is returned by a later call.
         """
-        new: list[Execution] = []
         buffered, self._buffer = self._buffer, []
         for execution in buffered:
-            self._take(execution, new)
-        if self.streaming and self._caught_up:
-            lagging = sorted({s for c, (s, q) in self._expected.items() if self._short(c, q)})
+            self._collect(execution)
+        connections = self._stream.connections if self._stream is not None else -1
+        lagging = {s for c, (s, q) in self._expected.items() if self._short(c, q)}
+        if self._caught_up and self.streaming and connections == self._connections_seen:
+            await self._poll(lagging, since)
         else:
-            lagging = list(self._symbols)
-        for symbol in lagging:
-            for trade in await self._trades_since(symbol, since):
-                self._take(await self._from_trade(trade), new)
-        self._caught_up = True
-        return sorted(new, key=lambda e: e.time)
+            self._caught_up = False  # until this full poll succeeds
+            found = await symbols_with_fills(self._client, since)
+            await self._poll(lagging | found | set(self._symbols), since)
+            self._caught_up = True
+        self._connections_seen = connections
+        return self._release()
 
     async def settle_funding(self, symbol: str, rate: Decimal, mark_price: Decimal) -> Decimal:
         """What AsterDEX charged or paid in funding since the last look (0 when nothing).
@@ -254,18 +300,29 @@ class LiveExchange:
         if order.executed_qty > 0:
             self._expected[order.client_order_id] = (order.symbol, order.executed_qty)
 
-    def _take(self, execution: Execution, into: list[Execution]) -> None:
-        """Keep a fill not seen before, and count it against its order."""
+    async def _poll(self, symbols: set[str], since: datetime) -> None:
+        for symbol in sorted(symbols):
+            for trade in await self._trades_since(symbol, since):
+                self._collect(await self._from_trade(trade))
+
+    def _collect(self, execution: Execution) -> None:
+        """Keep a fill not collected before, and count it against its order."""
         key = (execution.symbol, execution.trade_id)
-        if key in self._seen:
+        if key in self._seen or key in self._pending:
             return
-        self._seen.add(key)
-        into.append(execution)
+        self._pending[key] = execution
         cid = execution.client_order_id
         self._filled[cid] = self._filled.get(cid, Decimal(0)) + execution.quantity
         expected = self._expected.get(cid)
         if expected is not None and not self._short(cid, expected[1]):
             del self._expected[cid]
+
+    def _release(self) -> list[Execution]:
+        """Every collected fill, oldest first; only now are they seen."""
+        released = sorted(self._pending.values(), key=lambda e: e.time)
+        self._seen.update(self._pending)
+        self._pending.clear()
+        return released
 
     def _short(self, client_order_id: str, quantity: Decimal) -> bool:
         return self._filled.get(client_order_id, Decimal(0)) < quantity

@@ -3,7 +3,9 @@
 Both reconnect with exponential backoff and jitter, reconnect on purpose before the server's
 24 h cut, answer pings (the ``websockets`` library does) and send their own to notice a dead
 link. After every reconnect they catch up over REST before reading live messages again, so no
-closed candle or fill is missed; duplicates are dropped by candle open time and trade id.
+closed candle or fill is missed; duplicates are dropped by candle open time and trade id. The
+user data stream says whether it is connected now and counts its connections, so a consumer can
+tell whether it may have missed something since it last looked.
 """
 
 import asyncio
@@ -84,12 +86,18 @@ class _Socket:
         resumed: StreamReconnected | None,
         catch_up: Callable[[], AsyncIterator[E]],
         parse: Callable[[dict[str, Any]], E | None],
+        on_live: Callable[[], None] | None = None,
     ) -> AsyncIterator[E | StreamReconnected]:
-        """One connection's events; after a reconnect, the notice and the catch-up first."""
+        """One connection's events; after a reconnect, the notice and the catch-up first.
+
+        ``on_live`` is called once the catch-up is done, when live messages are read.
+        """
         if resumed is not None:
             yield resumed
             async for missed in catch_up():
                 yield missed
+        if on_live is not None:
+            on_live()
         async for message in self.messages(connection):
             event = parse(message)
             if event is not None:
@@ -210,16 +218,44 @@ class MarketStream:
                     yield KlineClosed(kline, catch_up=True)
 
 
+_FILL_INCOME = frozenset({"COMMISSION", "REALIZED_PNL"})
+_INCOME_PAGE = 1000  # the income endpoint's largest page
+
+
+async def symbols_with_fills(client: AsterdexClient, since: datetime) -> set[str]:
+    """Every symbol with an open position or a fill since ``since``, whoever ordered it.
+
+    ``userTrades`` needs a symbol, so a trade in a symbol nobody asked about (placed by hand,
+    a liquidation, an auto-deleverage) is found through what every fill leaves behind: a
+    COMMISSION and/or REALIZED_PNL income row, read for the whole account.
+
+    Raises:
+        ExchangeError: A read failed.
+    """
+    symbols = {row.symbol for row in await client.positions()}
+    start = since
+    while True:
+        rows = await client.income(start=start, limit=_INCOME_PAGE)
+        symbols.update(r.symbol for r in rows if r.income_type in _FILL_INCOME and r.symbol)
+        if len(rows) < _INCOME_PAGE:
+            return symbols
+        # Times are inclusive: the next page starts at the last row's time (rows already read
+        # again are harmless); a page all of one millisecond must still move on.
+        last = rows[-1].time
+        start = last if last > start else start + timedelta(milliseconds=1)
+
+
 class UserDataStream:
     """Order updates (fills included) and account updates of one account.
 
     Keeps its listen key alive every 30 minutes, replaces it when the exchange says it
-    expired, and after every reconnect replays missed fills from ``userTrades``.
+    expired, and after every reconnect replays missed fills from ``userTrades``: of its
+    symbols, of open positions and of every symbol the account's income shows a fill in.
 
     Args:
         client: The account's signed REST client.
         ws_url: WebSocket root.
-        symbols: Symbols whose fills are caught up after a reconnect.
+        symbols: Symbols whose fills are always caught up after a reconnect.
         since: Catch-up looks for fills from this time on (default: when the stream starts).
     """
 
@@ -244,11 +280,42 @@ class UserDataStream:
         self._seen_trades: deque[tuple[str, int]] = deque(maxlen=10_000)
         self._seen_set: set[tuple[str, int]] = set()
         self._listen_key: str | None = None
+        self._live = asyncio.Event()
+        self._connections = 0
+        self._losses = 0
 
     @property
     def listen_key(self) -> str | None:
         """The listen key in use."""
         return self._listen_key
+
+    @property
+    def symbols(self) -> list[str]:
+        """Symbols always caught up after a reconnect."""
+        return list(self._symbols)
+
+    @symbols.setter
+    def symbols(self, symbols: Sequence[str]) -> None:
+        self._symbols = list(symbols)
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection is up and delivering live messages (caught up)."""
+        return self._live.is_set()
+
+    @property
+    def connections(self) -> int:
+        """How many connections went live so far; a change means a reconnect happened."""
+        return self._connections
+
+    @property
+    def losses(self) -> int:
+        """How many live connections ended so far (lost, expired or planned)."""
+        return self._losses
+
+    async def wait_connected(self) -> None:
+        """Return once a connection is live (at once when one is)."""
+        await self._live.wait()
 
     async def events(self) -> AsyncGenerator[UserEvent]:
         """Events forever (until the consumer stops iterating)."""
@@ -265,17 +332,28 @@ class UserDataStream:
                     resumed = StreamReconnected(attempt, reason) if attempt or reason else None
                     attempt = 0
                     async for event in self._socket.session(
-                        connection, resumed, self._catch_up, self._parse
+                        connection, resumed, self._catch_up, self._parse, self._went_live
                     ):
                         yield event
             except _PlannedReconnect as exc:
                 reason = str(exc)
             except _RETRYABLE as exc:
+                self._went_down()  # before the backoff: down is down while we wait
                 attempt, reason = await self._socket.lost(attempt, exc)
             finally:
+                self._went_down()
                 if keepalive is not None:
                     keepalive.cancel()
                     await asyncio.gather(keepalive, return_exceptions=True)
+
+    def _went_live(self) -> None:
+        self._connections += 1
+        self._live.set()
+
+    def _went_down(self) -> None:
+        if self._live.is_set():
+            self._losses += 1
+            self._live.clear()
 
     def _parse(self, message: dict[str, Any]) -> UserEvent | None:
         kind = message.get("e")
@@ -308,7 +386,8 @@ class UserDataStream:
     async def _catch_up(self) -> AsyncIterator[UserEvent]:
         start = (self._since or self._clock.now()) - timedelta(seconds=5)
         orders: dict[tuple[str, int], ExchangeOrder] = {}
-        for symbol in self._symbols:
+        symbols = set(self._symbols) | await symbols_with_fills(self._client, start)
+        for symbol in sorted(symbols):
             for trade in await self._client.user_trades(symbol, start=start):
                 if (symbol, trade.trade_id) in self._seen_set:
                     continue
