@@ -4,19 +4,32 @@ Every order is journaled as an intent before it is sent, under a deterministic c
 (``ta-<decision>-<leg>-<n>``, ``-sl`` / ``-tp`` for protection), so a retry or a restart can
 never place it twice. Protection orders are close-position STOP_MARKET / TAKE_PROFIT_MARKET
 triggered by the mark price: they close whatever the position is when they fire, so they
-match its size through reductions. If protection cannot be placed, the position is closed.
+match its size through reductions.
+
+Protection comes first: once an entry may have filled (filled, partly filled, or its outcome
+unknown) its stop and target go out before anything else can fail the cycle. Only an
+entry's intent must reach the journal before it is sent; every later write (statuses,
+protection intents, events) goes through the :class:`~app.agent.failures.JournalBacklog`
+and waits out a database outage. Rate limits are waited out for every order but entries
+(an entry refused for a rate limit is simply not sent: its decision is stale by then). If
+protection is refused, the position is closed; if the exchange cannot say, the loop checks
+again within seconds (:class:`~app.agent.failures.ProtectionPending`).
 """
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import Enum
 
+from app.agent.failures import JournalBacklog, ProtectionPending
 from app.agent.journal import Journal
 from app.core.clock import Clock
-from app.exchange.errors import ExchangeError, OrderRejected
+from app.exchange.errors import ExchangeError, OrderRejected, RateLimited
 from app.exchange.ports import Exchange, PositionState
 from app.exchange.types import (
+    ExchangeOrder,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -27,6 +40,9 @@ from app.exchange.types import (
 from app.llm.invalidation import Condition
 from app.llm.parsing import ParsedLeg
 from app.trading.domain import LegVerdict, OrderPlan
+
+logger = logging.getLogger(__name__)
+PROTECTIVE_PURPOSES = frozenset({"stop_loss", "take_profit"})
 
 
 @dataclass(slots=True)
@@ -43,8 +59,53 @@ class Thesis:
 _OVER = frozenset({OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED})
 
 
+class Sent(Enum):
+    """What became of one order sent to the exchange."""
+
+    PLACED = "placed"
+    """The exchange holds it: working, or (partly) filled."""
+    REFUSED = "refused"
+    """Provably not placed (refused, rate limited, or over without any fill)."""
+    UNKNOWN = "unknown"
+    """It may have been placed: the exchange could not say."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """The outcome of :meth:`Executor.send`."""
+
+    outcome: Sent
+    order: ExchangeOrder | None = None
+    error: ExchangeError | None = None
+
+    @property
+    def may_have_filled(self) -> bool:
+        """True unless the order provably never traded."""
+        if self.outcome is Sent.UNKNOWN:
+            return True
+        return self.order is not None and (
+            self.order.executed_qty > 0 or self.order.status not in _OVER
+        )
+
+    @property
+    def filled(self) -> bool:
+        """True when the whole order traded."""
+        return self.order is not None and self.order.status is OrderStatus.FILLED
+
+
 class Executor:
-    """Sends one account's orders through its exchange port, journaling every step."""
+    """Sends one account's orders through its exchange port, journaling every step.
+
+    Args:
+        account_id: The account.
+        exchange: Its exchange port.
+        journal: The journal.
+        clock: Time, for LIMIT timeouts and rate-limit waits.
+        backlog: Journal writes waiting out a database outage (shared with the loop).
+        entry_type: MARKET entries, or LIMIT.
+        limit_timeout: How long a LIMIT entry may rest before the rest is cancelled.
+        rate_limit_wait: The longest a protection or exit order waits out a rate limit.
+    """
 
     def __init__(
         self,
@@ -53,17 +114,21 @@ class Executor:
         journal: Journal,
         *,
         clock: Clock,
+        backlog: JournalBacklog | None = None,
         entry_type: OrderType = OrderType.MARKET,
         limit_timeout: timedelta = timedelta(seconds=30),
+        rate_limit_wait: timedelta = timedelta(minutes=3),
     ) -> None:
         self._account = account_id
         self._exchange = exchange
         self._journal = journal
         self._clock = clock
+        self.backlog = backlog or JournalBacklog()
         self.entry_type = entry_type
         """MARKET entries, or LIMIT (GTC at the current price, the rest cancelled after
         ``limit_timeout``, so a position never waits a cycle for its protection)."""
         self._limit_timeout = limit_timeout
+        self._rate_limit_wait = rate_limit_wait
 
     async def execute(
         self,
@@ -72,11 +137,14 @@ class Executor:
         leg_id: uuid.UUID | None,
         now: datetime,
         leg: ParsedLeg | None,
-        price: Decimal | None = None,
-    ) -> tuple[int, Thesis | None]:
-        """Send a verdict's orders, then protect an entry; returns (orders sent, thesis).
+        price: Decimal | None,
+        theses: dict[str, Thesis],
+    ) -> int:
+        """Send a verdict's orders and protect an entry; returns the orders sent.
 
-        ``price`` (the current mark) prices LIMIT entries.
+        ``price`` (the current mark) prices LIMIT entries. ``theses`` gains the entry's
+        thesis as soon as the entry may have filled (before its protection is armed), so a
+        failure after that point never leaves the service's own position without one.
         """
         symbol = verdict.proposal.symbol
         sent = 0
@@ -84,26 +152,34 @@ class Executor:
             if plan.purpose == "entry" and verdict.leverage is not None:
                 await self._exchange.set_leverage(symbol, verdict.leverage)
             request = await self._request(plan, f"{prefix}-{number}", price)
-            if not await self.send(request, leg_id, plan.purpose, now):
-                return sent, None
+            result = await self.send(request, leg_id, plan.purpose, now)
+            if result.outcome is Sent.REFUSED:
+                return sent
             sent += 1
             if plan.purpose == "close":
+                if not result.filled:
+                    return sent  # the old position may still be there: open nothing on top
                 await self.cancel_protection(symbol)
-            if request.type is OrderType.LIMIT and not await self._limit_filled(request, now):
-                return sent, None
-        if not verdict.proposal.action.opens or verdict.stop_loss is None:
-            return sent, None
-        protected = await self._protect(verdict, prefix, leg_id, now)
-        if not protected:
-            return sent, None
-        thesis = Thesis(
-            leg.invalidation if leg else None,
-            leg.rationale if leg else "",
-            verdict.stop_loss,
-            verdict.take_profit,
-            now,
-        )
-        return sent + protected, thesis
+            if plan.purpose != "entry" or not verdict.proposal.action.opens:
+                continue
+            if verdict.stop_loss is None:
+                continue
+            thesis = Thesis(
+                leg.invalidation if leg else None,
+                leg.rationale if leg else "",
+                verdict.stop_loss,
+                verdict.take_profit,
+                now,
+            )
+            if request.type is OrderType.LIMIT:
+                sent += await self._limit_entry(
+                    request, result, verdict, prefix, leg_id, now, thesis, theses
+                )
+                continue
+            if result.may_have_filled:
+                theses[symbol] = thesis
+                sent += await self._protect(verdict, prefix, leg_id, now)
+        return sent
 
     async def _request(
         self, plan: OrderPlan, client_id: str, price: Decimal | None
@@ -128,21 +204,48 @@ class Executor:
             time_in_force=TimeInForce.GTC,
         )
 
-    async def _limit_filled(self, request: OrderRequest, now: datetime) -> bool:
-        """Wait up to the timeout for a LIMIT entry, cancel the rest; True when any filled."""
+    async def _limit_entry(
+        self,
+        request: OrderRequest,
+        result: SendResult,
+        verdict: LegVerdict,
+        prefix: str,
+        leg_id: uuid.UUID | None,
+        now: datetime,
+        thesis: Thesis,
+        theses: dict[str, Thesis],
+    ) -> int:
+        """Wait up to the timeout for a LIMIT entry, protecting it from its first fill.
+
+        The rest is cancelled at the timeout. Returns the protection orders placed.
+        """
         symbol, client_id = request.symbol, request.client_order_id
         deadline = self._clock.now() + self._limit_timeout
-        order = await self._exchange.find_order(symbol, client_id)
-        while (
-            order is not None and order.status is OrderStatus.NEW and self._clock.now() < deadline
-        ):
+        order = result.order
+        if result.outcome is Sent.UNKNOWN:
+            order = await self._exchange.find_order(symbol, client_id)
+        armed = 0
+
+        async def protect_if_filled() -> None:
+            nonlocal armed
+            if not armed and order is not None and order.executed_qty > 0:
+                theses[symbol] = thesis
+                armed = await self._protect(verdict, prefix, leg_id, now)
+
+        await protect_if_filled()
+        while order is not None and order.status in _WORKING and self._clock.now() < deadline:
             await self._clock.sleep_until(min(deadline, self._clock.now() + timedelta(seconds=1)))
             order = await self._exchange.find_order(symbol, client_id)
-        if order is not None and order.status is not OrderStatus.FILLED:
+            await protect_if_filled()
+        if order is not None and order.status in _WORKING:
             await self._exchange.cancel_order(symbol, client_id)
             order = await self._exchange.find_order(symbol, client_id)
-        await self._journal.order_update(order, client_id, now)
-        return order is not None and order.executed_qty > 0
+        await protect_if_filled()
+        final = order
+        await self.backlog.write(
+            f"status of {client_id}", lambda: self._journal.order_update(final, client_id, now)
+        )
+        return armed
 
     async def _protect(
         self, verdict: LegVerdict, prefix: str, leg_id: uuid.UUID | None, now: datetime
@@ -169,11 +272,20 @@ class Executor:
         leg_id: uuid.UUID | None,
         now: datetime,
     ) -> int:
-        """Replace the symbol's protection; returns orders placed (0: failed, flattened)."""
-        await self.cancel_protection(symbol)
+        """Give the symbol's position this protection; returns orders placed.
+
+        The new orders go out before the old ones are cancelled, so a replacement never
+        leaves a gap. 0 means there was nothing to protect, or protection was refused and
+        the position closed.
+
+        Raises:
+            ProtectionPending: The exchange could not say whether protection (or the close
+                that replaces it) went through; the loop checks again within seconds.
+        """
         protections = [(OrderType.STOP_MARKET, stop_loss, "sl", "stop_loss")]
         if take_profit is not None:
             protections.append((OrderType.TAKE_PROFIT_MARKET, take_profit, "tp", "take_profit"))
+        placed: list[str] = []
         for kind, price, tag, purpose in protections:
             request = OrderRequest(
                 symbol,
@@ -184,17 +296,27 @@ class Executor:
                 close_position=True,
                 working_type=WorkingType.MARK_PRICE,
             )
-            if not await self.send(request, leg_id, purpose, now):
+            result = await self.send(request, leg_id, purpose, now)
+            if result.outcome is Sent.UNKNOWN:
+                raise ProtectionPending(f"{symbol}: protection outcome unknown: {result.error}")
+            if result.outcome is Sent.REFUSED:
                 await self._flatten_unprotected(symbol, now)
                 return 0
-        return len(protections)
+            placed.append(request.client_order_id)
+        await self.cancel_protection(symbol, keep=frozenset(placed))
+        return len(placed)
 
     async def _flatten_unprotected(self, symbol: str, now: datetime) -> None:
         position = (await self._exchange.account_state()).positions.get(symbol)
-        if position is not None:
-            await self.close_position(position, "unprot", now)
-        await self._journal.event(
-            self._account,
+        if position is None:
+            # A close-position order is refused on a flat position: an entry that did not
+            # fill (or was closed meanwhile) leaves nothing to protect.
+            logger.info("%s: no position to protect", symbol)
+            await self.cancel_protection(symbol)
+            return
+        if not await self.close_position(position, "unprot", now):
+            raise ProtectionPending(f"{symbol}: protection refused and the close did not fill")
+        await self.event(
             "protection.missing",
             f"{symbol}: protection could not be placed; position closed",
             severity="critical",
@@ -204,21 +326,24 @@ class Executor:
     async def kill(
         self, symbols: list[str], *, flatten: bool, reason: str, now: datetime
     ) -> list[str]:
-        """Cancel every open order of ``symbols``; with ``flatten`` close every position.
+        """Cancel open orders of ``symbols``; with ``flatten`` close every position.
 
-        Returns the symbols whose positions were closed.
+        Without ``flatten`` the protection of open positions stays: a halted account keeps
+        its stops. Returns the symbols whose positions were closed.
         """
-        for symbol in symbols:
-            for order in await self._exchange.open_orders(symbol):
-                await self._exchange.cancel_order(symbol, order.client_order_id)
         closed: list[str] = []
         if flatten:
             for position in (await self._exchange.account_state()).positions.values():
                 if await self.close_position(position, "kill", now):
                     closed.append(position.symbol)
+        held = (await self._exchange.account_state()).positions
+        for symbol in symbols:
+            for order in await self._exchange.open_orders(symbol):
+                if symbol in held and (order.close_position or order.reduce_only):
+                    continue
+                await self._exchange.cancel_order(symbol, order.client_order_id)
         suffix = "; positions flattened" if flatten else ""
-        await self._journal.event(
-            self._account,
+        await self.event(
             "risk.halt",
             f"kill switch: {reason}{suffix}",
             severity="critical",
@@ -227,7 +352,11 @@ class Executor:
         return closed
 
     async def close_position(self, position: PositionState, reason: str, now: datetime) -> bool:
-        """Close a whole position reduce-only at the market and cancel its protection."""
+        """Close a whole position reduce-only at the market; True when it is closed.
+
+        Its protection is cancelled only once the close filled: a close that failed, or
+        filled in part, leaves the position protected.
+        """
         side = Side.SELL if position.amount > 0 else Side.BUY
         request = OrderRequest(
             position.symbol,
@@ -237,35 +366,96 @@ class Executor:
             quantity=abs(position.amount),
             reduce_only=True,
         )
-        closed = await self.send(request, None, "close", now)
+        result = await self.send(request, None, "close", now)
+        if not result.filled:
+            return False
         await self.cancel_protection(position.symbol)
-        return closed
+        return True
 
     async def send(
         self, request: OrderRequest, leg_id: uuid.UUID | None, purpose: str, now: datetime
-    ) -> bool:
-        """Journal the intent, send, journal the result; False when not placed."""
-        await self._journal.order_intent(self._account, leg_id, request, purpose, now)
-        try:
-            order = await self._exchange.place_order(request)
-        except OrderRejected as exc:
-            await self._journal.order_update(
-                None, request.client_order_id, now, status="rejected", error=str(exc)
-            )
-            await self._journal.event(self._account, "order.rejected", str(exc), severity="warning")
-            return False
-        except ExchangeError as exc:
-            await self._journal.order_update(
-                None, request.client_order_id, now, status="unknown", error=str(exc)
-            )
-            await self._journal.event(self._account, "order.unknown", str(exc), severity="error")
-            return False
-        await self._journal.order_update(order, request.client_order_id, now)
-        # An order that is already over (its id reused, or expired unfilled) protects nothing.
-        return order.status not in _OVER
+    ) -> SendResult:
+        """Journal the intent, send, journal the result.
 
-    async def cancel_protection(self, symbol: str) -> None:
-        """Cancel the symbol's open reduce-only / close-position orders."""
+        An entry is only sent once its intent is in the journal; every other order goes out
+        even while the database is away (its records wait in the backlog).
+        """
+        cid = request.client_order_id
+
+        async def intent() -> None:
+            await self._journal.order_intent(self._account, leg_id, request, purpose, now)
+
+        if purpose == "entry":
+            await intent()
+        else:
+            await self.backlog.write(f"intent of {cid}", intent)
+        try:
+            order = await self._place(request, waits=purpose != "entry")
+        except RateLimited as exc:
+            await self._status(cid, now, "not_sent", f"not sent: {exc}")
+            await self.event("order.not_sent", f"{cid}: {exc}", severity="warning")
+            return SendResult(Sent.REFUSED, error=exc)
+        except OrderRejected as exc:
+            await self._status(cid, now, "rejected", str(exc))
+            await self.event("order.rejected", str(exc), severity="warning")
+            return SendResult(Sent.REFUSED, error=exc)
+        except ExchangeError as exc:
+            await self._status(cid, now, "unknown", str(exc))
+            await self.event("order.unknown", str(exc), severity="error")
+            return SendResult(Sent.UNKNOWN, error=exc)
+        await self.backlog.write(
+            f"status of {cid}", lambda: self._journal.order_update(order, cid, now)
+        )
+        result = SendResult(Sent.PLACED, order)
+        # An order that is already over with nothing filled (its id reused, or expired
+        # unfilled) placed nothing.
+        return result if result.may_have_filled else SendResult(Sent.REFUSED, order)
+
+    async def _place(self, request: OrderRequest, *, waits: bool) -> ExchangeOrder:
+        """Place the order; with ``waits``, wait out rate limits (bounded) and try again."""
+        give_up = self._clock.now() + self._rate_limit_wait
+        while True:
+            try:
+                return await self._exchange.place_order(request)
+            except RateLimited as exc:
+                if not waits or exc.retry_at > give_up:
+                    raise
+                logger.warning(
+                    "%s: rate limited; waiting until %s to send it",
+                    request.client_order_id,
+                    exc.retry_at.isoformat(),
+                )
+                await self._clock.sleep_until(exc.retry_at)
+
+    async def _status(self, cid: str, now: datetime, status: str, error: str) -> None:
+        await self.backlog.write(
+            f"status of {cid}",
+            lambda: self._journal.order_update(None, cid, now, status=status, error=error),
+        )
+
+    async def event(
+        self,
+        kind: str,
+        message: str,
+        *,
+        severity: str = "info",
+        payload: dict[str, object] | None = None,
+    ) -> None:
+        """Journal an event of the account, through the backlog."""
+        await self.backlog.write(
+            kind,
+            lambda: self._journal.event(
+                self._account, kind, message, severity=severity, payload=payload
+            ),
+        )
+
+    async def cancel_protection(self, symbol: str, *, keep: frozenset[str] = frozenset()) -> None:
+        """Cancel the symbol's open reduce-only / close-position orders (except ``keep``)."""
         for order in await self._exchange.open_orders(symbol):
+            if order.client_order_id in keep:
+                continue
             if order.close_position or order.reduce_only:
                 await self._exchange.cancel_order(symbol, order.client_order_id)
+
+
+_WORKING = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})

@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Literal
 
 from app.agent.execution import Executor, Thesis
+from app.agent.failures import ProtectionPending
 from app.agent.journal import Journal
 from app.agent.journal_reads import IN_FLIGHT
 from app.exchange.errors import ExchangeError
@@ -118,49 +119,15 @@ class Guardian:
         by_symbol: dict[str, list[ExchangeOrder]] = {}
         for order in open_orders:
             by_symbol.setdefault(order.symbol, []).append(order)
+        for symbol in [s for s in theses if s not in state.positions]:
+            del theses[symbol]  # a thesis belongs to a position: gone with it
+        pending: list[str] = []
         for symbol, position in state.positions.items():
-            protection = [o for o in by_symbol.get(symbol, []) if _protects(o, position)]
-            thesis = theses.get(symbol)
-            if thesis is None or thesis.stop_loss is None:
-                thesis = await self._unmanaged(position, bool(protection), now, report)
-                if thesis is None:
-                    theses.pop(symbol, None)
-                    continue
-                theses[symbol] = thesis
-            kinds = {OrderType(o.type) for o in protection if o.type in _PROTECTIVE}
-            wanted = {OrderType.STOP_MARKET}
-            if thesis.take_profit is not None:
-                wanted.add(OrderType.TAKE_PROFIT_MARKET)
-            if wanted <= kinds:
-                continue
-            assert thesis.stop_loss is not None
-            # Unique per arming, also within one clock millisecond and across restarts: a
-            # reused client id would only find the order it replaces.
-            self._armed += 1
-            stamp = int(now.timestamp() * 1000)
-            prefix = f"ta-g{stamp:x}{self._armed:x}-{symbol.lower()[:10]}"
-            placed = await self._executor.arm(
-                symbol,
-                _exit_side(position),
-                thesis.stop_loss,
-                thesis.take_profit,
-                prefix,
-                None,
-                now,
-            )
-            if placed:
-                report.rearmed.append(symbol)
-                await self._journal.event(
-                    self._account,
-                    "protection.armed",
-                    f"{symbol}: protection was missing; re-armed "
-                    f"(stop {thesis.stop_loss}, target {thesis.take_profit})",
-                    severity="warning",
-                    payload={"symbol": symbol, "stop_loss": thesis.stop_loss},
-                )
-            else:
-                report.flattened.append(symbol)
-                theses.pop(symbol, None)
+            try:
+                await self._guard_one(position, theses, now, report, by_symbol.get(symbol, []))
+            except ProtectionPending as exc:  # the others still get their turn
+                logger.warning("%s", exc)
+                pending.append(str(exc))
         for symbol, stray in by_symbol.items():
             if symbol in state.positions:
                 continue
@@ -168,16 +135,69 @@ class Guardian:
                 if order.close_position or order.reduce_only:
                     await self._exchange.cancel_order(symbol, order.client_order_id)
                     report.cancelled.append(order.client_order_id)
+        if pending:
+            raise ProtectionPending("; ".join(pending))
+
+    async def _guard_one(
+        self,
+        position: PositionState,
+        theses: dict[str, Thesis],
+        now: datetime,
+        report: GuardReport,
+        orders: Sequence[ExchangeOrder],
+    ) -> None:
+        symbol = position.symbol
+        protection = [o for o in orders if _protects(o, position)]
+        thesis = theses.get(symbol)
+        if thesis is None or thesis.stop_loss is None:
+            thesis = await self._unmanaged(position, bool(protection), now, report)
+            if thesis is None:
+                theses.pop(symbol, None)
+                return
+            theses[symbol] = thesis
+        kinds = {OrderType(o.type) for o in protection if o.type in _PROTECTIVE}
+        wanted = {OrderType.STOP_MARKET}
+        if thesis.take_profit is not None:
+            wanted.add(OrderType.TAKE_PROFIT_MARKET)
+        if wanted <= kinds:
+            return
+        assert thesis.stop_loss is not None
+        # Unique per arming, also within one clock millisecond and across restarts: a
+        # reused client id would only find the order it replaces.
+        self._armed += 1
+        stamp = int(now.timestamp() * 1000)
+        prefix = f"ta-g{stamp:x}{self._armed:x}-{symbol.lower()[:10]}"
+        placed = await self._executor.arm(
+            symbol,
+            _exit_side(position),
+            thesis.stop_loss,
+            thesis.take_profit,
+            prefix,
+            None,
+            now,
+        )
+        if placed:
+            report.rearmed.append(symbol)
+            await self._executor.event(
+                "protection.armed",
+                f"{symbol}: protection was missing; re-armed "
+                f"(stop {thesis.stop_loss}, target {thesis.take_profit})",
+                severity="warning",
+                payload={"symbol": symbol, "stop_loss": thesis.stop_loss},
+            )
+        else:
+            report.flattened.append(symbol)
+            theses.pop(symbol, None)
 
     async def _unmanaged(
         self, position: PositionState, protected: bool, now: datetime, report: GuardReport
     ) -> Thesis | None:
         symbol = position.symbol
         if self.policy == "flatten":
-            await self._executor.close_position(position, "flat", now)
+            if not await self._executor.close_position(position, "flat", now):
+                raise ProtectionPending(f"{symbol}: an unmanaged position could not be closed")
             report.flattened.append(symbol)
-            await self._journal.event(
-                self._account,
+            await self._executor.event(
                 "position.flattened",
                 f"{symbol}: a position the service did not open was closed "
                 "(UNMANAGED_POSITION_POLICY=flatten)",
@@ -194,8 +214,7 @@ class Guardian:
         filters = await self._exchange.symbol_filters(symbol)
         stop = filters.round_price(stop)
         report.adopted.append(symbol)
-        await self._journal.event(
-            self._account,
+        await self._executor.event(
             "position.adopted",
             f"{symbol}: adopted a position the service did not open ({position.amount} at "
             f"{position.entry_price}); "

@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from app.agent.execution import Executor, Thesis
-from app.agent.journal import Journal
 from app.exchange.ports import AccountState
 from app.indicators.schemas import AssetFeatures
 from app.llm.invalidation import feature_values
@@ -12,8 +11,6 @@ from app.llm.invalidation import feature_values
 
 async def close_invalidated(
     executor: Executor,
-    journal: Journal,
-    account_id: str,
     theses: dict[str, Thesis],
     features: Mapping[str, AssetFeatures],
     state: AccountState,
@@ -35,9 +32,9 @@ async def close_invalidated(
             {i: {"close": f.close, **f.values} for i, f in features[symbol].timeframes.items()}
         )
         if thesis.condition.evaluate(values) is True:
-            await executor.close_position(position, "inv", now)
-            await journal.event(
-                account_id,
+            if not await executor.close_position(position, "inv", now):
+                continue  # it stays open, so it keeps its thesis and its protection
+            await executor.event(
                 "position.invalidated",
                 f"{symbol}: {thesis.condition.canonical} holds; closed",
                 payload={"symbol": symbol},

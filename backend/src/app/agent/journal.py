@@ -319,7 +319,9 @@ class Journal(JournalReads):
                 row.state, row.reason = state, reason
 
     async def entry_theses(self, account_id: str, symbols: Sequence[str]) -> dict[str, Any]:
-        """Per symbol, the newest filled entry's leg: the thesis an open position rests on.
+        """Per symbol, the newest entry that filled at all: the thesis its position rests on.
+
+        A partial fill counts (a LIMIT entry cancelled half-filled still opened the position).
 
         Returns ``{symbol: {"invalidation", "rationale", "stop_loss", "take_profit",
         "opened_at"}}`` for the symbols that have one.
@@ -335,7 +337,7 @@ class Journal(JournalReads):
                             Order.account_id == account_id,
                             Order.symbol == symbol,
                             Order.purpose == "entry",
-                            Order.status == "FILLED",
+                            Order.filled_quantity > 0,
                         )
                         .order_by(Order.created_at.desc())
                         .limit(1)

@@ -19,21 +19,23 @@ cycle a loop recovers (:mod:`app.agent.recovery`). One :meth:`AgentLoop.tick`:
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from app.agent.execution import Executor, Thesis
+from app.agent.failures import JournalBacklog, is_database_outage, is_transient
 from app.agent.feed import MarketFeed
 from app.agent.guardian import Guardian, GuardReport, UnmanagedPolicy
 from app.agent.invalidations import close_invalidated
 from app.agent.journal import Journal
 from app.agent.recovery import fills_since, load_theses, record_recovery
 from app.agent.views import account_snapshot, decision_context, market_snapshots, remember
+from app.core.backoff import jittered_backoff
 from app.core.clock import Clock
 from app.core.types import interval_delta
-from app.exchange.errors import ExchangeError
-from app.exchange.ports import Exchange
+from app.exchange.errors import RateLimited
+from app.exchange.ports import AccountState, Exchange, Execution
 from app.exchange.types import OrderType
 from app.indicators.features import feature_names
 from app.indicators.schemas import IndicatorConfig
@@ -48,6 +50,7 @@ logger = logging.getLogger(__name__)
 # on AsterDEX, liquidation on the paper exchange. Their fills have no order row of ours.
 FORCED_CLOSE_PREFIXES = ("autoclose-", "adl_autoclose", "liquidation-")
 FEATURES = feature_names(IndicatorConfig())
+RETRY_CAP_S = 3.0  # the longest wait between guard passes while something is failing
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +98,12 @@ class AgentLoop:
         self._provider = provider
         self._journal = journal
         self._executor = Executor(
-            config.account_id, exchange, journal, clock=clock, entry_type=config.entry_type
+            config.account_id,
+            exchange,
+            journal,
+            clock=clock,
+            backlog=JournalBacklog(),
+            entry_type=config.entry_type,
         )
         self._guardian = Guardian(
             config.account_id,
@@ -112,6 +120,9 @@ class AgentLoop:
         self._tick_lock = asyncio.Lock()
         self._restored = False
         self._executions_since = clock.now()
+        self._unjournaled: list[Execution] = []
+        self._fills_recorded = 0
+        self._decided_for: datetime | None = None
 
     @property
     def config(self) -> AgentConfig:
@@ -127,23 +138,63 @@ class AgentLoop:
     ) -> None:
         """Tick at every candle close (plus grace) until ``stop`` is set or ``until`` passes.
 
-        Temporary exchange failures are recorded and retried at the next close; anything
-        else propagates and stops this account only (the supervisor records it).
+        A cycle that fails on something retrying can fix (the exchange, the database; see
+        :mod:`app.agent.failures`) is recorded and followed within seconds by a guard pass
+        (fills, orders, protection), repeated with a short backoff until it succeeds; the
+        candle's decision is retried too while none was recorded for it. Anything else
+        propagates: it stops this account only (the supervisor records it).
         """
+        failures = 0
         while not stop.is_set():
             if until is not None and self._clock.now() > until:
                 logger.info("%s: reached the end of the data (%s)", self._config.account_id, until)
                 return
             try:
-                await self.tick()
-            except ExchangeError as exc:
-                logger.warning("%s: cycle failed on the exchange: %s", self._config.account_id, exc)
-                await self._journal.event(
-                    self._config.account_id, "cycle.failed", str(exc), severity="warning"
-                )
+                if failures:  # protection first, then the decision if it is still due
+                    await self.guard_pass()
+                if self._decision_due():
+                    await self.tick()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                failures += 1
+                wake = await self._after_failure(exc, failures)
+            else:
+                failures = 0
+                wake = self._next_close()
             if after_tick is not None:
                 await after_tick()
-            await _sleep_until(self._clock, self._next_close(), stop)
+            await _sleep_until(self._clock, wake, stop)
+
+    def _decision_due(self) -> bool:
+        """Whether the last closed candle still waits for its decision."""
+        return self._decided_for != last_closed_open(self._clock.now(), self._config.interval)
+
+    async def _after_failure(self, exc: Exception, failures: int) -> datetime:
+        """Record a failed cycle (when the database allows); return when to try again."""
+        account, now = self._config.account_id, self._clock.now()
+        what = "cycle" if self._decision_due() else "guard pass"
+        # Once per outage, then now and then: an outage of an hour is not 1000 lines.
+        loud = failures == 1 or failures % 20 == 0
+        logger.log(
+            logging.WARNING if loud else logging.DEBUG,
+            "%s: %s failed (%s); retrying: %s",
+            account,
+            what,
+            failures,
+            exc,
+        )
+        if loud:
+            await self._executor.event(
+                "cycle.failed",
+                f"{what} failed, retrying: {exc.__class__.__name__}: {exc}",
+                severity="warning",
+                payload={"attempt": failures, "error": exc.__class__.__name__},
+            )
+        wake = now + timedelta(seconds=jittered_backoff(failures, 0.5, RETRY_CAP_S))
+        if isinstance(exc, RateLimited):
+            wake = max(wake, exc.retry_at)
+        return min(wake, self._next_close())
 
     def _next_close(self) -> datetime:
         length = interval_delta(self._config.interval)
@@ -243,14 +294,20 @@ class AgentLoop:
             position = (await self._exchange.account_state()).positions.get(symbol)
             if position is None:
                 return False
-            await self._executor.close_position(position, "api", now)
-            self._theses.pop(symbol, None)
-            await self._journal.event(
-                self._config.account_id,
-                "position.closed",
-                f"{symbol}: closed by an operator: {reason}",
-                payload={"symbol": symbol, "reason": reason},
-            )
+            if await self._executor.close_position(position, "api", now):
+                self._theses.pop(symbol, None)
+                await self._executor.event(
+                    "position.closed",
+                    f"{symbol}: closed by an operator: {reason}",
+                    payload={"symbol": symbol, "reason": reason},
+                )
+            else:  # its thesis and protection stay
+                await self._executor.event(
+                    "position.close_failed",
+                    f"{symbol}: the operator's close did not fill; the position stays protected",
+                    severity="warning",
+                    payload={"symbol": symbol, "reason": reason},
+                )
             await self._record_fills()
             return True
 
@@ -265,6 +322,53 @@ class AgentLoop:
                     return True
             return False
 
+    async def guard_pass(self) -> GuardReport:
+        """Between cycles, after a failure: journal backlog, fills, orders, protection.
+
+        Needs the exchange, not the database: fills and order statuses the journal cannot
+        take now are kept and written later, and protection is checked regardless.
+
+        Raises:
+            ProtectionPending: Some position's protection could not be settled.
+            Exception: Whatever the exchange or the database raised (once protection ran).
+        """
+        async with self._tick_lock:
+            if not self._restored:
+                return await self.recover()
+            guarded, _state = await self._guard(self._clock.now())
+            return guarded
+
+    async def _guard(self, now: datetime) -> tuple[GuardReport, AccountState]:
+        """Record fills, reconcile orders, guard protection; the journal's failures last.
+
+        Protection runs even when the journal is away; the first database failure is raised
+        once it has.
+        """
+        guarded = GuardReport()
+        deferred: Exception | None = None
+        try:
+            await self._executor.backlog.flush()
+            await self._record_fills()
+        except Exception as exc:
+            if not is_database_outage(exc):
+                raise
+            deferred = exc
+        orders = await self._exchange.open_orders()
+        if deferred is None:
+            try:
+                await self._guardian.reconcile_orders(now, guarded, orders)
+            except Exception as exc:
+                if not is_database_outage(exc):
+                    raise
+                deferred = exc
+        state = await self._exchange.account_state()
+        await self._guardian.guard(state, self._theses, now, guarded, orders)
+        if guarded.flattened:  # positions changed: read the account again
+            state = await self._exchange.account_state()
+        if deferred is not None:
+            raise deferred
+        return guarded, state
+
     async def _tick(self) -> TickOutcome:
         now = self._clock.now()
         account = self._config.account_id
@@ -272,14 +376,9 @@ class AgentLoop:
         symbols = list(self._config.symbols.values())
         for symbol in symbols:
             await self._feed.advance(symbol, now)
-        outcome.fills = await self._record_fills()
-        guarded = GuardReport()
-        orders = await self._exchange.open_orders()
-        await self._guardian.reconcile_orders(now, guarded, orders)
-        state = await self._exchange.account_state()
-        await self._guardian.guard(state, self._theses, now, guarded, orders)
-        if guarded.flattened:  # positions changed: read the account again
-            state = await self._exchange.account_state()
+        fills_before = self._fills_recorded
+        _guarded, state = await self._guard(now)
+        outcome.fills = self._fills_recorded - fills_before
         reasons = [r for s in symbols for r in (await self._market.quality(s)).reasons]
         if reasons:
             outcome.skipped = "; ".join(reasons)
@@ -294,7 +393,7 @@ class AgentLoop:
             return outcome
         features = {s: await self._market.features(s) for s in symbols}
         outcome.closed_by_invalidation = await close_invalidated(
-            self._executor, self._journal, account, self._theses, features, state, now
+            self._executor, self._theses, features, state, now
         )
         if outcome.closed_by_invalidation:  # positions changed: read the account again
             state = await self._exchange.account_state()
@@ -327,39 +426,45 @@ class AgentLoop:
         decision_id, leg_ids = await self._journal.decision(
             account, decided, legs, verdicts, candle_time=candle_time
         )
+        self._decided_for = candle_time  # from here on a retry guards, it never re-decides
         by_symbol = {leg.proposal.symbol: leg for leg in legs}
         for index, (verdict, leg_id) in enumerate(zip(verdicts, leg_ids, strict=True)):
             if verdict.orders:
-                sent, thesis = await self._executor.execute(
+                # A thesis belongs to the position, not to this leg: a reduction or a close
+                # that did not fill keeps it; the guardian drops it once the position is gone.
+                outcome.orders_sent += await self._executor.execute(
                     verdict,
                     f"ta-{decision_id.hex[:16]}-{index}",
                     leg_id,
                     now,
                     by_symbol.get(verdict.proposal.symbol),
                     markets[verdict.proposal.symbol].mark_price,
+                    self._theses,
                 )
-                outcome.orders_sent += sent
-                if thesis is not None:
-                    self._theses[verdict.proposal.symbol] = thesis
-                elif not verdict.proposal.action.opens:
-                    self._theses.pop(verdict.proposal.symbol, None)
             remember(self._history, now, verdict)
         outcome.fills += await self._record_fills()
         await self._snapshot(now)
         return outcome
 
     async def _record_fills(self) -> int:
+        """Journal new fills; returns how many were new.
+
+        The exchange hands each fill over once, so a fill the journal cannot take now stays
+        here until it can: the cursor moves on, the fill is not lost.
+        """
         executions = await self._exchange.executions(self._executions_since)
-        if not executions:
+        if executions:
+            self._unjournaled.extend(executions)
+            self._executions_since = max(self._executions_since, *(e.time for e in executions))
+        if not self._unjournaled:
             return 0
-        self._executions_since = max(e.time for e in executions)
         account = self._config.account_id
-        added = await self._journal.fills(account, executions)
+        added = await self._journal.fills(account, self._unjournaled)
+        self._unjournaled = []
+        self._fills_recorded += len(added)
         for execution in added:
             if execution.client_order_id.startswith(FORCED_CLOSE_PREFIXES):
-                self._theses.pop(execution.symbol, None)
-                await self._journal.event(
-                    account,
+                await self._executor.event(
                     "position.liquidated",
                     f"{execution.symbol}: the exchange closed {execution.quantity} at "
                     f"{execution.price} ({execution.client_order_id})",
@@ -368,13 +473,17 @@ class AgentLoop:
                 )
         stops = [e for e in added if e.client_order_id.endswith("-sl")]
         if stops:
-            risk = await self._journal.risk_state(account)
-            if risk is not None:
-                for execution in stops:
-                    risk = record_stop_out(risk, execution.symbol, execution.time)
-                    self._theses.pop(execution.symbol, None)
-                await self._journal.save_risk_state(account, risk)
+            await self._executor.backlog.write("stop-out", lambda: self._stop_outs(stops))
         return len(added)
+
+    async def _stop_outs(self, stops: Sequence[Execution]) -> None:
+        """Start the stop-out cool-down of each stopped-out symbol."""
+        account = self._config.account_id
+        risk = await self._journal.risk_state(account)
+        if risk is not None:
+            for execution in stops:
+                risk = record_stop_out(risk, execution.symbol, execution.time)
+            await self._journal.save_risk_state(account, risk)
 
     async def _snapshot(self, now: datetime) -> None:
         await self._journal.snapshot(

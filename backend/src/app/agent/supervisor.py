@@ -249,8 +249,24 @@ class AgentSupervisor:
             agent.detail = "stopped"
             raise
         except Exception as exc:  # one account must never take the others down
-            logger.exception("agent %s stopped on an unexpected error", account_id)
+            # The loop retries everything retrying can fix; what reaches here cannot be
+            # fixed by waiting (bad credentials, a bug): say so, in the status and the journal.
+            logger.exception("agent %s stopped on an error retrying cannot fix", account_id)
             agent.detail = f"stopped on error: {exc.__class__.__name__}: {exc}"
+            await self._report_stop(account_id, agent.detail)
+
+    async def _report_stop(self, account_id: AccountId, detail: str) -> None:
+        if self._controls is None:
+            return
+        try:
+            await self._controls.event(
+                account_id,
+                "agent.stopped",
+                f"the agent stopped and needs an operator: {detail}",
+                severity="critical",
+            )
+        except Exception:  # the status still says it; the log has the cause
+            logger.exception("agent %s: could not journal its stop", account_id)
 
     def _after_tick(self, agent: ManagedAgent, lock: AccountLock) -> Callable[[], Awaitable[None]]:
         async def after_tick() -> None:

@@ -29,10 +29,17 @@ class SystemClock:
         return datetime.now(UTC)
 
     async def sleep_until(self, when: datetime) -> None:
-        """Sleep on the event loop until ``when``."""
-        delay = (when - self.now()).total_seconds()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        """Sleep on the event loop until ``when``; never returns before it.
+
+        The event loop's timer may fire a hair early (its clock is monotonic, ours is the
+        wall clock, and it rounds to its resolution); a caller that waits out a rate-limit
+        ban and then sends would be refused again, so the wait is repeated until it is over.
+        """
+        while True:
+            delay = (when - self.now()).total_seconds()
+            if delay <= 0:
+                return
+            await asyncio.sleep(max(delay, 0.001))
 
 
 class ReplayClock:
