@@ -4,7 +4,7 @@ leave a position open. Protection never waits for the journal, the loop outlives
 transient fault, and a position's thesis lives as long as the position."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -27,6 +27,7 @@ from app.trading.models import Decision
 from tests.db import Database
 from tests.fakes.asterdex import Fault
 from tests.fakes.tcp_proxy import TcpProxy
+from tests.waiting import until
 
 from .live import ACCOUNT, API_KEY, LiveRig, journal, leg, live_rig
 
@@ -50,15 +51,6 @@ def _port(url: str) -> int:
     from sqlalchemy.engine import make_url
 
     return make_url(url).port or 5432
-
-
-async def until(condition: Callable[[], bool], what: str, budget_s: float = 10.0) -> None:
-    """Poll ``condition`` until it holds (real time, with a deadline)."""
-    deadline = asyncio.get_running_loop().time() + budget_s
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def drive[T](rig: LiveRig, work: Awaitable[T], step: timedelta = timedelta(seconds=1)) -> T:

@@ -8,7 +8,7 @@ plays the person trading by hand.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,6 +37,7 @@ from tests.db import Database
 from tests.fakes.asterdex import FakeAccount, FakeAsterdex, Fault
 from tests.fakes.clock import ManualClock
 from tests.fakes.openrouter import Reply
+from tests.waiting import until
 
 from .live import (
     ACCOUNT,
@@ -54,16 +55,6 @@ from .live import (
 FAST = ReconnectPolicy(base_delay_s=0.05, max_delay_s=0.2)
 LISTEN_KEY = "POST /fapi/v1/listenKey"
 USER_TRADES = "GET /fapi/v1/userTrades"
-
-
-async def eventually(condition: Callable[[], bool], what: str, within: float = 10.0) -> None:
-    """Poll ``condition`` until it holds, failing after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def signed_client(
@@ -92,7 +83,7 @@ async def stream_down(fake: FakeAsterdex, live: LiveExchange) -> None:
     """Cut the user-data stream and keep it from reconnecting (no listen key to be had)."""
     fake.inject(Fault(LISTEN_KEY, "http_503", times=-1))
     await fake.drop_websockets()
-    await eventually(lambda: not live.streaming, "the stream to go down")
+    await until(lambda: not live.streaming, "the stream to go down")
 
 
 async def stream_back(fake: FakeAsterdex, clock: ManualClock, live: LiveExchange) -> None:
@@ -172,7 +163,7 @@ async def test_a_reconnect_between_two_looks_makes_the_next_look_poll_everything
         since = rig.clock.now()
         await rig.live.executions(since)
         await rig.fake.drop_websockets()  # it comes straight back (no fault)
-        await eventually(lambda: rig.stream.losses == 1, "the connection to be lost")
+        await until(lambda: rig.stream.losses == 1, "the connection to be lost")
         await stream_back(rig.fake, rig.clock, rig.live)
         assert rig.stream.connections == 2
         before = requests_to(rig.fake, "GET /fapi/v1/income")
@@ -202,7 +193,7 @@ async def test_a_failed_rest_poll_loses_nothing(faults: list[Fault]) -> None:
         await rig.live.place_order(
             OrderRequest("BTCUSDT", Side.BUY, OrderType.MARKET, "ta-1", quantity=Decimal("0.01"))
         )
-        await eventually(lambda: rig.live.buffered_fills == 1, "the stream to push the fill")
+        await until(lambda: rig.live.buffered_fills == 1, "the stream to push the fill")
         await stream_down(rig.fake, rig.live)
         await round_trip(rig.hand, "ETHUSDT", "by-hand-1", "by-hand-2")
         for fault in faults:
@@ -224,7 +215,7 @@ async def test_fills_of_forced_closes_and_orders_by_hand_are_returned_like_any_o
         since = rig.clock.now()
         await rig.live.executions(since)
         await by_hand(rig.hand, "BTCUSDT", Side.BUY, "by-hand-btc")  # on the stream
-        await eventually(lambda: rig.live.buffered_fills == 1, "the stream to push the fill")
+        await until(lambda: rig.live.buffered_fills == 1, "the stream to push the fill")
         await stream_down(rig.fake, rig.live)
         # What the exchange's own closing orders look like (the fake has no liquidation
         # engine, so the hand client sends them under the exchange's client ids).

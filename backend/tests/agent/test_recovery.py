@@ -3,7 +3,6 @@ places an order twice and never loses a fill; positions it did not open are adop
 flattened."""
 
 import asyncio
-from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
@@ -15,19 +14,12 @@ from app.exchange.http.client import AsterdexClient
 from app.exchange.types import OrderRequest, OrderType, Side
 from tests.db import Database
 from tests.fakes.asterdex import Fault
+from tests.waiting import until
 
 from .live import API_KEY, API_SECRET, LiveRig, crash_candles, journal, live_rig
 
 pytestmark = pytest.mark.postgres
 NEW_ORDER = "POST /fapi/v1/order"
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def order_posts(rig: LiveRig) -> int:

@@ -2,7 +2,7 @@
 after a reconnect finds fills in symbols it was never told about."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from decimal import Decimal
 
@@ -11,18 +11,9 @@ from app.exchange.http.client import AsterdexClient
 from app.exchange.http.streams import ReconnectPolicy, UserDataStream
 from app.exchange.types import OrderRequest, OrderType, Side
 from tests.fakes.asterdex import FakeAsterdex, Fault
+from tests.waiting import until
 
 FAST = ReconnectPolicy(base_delay_s=0.05, max_delay_s=0.2, ping_interval_s=5)
-
-
-async def eventually(condition: Callable[[], bool], what: str, within: float = 10.0) -> None:
-    """Poll ``condition`` until it holds, failing after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def collect(events: AsyncIterator[UserEvent], into: list[UserEvent]) -> None:
@@ -49,14 +40,14 @@ async def test_connection_state_and_catch_up_of_a_symbol_the_stream_was_not_give
 
         fake.inject(Fault("POST /fapi/v1/listenKey", "http_503", times=-1))  # no way back
         await fake.drop_websockets()
-        await eventually(lambda: not stream.connected, "the stream to notice")
+        await until(lambda: not stream.connected, "the stream to notice")
         down = (stream.connected, stream.connections, stream.losses)
         for side, cid in ((Side.BUY, "by-hand-1"), (Side.SELL, "by-hand-2")):  # flat again
             await client.place_order(
                 OrderRequest("ETHUSDT", side, OrderType.MARKET, cid, quantity=Decimal("0.1"))
             )
         fake.clear_faults()
-        await eventually(lambda: has_fill(got, "by-hand-2") and stream.connected, "catch-up")
+        await until(lambda: has_fill(got, "by-hand-2") and stream.connected, "catch-up")
         back = (stream.connected, stream.connections, stream.losses)
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)

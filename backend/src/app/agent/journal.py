@@ -337,7 +337,7 @@ class Journal(JournalReads):
                             Order.account_id == account_id,
                             Order.symbol == symbol,
                             Order.purpose == "entry",
-                            Order.filled_quantity > 0,
+                            Order.filled_quantity > Decimal(0),
                         )
                         .order_by(Order.created_at.desc())
                         .limit(1)
