@@ -29,4 +29,7 @@ async def get_session(container: ContainerDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the commit runs before the response goes out, so a client never sees a
+# success the database did not keep, and a commit that fails is answered in the one error
+# shape (503 when the connection is gone) instead of failing after the response started.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

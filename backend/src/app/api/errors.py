@@ -1,15 +1,25 @@
-"""One error shape for every response: ``{"error": code, "detail": message}``."""
+"""One error shape for every response: ``{"error": code, "detail": message}``.
+
+A database that cannot be reached answers 503 ``database_unavailable``, whether the error
+was translated (:class:`~app.core.errors.DatabaseUnavailable`, from ``session_scope``) or
+escaped as the driver raised it; the engine's :class:`~app.db.errors.OutageLog` keeps the
+outage to a few warning lines, without tracebacks.
+"""
 
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.core.errors import AppError
+from app.core.errors import AppError, DatabaseUnavailable
+from app.db.errors import OutageLog, database_unavailable, is_connection_error, outage_log
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +38,7 @@ _DESCRIPTIONS: dict[int, str] = {
     404: "No such account or item",
     409: "Not possible in the agent's current state",
     422: "Invalid parameters or body",
+    503: "The database cannot be reached now; retry later",
 }
 
 
@@ -36,7 +47,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorResponse, "description": _DESCRIPTIONS[code]} for code in codes}
 
 
-API_ERRORS = error_responses(400, 401, 403, 404, 409, 422)
+API_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 503)
 """What any ``/api/v1`` route may answer besides success."""
 
 
@@ -44,8 +55,10 @@ def _error(status: int, code: str, detail: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": code, "detail": detail})
 
 
-async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
+    if isinstance(exc, DatabaseUnavailable):
+        return _database_unavailable(request, exc)
     if exc.status_code >= 500:
         logger.error("%s: %s", exc.code, exc.detail)
     return _error(exc.status_code, exc.code, exc.detail)
@@ -67,6 +80,30 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return _error(422, "validation_error", "; ".join(problems))
 
 
+async def _driver_error(request: Request, exc: Exception) -> JSONResponse:
+    # Registered for the driver's and the socket's exception types, so a connection error
+    # that escaped untranslated is still a 503 and not a 500 with a traceback.
+    if request.scope["type"] != "http":
+        raise exc  # a WebSocket cannot take a response: the server closes it, as before
+    if is_connection_error(exc):
+        return _database_unavailable(request, database_unavailable(exc))
+    return await _unexpected(request, exc)
+
+
+def _database_unavailable(request: Request, exc: DatabaseUnavailable) -> JSONResponse:
+    _outage_log(request).failed(exc)
+    return _error(exc.status_code, exc.code, exc.detail)
+
+
+_UNBOUND_OUTAGES = OutageLog()  # for an app served without its lifespan's container
+
+
+def _outage_log(request: Request) -> OutageLog:
+    # Duck-typed: the container's module imports the routers, which import this one.
+    engine = getattr(getattr(request.state, "container", None), "engine", None)
+    return outage_log(engine) if isinstance(engine, AsyncEngine) else _UNBOUND_OUTAGES
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     # The traceback goes to the (redacted) log; the client learns nothing internal.
     logger.exception("unhandled error", exc_info=exc)
@@ -78,4 +115,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    # Starlette hands `Exception` to its outermost middleware, which answers and then
+    # re-raises for the server to log a traceback; these types are handled where they end.
+    for driver_error in (OSError, SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        app.add_exception_handler(driver_error, _driver_error)
     app.add_exception_handler(Exception, _unexpected)

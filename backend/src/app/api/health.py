@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import __version__
 from app.api.deps import ContainerDep
 from app.bootstrap import Container
+from app.db.errors import connection_failure, outage_log
 from app.db.migrate import SchemaState, schema_state
 
 logger = logging.getLogger(__name__)
@@ -87,8 +88,14 @@ async def probe_database(container: Container) -> tuple[DatabaseRead, TimescaleR
             await connection.execute(text("SELECT 1"))
         state = await schema_state(container.engine)
     except (SQLAlchemyError, OSError) as exc:
-        logger.warning("readiness: database unreachable: %s", exc)
-        error = f"database unreachable ({exc.__class__.__name__})"
+        failure = connection_failure(exc)
+        if failure is None:
+            logger.warning("readiness: database error: %s", exc)
+            error = f"database error ({exc.__class__.__name__})"
+        else:
+            # Probes come every few seconds: the outage log keeps them to a few lines.
+            outage_log(container.engine).failed(exc)
+            error = f"database unreachable: {failure} ({exc.__class__.__name__})"
     at_head = state is not None and state.at_head
     if state is not None and not at_head:
         error = f"schema at {state.current}, expected {state.head}"

@@ -5,9 +5,10 @@ HTTP status and the stable machine-readable ``code`` that the API renders as
 ``{"error": code, "detail": message}``::
 
     AppError
-    ├── ConfigError            bad configuration; the service refuses to start
-    └── DatabaseError          the database cannot be used
-        └── MigrationError     the schema cannot be brought to the expected revision
+    ├── ConfigError              bad configuration; the service refuses to start
+    └── DatabaseError            the database cannot be used
+        ├── DatabaseUnavailable  connection refused, lost or timed out: retry later (503)
+        └── MigrationError       the schema cannot be brought to the expected revision
 """
 
 from collections.abc import Sequence
@@ -47,6 +48,17 @@ class ConfigError(AppError):
 
 class DatabaseError(AppError):
     """The database is unreachable or unusable."""
+
+    status_code = 503
+    code = "database_unavailable"
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The database cannot be reached now (refused, lost or timed out); retrying can work.
+
+    Raised by :func:`app.db.session.session_scope` from the driver error, so the cause stays
+    on ``__cause__``. A bad query or a constraint violation is never one of these.
+    """
 
     status_code = 503
     code = "database_unavailable"

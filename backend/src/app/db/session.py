@@ -1,9 +1,11 @@
-"""Session factory and the unit-of-work scope used by ticks and workers."""
+"""Session factory and the unit-of-work scope used by requests, ticks and workers."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.db.errors import translate_connection_errors
 
 type SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -15,11 +17,17 @@ def create_session_factory(engine: AsyncEngine) -> SessionFactory:
 
 @asynccontextmanager
 async def session_scope(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commit when the block succeeds, roll back when it raises."""
-    async with factory() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    """One unit of work: commit when the block succeeds, roll back when it raises.
+
+    Raises:
+        DatabaseUnavailable: The database could not be reached (refused, lost, timed out),
+            raised from the driver's error. Any other error leaves unchanged.
+    """
+    with translate_connection_errors():
+        async with factory() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
