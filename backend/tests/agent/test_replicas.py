@@ -3,11 +3,14 @@ stops another."""
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from app.agent.locks import PostgresAccountLocks, lock_key
+from app.agent.models import AgentEvent
 from app.agent.supervisor import AgentState, AgentSupervisor, ManagedAgent
 from app.config._values import normalise_database_url
 from app.core.types import AccountId, TradingMode
@@ -16,6 +19,8 @@ from app.db.session import create_session_factory, session_scope
 from app.trading.models import Decision
 from tests.db import Database
 from tests.fakes.clock import ManualClock
+from tests.fakes.tcp_proxy import TcpProxy
+from tests.waiting import until
 
 from .factory import START, paper_loop
 
@@ -112,3 +117,53 @@ async def test_one_accounts_failure_never_stops_another(pg: Database) -> None:
         assert await decisions(pg) == 1  # the healthy account decided
     finally:
         await supervisor.aclose()
+
+
+async def test_a_database_outage_neither_stops_the_agent_nor_keeps_it_from_its_lock(
+    pg: Database,
+) -> None:
+    """The lock lives in the database: losing it to an outage means waiting, not stopping."""
+    async with TcpProxy("127.0.0.1", make_url(pg.url).port or 5432) as proxy:
+        engine = create_engine(normalise_database_url(proxy.url_for(pg.url)))
+        clock = ManualClock(START)
+        loop, _ = await paper_loop(create_session_factory(engine), clock, ACCOUNT)
+        supervisor = AgentSupervisor(
+            {ACCOUNT: ManagedAgent(TradingMode.PAPER, loop, "ready")},
+            locks=PostgresAccountLocks(engine),
+            standby_retry_s=0.2,
+        )
+        try:
+            await proxy.cut()  # down before the agent even takes its lock
+            await supervisor.start()
+            await until(lambda: "database" in supervisor.status()[0].detail, "the wait")
+            await proxy.restore()
+            await eventually(lambda: one_decision_per(pg, 1))
+
+            await proxy.cut()  # down again, between two cycles: the lock's connection dies
+            clock.advance(timedelta(hours=1))
+            pumped = asyncio.create_task(_pump(clock))
+            try:
+                await until(lambda: clock.now() > START + timedelta(hours=1, seconds=20), "time")
+                assert supervisor.status()[0].state is AgentState.RUNNING
+                await proxy.restore()
+                await eventually(lambda: one_decision_per(pg, 2))
+            finally:
+                pumped.cancel()
+                await asyncio.gather(pumped, return_exceptions=True)
+            await until(lambda: supervisor.status()[0].detail == "running", "the lock again")
+            assert supervisor.status()[0].state is AgentState.RUNNING
+        finally:
+            await supervisor.aclose()
+            await engine.dispose()
+        async with session_scope(pg.sessions) as session:
+            stopped = await session.scalars(
+                select(AgentEvent).where(AgentEvent.type == "agent.stopped")
+            )
+            assert list(stopped) == []
+
+
+async def _pump(clock: ManualClock) -> None:
+    """Move the manual clock along, so the loop's retries come due."""
+    while True:
+        clock.advance(timedelta(milliseconds=250))
+        await asyncio.sleep(0.005)

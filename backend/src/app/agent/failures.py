@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from app.core.errors import ConfigError, DatabaseError, MigrationError
+from app.db.errors import is_connection_error
 from app.exchange.errors import ExchangeAuthError, ExchangeError
 from app.llm.errors import LlmError
 
@@ -36,11 +37,17 @@ class ProtectionPending(ExchangeError):
 
 
 def is_database_outage(exc: BaseException) -> bool:
-    """True for a database that cannot be reached now (not for a bad query or schema)."""
+    """True for a database that cannot be reached now (not for a bad query or schema).
+
+    Sessions already raise :class:`~app.core.errors.DatabaseUnavailable`; a driver error
+    from a connection used outside them (the replica lock's) is recognised by its cause.
+    """
     if isinstance(exc, MigrationError):
         return False
-    return isinstance(exc, (DatabaseError, ConnectionError, TimeoutError)) or (
-        isinstance(exc, OSError) and exc.errno is not None
+    return (
+        isinstance(exc, (DatabaseError, ConnectionError, TimeoutError))
+        or (isinstance(exc, OSError) and exc.errno is not None)
+        or is_connection_error(exc)
     )
 
 
@@ -83,7 +90,7 @@ class JournalBacklog:
         except Exception as exc:
             if not is_database_outage(exc):
                 raise
-            logger.warning("journal write deferred (%s): database unavailable: %s", what, exc)
+            logger.warning("journal write deferred (%s): %s", what, exc)
             self._queue(_Write(what, write))
             return False
         return True

@@ -154,6 +154,8 @@ class AgentLoop:
                     await self.guard_pass()
                 if self._decision_due():
                     await self.tick()
+                if after_tick is not None:  # e.g. the paper state's checkpoint: a write
+                    await after_tick()
             except Exception as exc:
                 if not is_transient(exc):
                     raise
@@ -162,8 +164,6 @@ class AgentLoop:
             else:
                 failures = 0
                 wake = self._next_close()
-            if after_tick is not None:
-                await after_tick()
             await _sleep_until(self._clock, wake, stop)
 
     def _decision_due(self) -> bool:

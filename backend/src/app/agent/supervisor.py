@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from app.agent.failures import is_database_outage
 from app.agent.journal import Journal
 from app.agent.locks import AccountLock, AccountLocks, LocalAccountLocks
 from app.agent.loop import AgentLoop
@@ -39,6 +40,10 @@ class AgentUnavailable(AppError):
 
     status_code = 409
     code = "agent_unavailable"
+
+
+DATABASE_RETRY_S = 1.0  # how often an account waiting for the database tries its lock again
+_WAITING_FOR_DATABASE = "waiting for the database (account lock)"
 
 
 class LockLost(Exception):
@@ -228,7 +233,17 @@ class AgentSupervisor:
         assert agent.loop is not None  # only runnable agents get a task
         try:
             while not agent.stop.is_set():
-                lock = await self._locks.acquire(account_id)
+                try:
+                    lock = await self._locks.acquire(account_id)
+                except Exception as exc:
+                    if not is_database_outage(exc):
+                        raise
+                    # The lock lives in the database: wait for it, do not give the account up.
+                    if agent.detail != _WAITING_FOR_DATABASE:
+                        logger.warning("agent %s waits for the database: %s", account_id, exc)
+                    agent.detail = _WAITING_FOR_DATABASE
+                    await _pause(agent.stop, DATABASE_RETRY_S)
+                    continue
                 if lock is None:
                     agent.detail = "standby: another replica trades this account"
                     await _pause(agent.stop, self._retry_s)
