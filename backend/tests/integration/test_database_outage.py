@@ -171,7 +171,10 @@ async def receive(ws: ClientConnection) -> ServerMessage:
 
 
 async def test_a_subscription_while_the_database_is_down_gets_an_error_not_a_dead_server(
-    proxy: TcpProxy, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    proxy: TcpProxy,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     service_environment(monkeypatch, proxy.url_for(postgres_url), agents=False)
     headers = {"Authorization": f"Bearer {READ}"}
@@ -188,6 +191,8 @@ async def test_a_subscription_while_the_database_is_down_gets_an_error_not_a_dea
     assert isinstance(subscribed, SubscribedMessage)
     assert isinstance(failed, ErrorMessage)
     assert failed.error == "snapshot_unavailable"
+    # One line saying why, not a traceback per subscribe.
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
     assert isinstance(pong, PongMessage)
     assert isinstance(resubscribed, SubscribedMessage)
     assert isinstance(snapshot, SnapshotMessage)

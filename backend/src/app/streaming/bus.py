@@ -25,6 +25,7 @@ from typing import Any, Final
 from pydantic import BaseModel
 
 from app.core.clock import Clock, SystemClock
+from app.core.errors import DatabaseUnavailable
 from app.streaming.channels import Channel, check_event, parse_channel
 from app.streaming.messages import EventMessage, SnapshotMessage, wire
 
@@ -314,7 +315,9 @@ class EventBus:
         # The source is a plug-in (database queries): whatever it raises, this channel
         # fails alone, the connection goes on, and the client learns nothing internal.
         except Exception as exc:
-            logger.warning("snapshot of %s failed", channel, exc_info=exc)
+            # An outage is one line per subscribe, not a traceback each (the cause is known).
+            trace = None if isinstance(exc, DatabaseUnavailable) else exc
+            logger.warning("snapshot of %s failed: %s", channel, exc, exc_info=trace)
             self.unsubscribe(subscriber, [channel])
             raise SnapshotUnavailable(f"the snapshot of {channel} is unavailable") from exc
         snapshot = SnapshotMessage(
