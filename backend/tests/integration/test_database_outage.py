@@ -24,7 +24,7 @@ from app.api.deps import ContainerDep
 from app.bootstrap import RuntimeOptions
 from app.config._values import normalise_database_url
 from app.core.errors import DatabaseUnavailable, MigrationError
-from app.db.engine import create_engine
+from app.db.engine import CONNECT_TIMEOUT_S, create_engine
 from app.db.errors import OutageLog, database_unavailable, is_connection_error
 from app.db.session import SessionFactory, create_session_factory, session_scope
 from app.streaming.messages import (
@@ -390,3 +390,30 @@ def test_an_outage_is_logged_once_then_now_and_then_then_once_more_when_it_ends(
     assert lines[2].startswith("database still unavailable after 120 s")
     assert lines[3] == "database back after 151.0 s (150 failures meanwhile)"
     assert all(not r.exc_info for r in caplog.records)
+
+
+async def test_a_database_host_that_never_answers_is_an_outage_within_seconds() -> None:
+    """A black hole (connects, never speaks) is reported as an outage after the connect
+    timeout, not after asyncpg's 60 s default: the agent re-checks protection meanwhile."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    engine = create_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            async with session_scope(create_session_factory(engine)) as session:
+                await session.execute(text("SELECT 1"))
+        waited = loop.time() - started
+    finally:
+        await engine.dispose()
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+    assert CONNECT_TIMEOUT_S <= waited < CONNECT_TIMEOUT_S + 5

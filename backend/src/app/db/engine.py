@@ -7,6 +7,8 @@ from sqlalchemy import event, pool
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+CONNECT_TIMEOUT_S = 5.0  # a PostgreSQL server that does not answer within this is down
+
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create the async engine for ``url`` (already normalised by the settings).
@@ -17,6 +19,12 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
+        if parsed.get_driver_name() == "asyncpg":
+            # asyncpg waits 60 s for a host that does not answer; a loop that re-checks
+            # protection every few seconds during an outage must not hang that long on it.
+            connect_args = dict(kwargs.get("connect_args", {}))
+            connect_args.setdefault("timeout", CONNECT_TIMEOUT_S)
+            kwargs["connect_args"] = connect_args
         return create_async_engine(url, **kwargs)
     database = parsed.database
     if database and database != ":memory:" and not database.startswith("file:"):
