@@ -335,3 +335,33 @@ async def test_the_system_clock_never_wakes_before_its_deadline() -> None:
         when = datetime.now(UTC) + timedelta(milliseconds=delay_ms)
         await clock.sleep_until(when)
         assert clock.now() >= when
+
+
+async def test_a_restart_without_the_database_still_gives_every_position_a_stop(
+    pg: Database,
+) -> None:
+    async with proxied(pg) as (proxy, sessions), live_rig(sessions) as rig:
+        loop, live = await rig.loop()
+        stop = rig.open_long()
+        await loop.tick()
+        for order in rig.account.open_orders("BTCUSDT"):  # as if killed before protection
+            await live.cancel_order("BTCUSDT", order.client_order_id)
+        restarted, _ = await rig.loop()  # a new process...
+        await proxy.cut()  # ...that finds the database gone
+
+        with pytest.raises(DatabaseError):
+            await restarted.guard_pass()
+        widest = stops(rig)
+        assert len(widest) == 1
+        assert widest[0] is not None
+        assert widest[0] < stop  # the widest stop the limits allow, for now
+
+        await proxy.restore()
+        await restarted.guard_pass()  # recovery: the thesis is back, and its stop and target
+        assert stops(rig) == [stop]
+        assert {o.type for o in rig.account.open_orders("BTCUSDT")} == {
+            "STOP_MARKET",
+            "TAKE_PROFIT_MARKET",
+        }
+        assert restarted.theses()["BTCUSDT"].stop_loss == stop
+        assert await events(sessions, "position.adopted") == []

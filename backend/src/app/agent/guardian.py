@@ -162,17 +162,12 @@ class Guardian:
         if wanted <= kinds:
             return
         assert thesis.stop_loss is not None
-        # Unique per arming, also within one clock millisecond and across restarts: a
-        # reused client id would only find the order it replaces.
-        self._armed += 1
-        stamp = int(now.timestamp() * 1000)
-        prefix = f"ta-g{stamp:x}{self._armed:x}-{symbol.lower()[:10]}"
         placed = await self._executor.arm(
             symbol,
             _exit_side(position),
             thesis.stop_loss,
             thesis.take_profit,
-            prefix,
+            self._prefix(symbol, now),
             None,
             now,
         )
@@ -188,6 +183,76 @@ class Guardian:
         else:
             report.flattened.append(symbol)
             theses.pop(symbol, None)
+
+    async def bridge(
+        self,
+        state: AccountState,
+        theses: dict[str, Thesis],
+        now: datetime,
+        report: GuardReport,
+        open_orders: Sequence[ExchangeOrder],
+    ) -> None:
+        """Protection without the journal (it is away at startup): a stop for every position.
+
+        A position with no working stop gets its thesis's stop when one is known, else the
+        widest stop the limits allow, for now: the full guard (targets, adoption, policy)
+        runs once the journal can say which positions are the service's own.
+
+        Raises:
+            ProtectionPending: Some position's stop could not be settled.
+        """
+        pending: list[str] = []
+        for symbol, position in state.positions.items():
+            if any(
+                o.symbol == symbol
+                and o.type == OrderType.STOP_MARKET.value
+                and _protects(o, position)
+                for o in open_orders
+            ):
+                continue
+            thesis = theses.get(symbol)
+            known = thesis.stop_loss if thesis is not None else None
+            stop = known if known is not None else await self._widest_stop(position)
+            try:
+                placed = await self._executor.arm(
+                    symbol, _exit_side(position), stop, None, self._prefix(symbol, now), None, now
+                )
+            except ProtectionPending as exc:
+                logger.warning("%s", exc)
+                pending.append(str(exc))
+                continue
+            if not placed:
+                report.flattened.append(symbol)
+                theses.pop(symbol, None)
+                continue
+            report.rearmed.append(symbol)
+            await self._executor.event(
+                "protection.armed",
+                f"{symbol}: no stop and no journal to read its thesis from; armed a stop at "
+                f"{stop} until the database is back",
+                severity="warning",
+                payload={"symbol": symbol, "stop_loss": stop, "journal": "unavailable"},
+            )
+        if pending:
+            raise ProtectionPending("; ".join(pending))
+
+    def _prefix(self, symbol: str, now: datetime) -> str:
+        # Unique per arming, also within one clock millisecond and across restarts: a
+        # reused client id would only find the order it replaces.
+        self._armed += 1
+        stamp = int(now.timestamp() * 1000)
+        return f"ta-g{stamp:x}{self._armed:x}-{symbol.lower()[:10]}"
+
+    async def _widest_stop(self, position: PositionState) -> Decimal:
+        """The stop ``max_stop_distance`` from the mark, on the exchange's price grid."""
+        distance = position.mark_price * self.max_stop_distance
+        stop = (
+            position.mark_price - distance
+            if position.amount > 0
+            else position.mark_price + distance
+        )
+        filters = await self._exchange.symbol_filters(position.symbol)
+        return filters.round_price(stop)
 
     async def _unmanaged(
         self, position: PositionState, protected: bool, now: datetime, report: GuardReport
@@ -205,14 +270,7 @@ class Guardian:
                 payload={"symbol": symbol, "amount": position.amount},
             )
             return None
-        distance = position.mark_price * self.max_stop_distance
-        stop = (
-            position.mark_price - distance
-            if position.amount > 0
-            else position.mark_price + distance
-        )
-        filters = await self._exchange.symbol_filters(symbol)
-        stop = filters.round_price(stop)
+        stop = await self._widest_stop(position)
         report.adopted.append(symbol)
         await self._executor.event(
             "position.adopted",

@@ -238,21 +238,32 @@ class AgentLoop:
         See :mod:`app.agent.recovery`; safe to run again (everything is idempotent).
         """
         account, now = self._config.account_id, self._clock.now()
-        # Orders first: an entry filled before a crash only becomes the thesis of its
-        # position once the journal knows it filled.
-        self._executions_since = await fills_since(self._journal, account, self._executions_since)
         report = GuardReport()
-        orders = await self._exchange.open_orders()
-        await self._guardian.reconcile_orders(now, report, orders)
-        fills = await self._record_fills()
-        state = await self._exchange.account_state()
-        missing = [s for s in state.positions if s not in self._theses]
-        intervals = {self._config.interval, self._config.long_interval}
-        self._theses.update(
-            await load_theses(
-                self._journal, account, missing, features=FEATURES, intervals=intervals
+        try:
+            # Orders first: an entry filled before a crash only becomes the thesis of its
+            # position once the journal knows it filled.
+            self._executions_since = await fills_since(
+                self._journal, account, self._executions_since
             )
-        )
+            orders = await self._exchange.open_orders()
+            await self._guardian.reconcile_orders(now, report, orders)
+            fills = await self._record_fills()
+            state = await self._exchange.account_state()
+            missing = [s for s in state.positions if s not in self._theses]
+            intervals = {self._config.interval, self._config.long_interval}
+            self._theses.update(
+                await load_theses(
+                    self._journal, account, missing, features=FEATURES, intervals=intervals
+                )
+            )
+        except Exception as exc:
+            if not is_database_outage(exc):
+                raise
+            # No journal to tell our positions from others': a stop for each, then wait.
+            orders = await self._exchange.open_orders()
+            state = await self._exchange.account_state()
+            await self._guardian.bridge(state, self._theses, now, report, orders)
+            raise
         await self._guardian.guard(state, self._theses, now, report, orders)
         self._restored = True  # only now: a recovery cut short by the exchange runs again
         await record_recovery(self._journal, account, report, fills)
