@@ -1,5 +1,6 @@
 """Trading and account endpoints of the client against the fake exchange."""
 
+import asyncio
 from datetime import timedelta
 from decimal import Decimal
 
@@ -21,10 +22,11 @@ from app.exchange.types import (
     TimeInForce,
     WorkingType,
 )
-from tests.fakes.asterdex import FakeAsterdex
+from tests.fakes.asterdex import FakeAsterdex, Fault, FaultKind
 from tests.fakes.clock import ManualClock
+from tests.waiting import until
 
-from .conftest import API_KEY
+from .conftest import API_KEY, RECV_WINDOW_MS
 
 
 def market(client_id: str, side: Side = Side.BUY, qty: str = "0.010") -> OrderRequest:
@@ -244,3 +246,54 @@ async def test_cancel_all_income_fees_and_server_time(
     assert [i.income_type for i in income] == ["COMMISSION"]
     assert income[0].income < 0
     assert (maker, taker) == (Decimal("0.0001"), Decimal("0.00035"))
+
+
+def close_position_stop(client_id: str, stop_price: Decimal) -> OrderRequest:
+    return OrderRequest(
+        "BTCUSDT",
+        Side.SELL,
+        OrderType.STOP_MARKET,
+        client_id,
+        stop_price=stop_price,
+        close_position=True,
+        working_type=WorkingType.MARK_PRICE,
+    )
+
+
+@pytest.mark.parametrize("kind", ["http_503", "disconnect", "malformed_body"])
+async def test_a_stop_whose_outcome_is_unknown_is_in_place_at_once_and_only_once(
+    manual_client: AsterdexClient, manual_fake: FakeAsterdex, kind: FaultKind
+) -> None:
+    """A close-position stop is harmless twice, so it is not held back for the validity
+    window like an entry (a fresh position would wait unprotected); still one stop."""
+    client = manual_client
+    entry = await client.place_order(market("ta-unk-entry"))
+    filters = await client.symbol_filters("BTCUSDT")
+    stop_price = filters.round_price(entry.avg_price * Decimal("0.95"))
+    manual_fake.inject(Fault("POST /fapi/v1/order", kind))
+
+    async with asyncio.timeout(5):  # the manual clock never moves: any wait would hang
+        stop = await client.place_order(close_position_stop("ta-unk-sl", stop_price))
+
+    assert stop.status is OrderStatus.NEW
+    working = [o for o in manual_fake.account(API_KEY).open_orders("BTCUSDT")]
+    assert [(o.client_order_id, o.type) for o in working] == [("ta-unk-sl", "STOP_MARKET")]
+
+
+async def test_an_entry_whose_outcome_is_unknown_still_waits_out_the_window(
+    manual_client: AsterdexClient, manual_fake: FakeAsterdex, manual_clock: ManualClock
+) -> None:
+    """An entry sent twice would double the position: it is resent only once the first
+    request provably can no longer be accepted."""
+    manual_fake.inject(Fault("POST /fapi/v1/order", "http_503"))
+    placing = asyncio.ensure_future(manual_client.place_order(market("ta-unk-mkt")))
+    await until(lambda: len(manual_fake.requests) >= 2, "the lookup by client id")
+    await asyncio.sleep(0)  # the client is now waiting on the clock
+    assert not placing.done()
+    assert manual_fake.account(API_KEY).orders == []
+
+    manual_clock.advance(timedelta(seconds=RECV_WINDOW_MS / 1000 + 5))
+    async with asyncio.timeout(5):
+        order = await placing
+    assert order.status is OrderStatus.FILLED
+    assert [o.client_order_id for o in manual_fake.account(API_KEY).orders] == ["ta-unk-mkt"]

@@ -67,6 +67,8 @@ class AsterdexClient(MarketDataMixin, AccountMixin):
         # Client ids this client placed: a repeated call looks the order up instead of
         # sending (the exchange only refuses duplicates among *open* orders).
         self._placed: OrderedDict[str, None] = OrderedDict()
+        # Close-position orders already sent again at once after an unknown outcome.
+        self._resent_at_once: set[str] = set()
 
     async def __aenter__(self) -> "AsterdexClient":
         return self
@@ -111,6 +113,7 @@ class AsterdexClient(MarketDataMixin, AccountMixin):
         return self._remember(await self._send_new_order(order))
 
     def _remember(self, order: ExchangeOrder) -> ExchangeOrder:
+        self._resent_at_once.discard(order.client_order_id)
         self._placed[order.client_order_id] = None
         while len(self._placed) > _REMEMBERED_ORDERS:
             self._placed.popitem(last=False)
@@ -158,6 +161,14 @@ class AsterdexClient(MarketDataMixin, AccountMixin):
         """
         client_id = order.client_order_id
         found = await self._lookup(order)
+        if found is None and order.close_position and client_id not in self._resent_at_once:
+            # A close-position stop or target is harmless twice: it closes whatever the
+            # position is, and while the first is open the exchange refuses its id again.
+            # So it goes out again at once instead of waiting out the validity window (a
+            # fresh position would be unprotected meanwhile); once only, then patiently.
+            self._resent_at_once.add(client_id)
+            self._unresolved.pop(client_id, None)
+            return None
         if found is None:
             await self._wait_until_expired(self._unresolved[client_id])
             found = await self._lookup(order)
