@@ -117,8 +117,9 @@ async def test_killed_after_the_fill_before_protection_nothing_is_lost(pg: Datab
     async with live_rig(pg.sessions) as rig:
         loop, _ = await rig.loop()
         stop = rig.open_long()
-        rig.exchange.inject(Fault(NEW_ORDER, "latency", latency_s=0.0))  # the entry passes
-        rig.exchange.inject(Fault(NEW_ORDER, "disconnect"))  # the stop is cut off
+        rig.exchange.inject(Fault(NEW_ORDER, "disconnect", after=1))  # the stop is cut off
+        # ...and the service dies while it asks the exchange about it.
+        rig.exchange.inject(Fault("GET /fapi/v1/order", "latency", latency_s=2.0))
         cycle = asyncio.create_task(loop.tick())
         await until(lambda: order_posts(rig) == 2, "the stop to be sent")
         await until(
