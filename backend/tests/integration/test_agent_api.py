@@ -68,3 +68,20 @@ async def test_the_global_kill_switch_halts_every_account(client: httpx.AsyncCli
     assert [a["state"] for a in response.json()] == ["halted"]
     assert after.json()["state"] == "halted"
     assert FULL not in response.text
+
+
+async def test_an_unreadable_body_and_a_wrong_method_answer_as_documented(
+    client: httpx.AsyncClient,
+) -> None:
+    """docs/api.md: malformed JSON is a 422 ``validation_error``, a wrong method a 405."""
+    unreadable = await client.post(
+        "/api/v1/accounts/default/kill",
+        headers={**bearer(FULL), "Content-Type": "application/json"},
+        content=b'{"flatten": tru',
+    )
+    wrong_method = await client.delete("/api/v1/accounts/default/agent", headers=bearer(FULL))
+
+    assert unreadable.status_code == 422
+    assert unreadable.json()["error"] == "validation_error"
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"] == "method_not_allowed"

@@ -51,6 +51,10 @@ API_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 503)
 """What any ``/api/v1`` route may answer besides success."""
 
 
+HTTP_ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+"""Codes of the framework's own HTTP errors (an unknown path, a wrong method)."""
+
+
 def _error(status: int, code: str, detail: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": code, "detail": detail})
 
@@ -66,9 +70,7 @@ async def _app_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
-        exc.status_code, "http_error"
-    )
+    code = HTTP_ERROR_CODES.get(exc.status_code, "http_error")
     return _error(exc.status_code, code, str(exc.detail))
 
 
