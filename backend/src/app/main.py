@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
+from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
 from app.api.fast_reads import FastReads
 from app.api.router import router
@@ -54,6 +55,8 @@ def create_app(settings: Settings | None = None, options: RuntimeOptions | None 
         title="trading-agent",
         version=__version__,
         description=DESCRIPTION,
+        docs_url=None,  # install_docs: the same pages without a CDN
+        redoc_url=None,
         lifespan=make_lifespan(settings_provider, options or RuntimeOptions()),
     )
     install_error_handlers(app)
@@ -66,6 +69,7 @@ def create_app(settings: Settings | None = None, options: RuntimeOptions | None 
             allow_headers=["Authorization", "Content-Type"],
         )
     app.include_router(router)
+    install_docs(app)
     return app
 
 
