@@ -168,7 +168,7 @@ async def test_snapshot_then_events_in_order(service: Service) -> None:
     assert (snapshot.seq, snapshot.resync) == (0, False)
     assert [e.seq for e in received] == [1, 2, 3]
     assert [e.data["index"] for e in received] == [0, 1, 2]
-    assert received[0].data["price"] == "101.50"
+    assert received[0].data["price"] == "101.5"  # plain, unpadded, as in REST answers
     assert received[0].event == "order.new"
     assert received[0].channel == ORDERS
     assert received[0].at.tzinfo is not None

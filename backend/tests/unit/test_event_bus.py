@@ -56,6 +56,7 @@ def test_data_becomes_json_safe() -> None:
         "order.filled",
         {
             "price": Decimal("101.50"),
+            "equity": Decimal("1E+4"),
             "at": AT,
             "id": ident,
             "side": Side.BUY,
@@ -65,7 +66,8 @@ def test_data_becomes_json_safe() -> None:
     )
 
     assert event.data == {
-        "price": "101.50",
+        "price": "101.5",  # decimals read as in REST answers: plain, unpadded
+        "equity": "10000",
         "at": AT.isoformat(),
         "id": str(ident),
         "side": "BUY",

@@ -20,6 +20,7 @@ from app.api.auth import FullAccess, ReadAccess
 from app.api.deps import ContainerDep
 from app.api.errors import API_ERRORS
 from app.config import ACCOUNT_VARIABLES, LIVE_SAFE_VARIABLES, Settings
+from app.core.decimals import plain_decimal
 from app.core.errors import AppError, ConfigError
 from app.hot_reload import apply_change
 
@@ -86,7 +87,9 @@ def _show(name: str, value: Any) -> str | None:
         return "true" if value else "false"
     if isinstance(value, list | tuple):
         return ",".join(str(v) for v in value)
-    if isinstance(value, Decimal | int | float | str):
+    if isinstance(value, Decimal):
+        return plain_decimal(value)
+    if isinstance(value, int | float | str):
         return str(value)
     return None
 

@@ -5,12 +5,12 @@ Money and quantities are decimal strings (exact); times are ISO 8601 UTC.
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.pagination import Page
+from app.core.decimals import PlainDecimal
 
 _ORM = ConfigDict(from_attributes=True)
 
@@ -45,16 +45,16 @@ class OrderRead(BaseModel):
     side: str
     type: str
     purpose: str = Field(description="entry, close, reduce, stop_loss or take_profit")
-    quantity: Decimal
-    price: Decimal | None
-    stop_price: Decimal | None
+    quantity: PlainDecimal
+    price: PlainDecimal | None
+    stop_price: PlainDecimal | None
     reduce_only: bool
     close_position: bool
     working_type: str | None
     status: str = Field(description="intent, unknown, not_sent, rejected or the exchange's")
     status_history: list[dict[str, Any]]
-    filled_quantity: Decimal
-    average_price: Decimal | None
+    filled_quantity: PlainDecimal
+    average_price: PlainDecimal | None
     error: str | None
     created_at: datetime
     updated_at: datetime
@@ -81,11 +81,11 @@ class FillRead(BaseModel):
     symbol: str
     trade_id: str
     side: str
-    price: Decimal
-    quantity: Decimal
-    fee: Decimal
+    price: PlainDecimal
+    quantity: PlainDecimal
+    fee: PlainDecimal
     fee_asset: str
-    realized_pnl: Decimal
+    realized_pnl: PlainDecimal
     is_maker: bool
     filled_at: datetime
 
@@ -164,7 +164,7 @@ class LlmCallRead(BaseModel):
     generation_id: str | None
     prompt_tokens: int | None
     completion_tokens: int | None
-    cost_usd: Decimal | None
+    cost_usd: PlainDecimal | None
     latency_ms: int | None
     status: str
     attempt: int
@@ -186,7 +186,7 @@ class LlmTotals(BaseModel):
     calls: int
     prompt_tokens: int
     completion_tokens: int
-    cost_usd: Decimal
+    cost_usd: PlainDecimal
 
 
 class LlmCallPage(Page[LlmCallRead]):

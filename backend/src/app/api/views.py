@@ -2,7 +2,6 @@
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,6 +10,7 @@ from app.agent.execution import Thesis
 from app.agent.router import AgentRead
 from app.api.health import DatabaseRead, TimescaleRead
 from app.config import AccountSettings, Settings
+from app.core.decimals import PlainDecimal
 from app.exchange.ports import AccountState
 from app.exchange.types import ExchangeOrder, OrderType
 from app.trading.models import EquitySnapshot
@@ -46,11 +46,11 @@ class StatusRead(BaseModel):
 class BalanceRead(BaseModel):
     """Balances of one account."""
 
-    wallet_balance: Decimal
-    equity: Decimal
-    available_balance: Decimal
-    unrealized_pnl: Decimal
-    margin_used: Decimal
+    wallet_balance: PlainDecimal
+    equity: PlainDecimal
+    available_balance: PlainDecimal
+    unrealized_pnl: PlainDecimal
+    margin_used: PlainDecimal
     at: datetime
     source: Literal["exchange", "snapshot"]
 
@@ -84,12 +84,12 @@ class BalanceRead(BaseModel):
 class LimitsRead(BaseModel):
     """The risk limits the account trades under."""
 
-    max_position_size_usd: Decimal
-    leverage: Decimal
-    max_total_exposure_usd: Decimal
-    max_daily_loss_pct: Decimal
-    max_loss_per_trade_pct: Decimal
-    max_stop_distance_pct: Decimal
+    max_position_size_usd: PlainDecimal
+    leverage: PlainDecimal
+    max_total_exposure_usd: PlainDecimal
+    max_daily_loss_pct: PlainDecimal
+    max_loss_per_trade_pct: PlainDecimal
+    max_stop_distance_pct: PlainDecimal
     min_hold_bars: int
     stop_cooldown_bars: int
     allow_pyramiding: bool
@@ -144,7 +144,7 @@ class ProtectionRead(BaseModel):
     client_order_id: str
     type: str
     side: str
-    stop_price: Decimal
+    stop_price: PlainDecimal
     close_position: bool
     status: str
 
@@ -154,8 +154,8 @@ class ThesisRead(BaseModel):
 
     rationale: str
     invalidation: str | None
-    stop_loss: Decimal | None
-    take_profit: Decimal | None
+    stop_loss: PlainDecimal | None
+    take_profit: PlainDecimal | None
     opened_at: datetime
 
 
@@ -181,10 +181,10 @@ class PositionRead(BaseModel):
 
     symbol: str
     side: Literal["long", "short"]
-    quantity: Decimal
-    entry_price: Decimal
-    mark_price: Decimal
-    unrealized_pnl: Decimal
+    quantity: PlainDecimal
+    entry_price: PlainDecimal
+    mark_price: PlainDecimal
+    unrealized_pnl: PlainDecimal
     leverage: int
     protected: bool = Field(description="A working stop-loss covers the position")
     protection: list[ProtectionRead]

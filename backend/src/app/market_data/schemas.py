@@ -1,10 +1,11 @@
 """API shapes of the market data endpoints."""
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from app.core.decimals import PlainDecimal
 
 
 class CandleRead(BaseModel):
@@ -25,11 +26,11 @@ class CandleRead(BaseModel):
     )
 
     open_time: datetime
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: Decimal
+    open: PlainDecimal
+    high: PlainDecimal
+    low: PlainDecimal
+    close: PlainDecimal
+    volume: PlainDecimal
     candles: int = Field(default=1, description="Source candles in this row (resampling)")
 
 

@@ -25,6 +25,7 @@ from typing import Any, Final
 from pydantic import BaseModel
 
 from app.core.clock import Clock, SystemClock
+from app.core.decimals import plain_decimal
 from app.core.errors import DatabaseUnavailable
 from app.streaming.channels import Channel, check_event, parse_channel
 from app.streaming.messages import EventMessage, SnapshotMessage, wire
@@ -57,7 +58,9 @@ def _json_safe(value: Any) -> Any:
         return _json_safe(value.value)
     if value is None or isinstance(value, str | int | float):
         return value
-    if isinstance(value, Decimal | uuid.UUID):
+    if isinstance(value, Decimal):
+        return plain_decimal(value)
+    if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, datetime | date | time):
         return value.isoformat()
