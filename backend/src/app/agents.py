@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.agent.journal import Journal
-from app.agent.locks import PostgresAccountLocks
+from app.agent.locks import account_locks
 from app.agent.publishing import JournalPublisher
 from app.agent.supervisor import AgentSupervisor
 from app.config import Settings
@@ -114,10 +114,9 @@ async def build_agents(
         )
     shared = Shared(settings, market, journal, clock, sessions, filters, until, clients)
     accounts = {account.id: await wire_account(shared, account) for account in settings.accounts}
-    locks = PostgresAccountLocks(engine) if engine.dialect.name == "postgresql" else None
     supervisor = AgentSupervisor(
         {a: agent.managed for a, agent in accounts.items()},
-        locks=locks,
+        locks=account_locks(engine),
         controls=journal,
         market_source=source_name,
     )

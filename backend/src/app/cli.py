@@ -4,10 +4,9 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-import uvicorn
-
 from app import __version__
 from app.bootstrap import RuntimeOptions
+from app.listener import bind_or_exit, serve
 
 logger = logging.getLogger("app")
 
@@ -51,7 +50,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     host = args.host or settings.api_host
     port = args.port or settings.api_port
+    # The port first: a busy one must end this process before the lifespan migrates the
+    # database or starts any agent.
+    sock = bind_or_exit(host, port)
     logger.info(
         "trading-agent %s listening on http://%s:%d (docs at /docs)", __version__, host, port
     )
-    uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=False)
+    serve(app, sock)

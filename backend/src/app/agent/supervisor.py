@@ -17,6 +17,7 @@ from app.agent.journal import Journal
 from app.agent.locks import AccountLock, AccountLocks, LocalAccountLocks
 from app.agent.loop import AgentLoop
 from app.core.errors import AppError
+from app.core.secrets import redact
 from app.core.types import AccountId, TradingMode
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class AgentUnavailable(AppError):
 
 DATABASE_RETRY_S = 1.0  # how often an account waiting for the database tries its lock again
 _WAITING_FOR_DATABASE = "waiting for the database (account lock)"
+_STANDBY = "standby: another replica trades this account"
 
 
 class LockLost(Exception):
@@ -245,7 +247,14 @@ class AgentSupervisor:
                     await _pause(agent.stop, DATABASE_RETRY_S)
                     continue
                 if lock is None:
-                    agent.detail = "standby: another replica trades this account"
+                    if agent.detail != _STANDBY:  # once per standby, not once per retry
+                        logger.warning(
+                            "agent %s stands by: another instance holds its account lock"
+                            " (retrying every %.0f s)",
+                            account_id,
+                            self._retry_s,
+                        )
+                    agent.detail = _STANDBY
                     await _pause(agent.stop, self._retry_s)
                     continue
                 agent.detail = "running"
@@ -267,7 +276,8 @@ class AgentSupervisor:
             # The loop retries everything retrying can fix; what reaches here cannot be
             # fixed by waiting (bad credentials, a bug): say so, in the status and the journal.
             logger.exception("agent %s stopped on an error retrying cannot fix", account_id)
-            agent.detail = f"stopped on error: {exc.__class__.__name__}: {exc}"
+            # Served by /status: an upstream error may repeat the key it was sent.
+            agent.detail = redact(f"stopped on error: {exc.__class__.__name__}: {exc}")
             await self._report_stop(account_id, agent.detail)
 
     async def _report_stop(self, account_id: AccountId, detail: str) -> None:
