@@ -2,54 +2,23 @@
 
 Redaction happens in a handler filter, after the message is rendered and after any exception
 text is formatted, so a secret cannot slip out through ``%`` arguments, an exception message
-or a traceback. Besides the configured secret values it masks a few shapes that are secrets
-whatever their value (bearer tokens, OpenRouter keys, signatures in query strings).
+or a traceback. The filter uses the process's secret registry (:mod:`app.core.secrets`), the
+same one the journal and the event stream redact with.
 """
 
 import json
 import logging
-import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Final, override
 
-REDACTED: Final = "***"
-
-# Shorter values would redact ordinary words; no real key or token is this short.
-_MIN_SECRET_LENGTH: Final = 6
-
-_SECRET_SHAPES: Final = (
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
-    re.compile(r"sk-or-[A-Za-z0-9-]{8,}"),
-    re.compile(r"(?i)((?:signature|api[_-]?key|secret|token|password)=)[^&\s\"']+"),
-    re.compile(r"(?i)(X-MBX-APIKEY[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9]+"),
-)
+from app.core.secrets import REDACTED, SecretRedactor, register_secrets, registry
 
 # Loggers of libraries the service runs; routed through our handler so they are redacted too.
 _LIBRARY_LOGGERS: Final = ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "httpx")
 
-
-class SecretRedactor:
-    """Masks known secret values and secret-shaped substrings in text."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        values = {s for s in secrets if len(s) >= _MIN_SECRET_LENGTH}
-        # Longest first, so a secret that contains another is masked whole.
-        self._values = sorted(values, key=len, reverse=True)
-
-    def redact(self, text: str) -> str:
-        """Return ``text`` with every secret replaced by ``***``."""
-        for value in self._values:
-            if value in text:
-                text = text.replace(value, REDACTED)
-        for shape in _SECRET_SHAPES:
-            text = shape.sub(_keep_prefix, text)
-        return text
-
-
-def _keep_prefix(match: re.Match[str]) -> str:
-    return (match.group(1) if match.groups() else "") + REDACTED
+__all__ = ["REDACTED", "JsonFormatter", "RedactingFilter", "SecretRedactor", "configure_logging"]
 
 
 class RedactingFilter(logging.Filter):
@@ -102,10 +71,12 @@ def configure_logging(level: str, *, json_lines: bool, secrets: Iterable[str] = 
     Args:
         level: A standard level name (``DEBUG`` … ``CRITICAL``).
         json_lines: Emit JSON objects (production) instead of readable lines.
-        secrets: Secret values to mask wherever they would appear.
+        secrets: Secret values to mask wherever they would appear (added to the process's
+            secret registry, so the journal and the stream mask them too).
     """
+    register_secrets(secrets)
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RedactingFilter(SecretRedactor(secrets)))
+    handler.addFilter(RedactingFilter(registry()))
     if json_lines:
         handler.setFormatter(JsonFormatter())
     else:

@@ -1,0 +1,106 @@
+"""The process's registry of secrets, and their removal from text before it leaves the process.
+
+Startup registers every configured secret (exchange keys, the OpenRouter key, the API tokens,
+the database password). Every way out redacts through the same registry: log lines
+(:mod:`app.core.logging`), and the journal and the event stream, which store and serve text
+that came from outside (an upstream error that repeats the key it was sent, a model's reply,
+an exchange's error message). Besides the registered values, a few shapes are masked whatever
+their value (bearer tokens, OpenRouter keys, signatures and keys in query strings).
+
+The registry only grows: redacting a value that is no longer a secret costs nothing, while
+forgetting one that still is would leak it.
+"""
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, cast
+
+REDACTED: Final = "***"
+
+# Shorter values would redact ordinary words; no real key or token is this short.
+_MIN_SECRET_LENGTH: Final = 6
+
+_SECRET_SHAPES: Final = (
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"sk-or-[A-Za-z0-9-]{8,}"),
+    re.compile(r"(?i)((?:signature|api[_-]?key|secret|token|password)=)[^&\s\"']+"),
+    re.compile(r"(?i)(X-MBX-APIKEY[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9]+"),
+)
+
+
+class SecretRedactor:
+    """Masks known secret values and secret-shaped substrings in text and JSON documents.
+
+    Args:
+        secrets: The values to mask; values shorter than six characters are ignored.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._values: tuple[str, ...] = ()
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Mask these values too (from now on)."""
+        values = set(self._values) | {s for s in secrets if len(s) >= _MIN_SECRET_LENGTH}
+        # Longest first, so a secret that contains another is masked whole. One assignment:
+        # a concurrent redact() sees either the old tuple or the new one.
+        self._values = tuple(sorted(values, key=len, reverse=True))
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` with every secret replaced by ``***``."""
+        for value in self._values:
+            if value in text:
+                text = text.replace(value, REDACTED)
+        for shape in _SECRET_SHAPES:
+            text = shape.sub(_keep_prefix, text)
+        return text
+
+    def redact_json[T](self, value: T) -> T:
+        """``value`` with every string inside it (keys too) redacted; other values kept.
+
+        Mappings become dicts, lists and tuples keep their type; the input is not changed.
+        """
+        return cast(T, self._walk(value))
+
+    def _walk(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, Mapping):
+            return {self._walk(k): self._walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._walk(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self._walk(v) for v in value)
+        return value
+
+
+def _keep_prefix(match: re.Match[str]) -> str:
+    return (match.group(1) if match.groups() else "") + REDACTED
+
+
+_REGISTRY: Final = SecretRedactor()
+
+
+def registry() -> SecretRedactor:
+    """The process-wide redactor that the log filter, the journal and the stream share."""
+    return _REGISTRY
+
+
+def register_secrets(secrets: Iterable[str]) -> None:
+    """Add secret values to the process-wide registry (never removed)."""
+    _REGISTRY.add(secrets)
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret and secret shape masked."""
+    return _REGISTRY.redact(text)
+
+
+def redact_optional(text: str | None) -> str | None:
+    """:func:`redact`, passing None through."""
+    return None if text is None else _REGISTRY.redact(text)
+
+
+def redact_json[T](value: T) -> T:
+    """A JSON-like value with every string in it masked (see :meth:`SecretRedactor.redact_json`)."""
+    return _REGISTRY.redact_json(value)
