@@ -1,8 +1,9 @@
 """The agent loop in paper mode on the bundled real candles: decisions, orders with
 protection, fills and equity land in PostgreSQL, and every order stays inside the limits."""
 
+import csv
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,6 +14,7 @@ from app.agent.models import AgentEvent
 from app.db.session import session_scope
 from app.exchange.paper import PaperExchange
 from app.exchange.types import OrderRequest, OrderType, Side
+from app.market_data.replay import SAMPLE_DIR, ReplayMarketData
 from app.trading.models import Decision, DecisionLeg, EquitySnapshot, Fill, Order
 from tests.db import Database
 from tests.fakes.clock import ManualClock
@@ -121,3 +123,49 @@ async def test_a_daily_loss_halt_is_journaled_once_as_risk_halt(pg: Database) ->
     assert len(halts) == 1
     assert halts[0].severity == "critical"
     assert "halted" in halts[0].message
+
+
+def funding_rates(symbol: str) -> list[tuple[datetime, Decimal]]:
+    """The recorded funding of ``symbol``: (funding time, rate)."""
+    with (SAMPLE_DIR / f"{symbol}-funding.csv").open(newline="") as handle:
+        return [
+            (
+                datetime.fromtimestamp(int(r["funding_time_ms"]) / 1000, UTC),
+                Decimal(r["funding_rate"]),
+            )
+            for r in csv.DictReader(handle)
+        ]
+
+
+async def test_funding_is_charged_at_the_mark_of_the_funding_time(pg: Database) -> None:
+    clock = ManualClock(START)
+    loop, exchange = await paper_loop(pg.sessions, clock)
+    await loop.tick()
+    await exchange.place_order(
+        OrderRequest("BTCUSDT", Side.BUY, OrderType.MARKET, "ta-by-hand-1", quantity=Decimal("0.1"))
+    )
+    funding_time = START.replace(hour=8, second=0)  # funding every 8 hours from midnight
+    while clock.now() + timedelta(hours=1) < funding_time:
+        clock.advance(timedelta(hours=1))
+        await loop.tick()
+    held = (await exchange.account_state()).positions["BTCUSDT"].amount
+
+    clock.advance(timedelta(hours=1))  # the first cycle past the funding time
+    await loop.tick()
+
+    replay = ReplayMarketData(clock)
+    (last_hour,) = await replay.candles(
+        "BTCUSDT",
+        "1h",
+        start=funding_time - timedelta(hours=1),
+        end=funding_time - timedelta(hours=1),
+    )
+    mark = last_hour.close  # the replay's mark is the close of the last closed candle
+    rate = dict(funding_rates("BTCUSDT"))[funding_time]
+    async with session_scope(pg.sessions) as session:
+        events = list(await session.scalars(select(AgentEvent).where(AgentEvent.type == "funding")))
+    (paid,) = [e for e in events if e.payload["symbol"] == "BTCUSDT"]
+    assert held != 0
+    assert Decimal(str(paid.payload["amount"])) == (-held * mark * rate).quantize(
+        Decimal("0.00000001")
+    )

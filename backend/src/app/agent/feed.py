@@ -32,11 +32,13 @@ class MarketFeed:
         self._funding: dict[str, tuple[datetime, Decimal]] = {}
 
     async def advance(self, symbol: str, now: datetime) -> None:
-        """Fresh candles, exchange matching, due funding, a fresh mark, the next funding."""
+        """Fresh candles, exchange matching, a fresh mark, due funding, the next funding."""
         await self._market.ensure_fresh(symbol)
         await self._feed_exchange(symbol)
-        await self._settle_funding(symbol, now)
+        # The mark first: funding is owed at the mark of the funding time, and the mark of
+        # the previous look is an interval old.
         await self._market.refresh_mark(symbol)
+        await self._settle_funding(symbol, now)
         self._note_funding(symbol)
 
     async def _feed_exchange(self, symbol: str) -> None:
@@ -63,10 +65,14 @@ class MarketFeed:
             self._funding[symbol] = (mark.next_funding_time, mark.funding_rate)
 
     async def _settle_funding(self, symbol: str, now: datetime) -> None:
-        """Charge the funding announced at the last look once its time has passed."""
+        """Charge the funding announced at the last look once its time has passed.
+
+        The notional is valued at the first mark read at or after the funding time (the one
+        just refreshed), never at a mark from before it.
+        """
         due = self._funding.get(symbol)
         mark = self._market.mark(symbol)
-        if due is None or mark is None or now < due[0]:
+        if due is None or mark is None or now < due[0] or mark.time < due[0]:
             return
         paid = await self._exchange.settle_funding(symbol, due[1], mark.mark_price)
         del self._funding[symbol]
