@@ -16,6 +16,7 @@ from app.agents import AgentsRuntime, build_agents
 from app.api.read_cache import ReadCache
 from app.config import Settings, SettingsWatcher
 from app.core.errors import DatabaseError
+from app.core.secrets import register_secrets
 from app.db.engine import create_engine
 from app.db.migrate import SchemaState, schema_state, upgrade_to_head
 from app.db.session import SessionFactory, create_session_factory, session_scope
@@ -68,6 +69,9 @@ async def build_container(
         DatabaseError: The database is unreachable, or (MigrationError) the schema could not
             be brought to head.
     """
+    # Before anything can be journaled or streamed: an upstream error that repeats a key
+    # is masked at the journal and the stream, also when logging was set up without them.
+    register_secrets(settings.secret_values())
     engine = create_engine(settings.database.url)
     stack.push_async_callback(engine.dispose)
     backend = engine.dialect.name
@@ -95,6 +99,7 @@ async def build_container(
         watcher = await start_watching(settings, runtime, stack, poll=settings.config_watch_enabled)
     supervisor = runtime.supervisor if runtime is not None else _idle_supervisor(settings, state)
     token = settings.api_token.get_secret_value() if settings.api_token else generated_token()
+    register_secrets([token])
     container = Container(
         api_token=token,
         settings=settings,

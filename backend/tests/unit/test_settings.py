@@ -286,6 +286,20 @@ def test_secrets_never_appear_in_repr_or_serialisation(monkeypatch: pytest.Monke
     assert set(settings.secret_values()) == set(SECRETS.values())
 
 
+def test_the_database_password_and_per_account_keys_are_secrets_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load(
+        monkeypatch,
+        DATABASE_URL="postgresql://agent:db-password-666@db.internal:5432/trading",
+        MULTI_ACCOUNT_MODE="true",
+        ACCOUNT_IDS="alice",
+        OPENROUTER_API_KEY_ALICE="llm-key-of-alice-777",
+    )
+
+    assert {"db-password-666", "llm-key-of-alice-777"} <= set(settings.secret_values())
+
+
 def test_secrets_never_appear_in_configuration_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     lines = problems(
         monkeypatch,

@@ -4,6 +4,10 @@ Decision (with its LLM calls) -> legs (requested vs approved, every adjustment) 
 (intent written *before* sending, then each status) -> fills; plus events, equity and
 position snapshots, the risk state and the paper exchange's state. Each method is one short
 unit of work: no session stays open across an exchange or LLM call.
+
+Text that came from outside (error messages of the exchange or OpenRouter, a model's reply,
+notes, an operator's reason) is redacted (:mod:`app.core.secrets`) before it is written or
+streamed: an upstream error that repeats the key it was sent must not be stored or served.
 """
 
 import uuid
@@ -16,9 +20,10 @@ from typing import Any
 from sqlalchemy import select
 
 from app.agent.journal_reads import JournalReads
-from app.agent.journal_rows import leg_row, llm_cost, order_data, to_json
+from app.agent.journal_rows import leg_row, llm_cost, order_data, redacted_calls, to_json
 from app.agent.models import AgentControl, AgentEvent
 from app.agent.publishing import JournalPublisher
+from app.core.secrets import redact, redact_json, redact_optional
 from app.db.session import SessionFactory, session_scope
 from app.exchange.ports import AccountState, Execution
 from app.exchange.types import ExchangeOrder, OrderRequest
@@ -58,20 +63,22 @@ class Journal(JournalReads):
         at: datetime | None = None,
     ) -> None:
         """Append one agent event."""
+        message = redact(message)
+        data = redact_json(to_json(payload or {}))
         async with session_scope(self._sessions) as session:
             event = AgentEvent(
                 account_id=account_id,
                 type=kind,
                 severity=severity,
                 message=message,
-                payload=to_json(payload or {}),
+                payload=data,
                 decision_id=decision_id,
             )
             if at is not None:
                 event.occurred_at = at
             session.add(event)
         if self._publisher is not None:
-            self._publisher.event(account_id, kind, message, severity, to_json(payload or {}))
+            self._publisher.event(account_id, kind, message, severity, data)
 
     async def decision(
         self,
@@ -84,7 +91,7 @@ class Journal(JournalReads):
     ) -> tuple[uuid.UUID, list[uuid.UUID]]:
         """Store a decision with its LLM calls and one leg per verdict."""
         async with session_scope(self._sessions) as session:
-            call_ids = await save_calls(session, account_id, outcome.calls)
+            call_ids = await save_calls(session, account_id, redacted_calls(outcome.calls))
             decision = Decision(
                 account_id=account_id,
                 llm_call_id=call_ids[-1] if call_ids else None,
@@ -93,9 +100,9 @@ class Journal(JournalReads):
                 prompt_version=outcome.prompt_version,
                 candle_time=candle_time,
                 status="decided" if outcome.decision is not None else "hold_all",
-                summary=outcome.decision.summary if outcome.decision else None,
-                parsed={"notes": list(outcome.notes)},
-                validation_error=outcome.validation_error,
+                summary=redact(outcome.decision.summary) if outcome.decision else None,
+                parsed={"notes": redact_json(list(outcome.notes))},
+                validation_error=redact_optional(outcome.validation_error),
             )
             session.add(decision)
             await session.flush()
@@ -164,6 +171,7 @@ class Journal(JournalReads):
         error: str | None = None,
     ) -> None:
         """Record what the exchange says about an order (or why it was not placed)."""
+        error = redact_optional(error)
         async with session_scope(self._sessions) as session:
             row = await session.scalar(
                 select(Order).where(Order.client_order_id == client_order_id)
@@ -311,6 +319,7 @@ class Journal(JournalReads):
 
     async def save_control(self, account_id: str, state: str, reason: str | None) -> None:
         """Persist the operator state of the account's agent."""
+        reason = redact_optional(reason)
         async with session_scope(self._sessions) as session:
             row = await session.get(AgentControl, account_id)
             if row is None:

@@ -1,13 +1,19 @@
-"""How journal rows and stream payloads are shaped from domain values (JSON-safe)."""
+"""How journal rows and stream payloads are shaped from domain values (JSON-safe).
+
+Text a model or an exchange wrote is redacted here (:mod:`app.core.secrets`), before it
+reaches a row.
+"""
 
 import uuid
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from app.core.secrets import redact, redact_json, redact_optional
 from app.llm.parsing import ParsedLeg
-from app.llm.ports import DecisionOutcome
+from app.llm.ports import DecisionOutcome, LlmCallRecord
 from app.trading.domain import LegVerdict
 from app.trading.models import DecisionLeg, Order
 
@@ -51,11 +57,24 @@ def leg_row(decision_id: uuid.UUID, verdict: LegVerdict, leg: ParsedLeg | None) 
         decision_id=decision_id,
         symbol=proposal.symbol,
         action=proposal.action.value,
-        requested=requested,
+        requested=redact_json(requested),  # the model's rationale and invalidation text
         approved=approved,
-        adjustments=[to_json(asdict(a)) for a in verdict.adjustments],
+        adjustments=redact_json([to_json(asdict(a)) for a in verdict.adjustments]),
         status=verdict.status.value,
     )
+
+
+def redacted_calls(calls: Sequence[LlmCallRecord]) -> list[LlmCallRecord]:
+    """The calls with their prompt, raw reply and error redacted (the rest as it was)."""
+    return [
+        replace(
+            call,
+            prompt=redact(call.prompt),
+            raw_reply=redact_optional(call.raw_reply),
+            error=redact_optional(call.error),
+        )
+        for call in calls
+    ]
 
 
 def order_data(row: Order) -> dict[str, Any]:

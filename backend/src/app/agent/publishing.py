@@ -20,6 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from app.core.secrets import redact_json
 from app.exchange.ports import AccountState, Execution
 from app.trading.domain import LegStatus, LegVerdict
 
@@ -49,6 +50,10 @@ class Publish(Protocol):
 class _Safe:
     """Streaming must never break the journal: a refused event is logged, not raised.
 
+    Every event's data is redacted (:mod:`app.core.secrets`) on its way out: the journal
+    redacts what it writes, and this second line catches text that reaches the stream
+    without being written (a risk verdict's reasons, an order's payload).
+
     ``on_change`` hears the account of every event (read caches drop that account's answers).
     """
 
@@ -62,7 +67,7 @@ class _Safe:
         if self._on_change is not None and channel.startswith("account."):
             self._on_change(channel.split(".")[1])
         try:
-            self._bus.publish(channel, event, data, at=at)
+            self._bus.publish(channel, event, redact_json(data), at=at)
         except Exception:  # a bug in an event's shape must not stop trading
             logger.exception("could not stream %s on %s", event, channel)
 

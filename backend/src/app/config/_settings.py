@@ -27,6 +27,7 @@ from pydantic import (
     field_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from app.config._accounts import AccountSettings, resolve_accounts
 from app.config._values import (
@@ -284,7 +285,11 @@ class Settings(BaseSettings):
         raise KeyError(account_id)
 
     def secret_values(self) -> list[str]:
-        """Every configured secret's plain value, for the log redactor. Never log this."""
+        """Every configured secret's plain value, for the redactor. Never log this.
+
+        Exchange keys and the OpenRouter key (global and per account), both API tokens and
+        the database password.
+        """
         secrets: list[SecretStr | None] = [
             self.asterdex_api_key,
             self.asterdex_api_secret,
@@ -295,7 +300,11 @@ class Settings(BaseSettings):
         ]
         for account in self._accounts:
             secrets.extend(account.secrets())
-        return sorted({s.get_secret_value() for s in secrets if s is not None})
+        values = {s.get_secret_value() for s in secrets if s is not None}
+        password = make_url(self.database.url).password
+        if password:
+            values.add(str(password))
+        return sorted(values)
 
 
 def read_environment(env_file: Path | None) -> dict[str, str]:
