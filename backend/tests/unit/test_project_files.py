@@ -1,4 +1,5 @@
-"""The files people deploy and configure with: compose.yaml, Containerfile, .env.example."""
+"""The files people deploy and configure with: compose.yaml, Containerfile, .containerignore,
+.env.example."""
 
 import re
 import shutil
@@ -9,6 +10,7 @@ import pytest
 import yaml
 
 from app.config import ACCOUNT_VARIABLES, Settings, load_settings
+from app.main import create_app
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -105,3 +107,128 @@ def test_pre_commit_hooks_are_local_and_run_through_uv() -> None:
     assert all(repo["repo"] == "local" for repo in config["repos"])
     assert {"black", "ruff", "mypy"} <= set(hooks)
     assert all(hook["entry"].startswith("uv run ") for hook in hooks.values())
+
+
+def backend_healthcheck() -> list[str]:
+    test = compose()["services"]["backend"]["healthcheck"]["test"]
+    assert isinstance(test, list)
+    return [str(part) for part in test]
+
+
+def test_compose_checks_the_backend_on_its_health_route() -> None:
+    # podman builds OCI images, which drop the Containerfile's HEALTHCHECK: compose says it.
+    check = compose()["services"]["backend"]["healthcheck"]
+    test = backend_healthcheck()
+
+    assert test[:2] == ["CMD", "python"]  # exec form: no shell needed; python is in the image
+    assert "http://127.0.0.1:3000/health" in test[-1]  # the container always listens on 3000
+    assert {"interval", "timeout", "retries", "start_period"} <= set(check)
+    assert "get" in create_app().openapi()["paths"]["/health"]
+
+
+def ignore_patterns(name: str) -> list[str]:
+    lines = (REPO_ROOT / name).read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    """An ignore pattern as the container builders read it: ``filepath.Match`` rules per
+    segment (``*`` and ``?`` stop at ``/``, ``[...]`` classes) plus ``**`` for any depth."""
+    out, i = "", 0
+    pattern = pattern.lstrip("/")
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        elif pattern[i] == "[":
+            end = pattern.index("]", i)
+            body = pattern[i + 1 : end]
+            out, i = (
+                out + "[" + ("^" + body[1:] if body.startswith(("!", "^")) else body) + "]",
+                end + 1,
+            )
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out + "$")
+
+
+def excluded(path: str, patterns: list[str]) -> bool:
+    """Left out of the context: the last pattern matching the path or a parent decides."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    verdict = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        regex = _pattern_regex(pattern.removeprefix("!"))
+        if any(regex.match(candidate) for candidate in candidates):
+            verdict = not negated
+    return verdict
+
+
+LEFT_OUT = [
+    ".git/HEAD",
+    ".venv/bin/python",
+    "backend/.venv/lib/site.py",
+    ".env",
+    "backend/.env",
+    ".env.production",
+    "backend/src/app/__pycache__/main.cpython-313.pyc",
+    "__pycache__/x.pyc",
+    ".mypy_cache/3.13/app/main.data.json",
+    "backend/.ruff_cache/CACHEDIR.TAG",
+    ".pytest_cache/v/cache/lastfailed",
+    ".hypothesis/examples/x",
+    "backend/data/trading-agent.db",
+    "data/trading-agent.db",
+    "backend/src/app/stray.db",
+    "agent.db",
+    "backend/data/trading-agent.db-wal",
+    "data/trading-agent.db-journal",
+    "data/trading-agent.db.lock",
+    "backend/tests/unit/test_project_files.py",
+    "backend/tests/conftest.py",
+    "backend/benchmarks/run.py",
+    "docs/architecture.md",
+]
+
+
+@pytest.mark.parametrize("name", [".containerignore", ".dockerignore"])
+def test_the_build_context_leaves_out_local_data_secrets_caches_and_tests(name: str) -> None:
+    patterns = ignore_patterns(name)
+
+    kept = [path for path in LEFT_OUT if not excluded(path, patterns)]
+
+    assert kept == []
+    # podman reads .containerignore, docker .dockerignore: the same rules for both.
+    assert (REPO_ROOT / name).read_text() == (REPO_ROOT / ".containerignore").read_text()
+
+
+def test_the_build_context_keeps_everything_the_containerfile_copies() -> None:
+    patterns = ignore_patterns(".containerignore")
+    text = (REPO_ROOT / "backend" / "Containerfile").read_text()
+    copies = re.findall(r"^COPY (?!--from)(.+)$", text, re.MULTILINE)
+    sources = [source for line in copies for source in line.split()[:-1]]
+    assert sources  # pyproject.toml, .python-version, backend/...
+    needed: list[str] = []
+    for source in sources:
+        root = REPO_ROOT / source
+        files = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
+        needed += [p.relative_to(REPO_ROOT).as_posix() for p in files]
+
+    service = [
+        path
+        for path in needed
+        if path.startswith(("backend/src/", "backend/migrations/")) and "__pycache__" not in path
+    ]
+    missing = [path for path in service if excluded(path, patterns)]
+    top = ["pyproject.toml", ".python-version", "backend/pyproject.toml", "backend/alembic.ini"]
+
+    assert "backend/src/app/market_data/sample/BTCUSDT-1h.csv" in service
+    assert any(path.startswith("backend/migrations/versions/") for path in service)
+    assert missing == []
+    assert [path for path in top if excluded(path, patterns)] == []
