@@ -121,15 +121,17 @@ async def test_a_key_repeated_by_openrouter_is_masked_everywhere(
         await read.close()
 
     answers = [*await api_answers(service, FULL), *await api_answers(service, READ)]
+    async with service.client(READ) as http:  # an error detail that repeats what was sent
+        unknown = await http.get(f"/api/v1/accounts/{LLM_KEY}/orders")
     rows = await database_dump(postgres_url)
 
     assert cycle.status_code == 200, cycle.text
     assert LLM_KEY not in "\n".join(received)
     assert LLM_KEY not in "\n".join(answers)
+    assert unknown.json() == {"error": "unknown_account", "detail": "no account '***'"}
     assert not [row for row in rows if LLM_KEY in row]
     # Masked, not dropped: the operator still learns that OpenRouter refused the key.
     refusals = [row for row in rows if "User not found for key ***" in row]
     assert any("llm.auth_failed" in row for row in refusals)  # agent_events
     assert any("rules provider decided" in row for row in refusals)  # decisions.parsed
     assert any("User not found for key ***" in answer for answer in answers)
-

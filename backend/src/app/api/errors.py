@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import AppError, DatabaseUnavailable
+from app.core.secrets import redact
 from app.db.errors import OutageLog, database_unavailable, is_connection_error, outage_log
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ HTTP_ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allow
 
 
 def _error(status: int, code: str, detail: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": code, "detail": detail})
+    # Details repeat outside text (an exchange's message, a path parameter): mask secrets.
+    return JSONResponse(status_code=status, content={"error": code, "detail": redact(detail)})
 
 
 async def _app_error(request: Request, exc: Exception) -> JSONResponse:
