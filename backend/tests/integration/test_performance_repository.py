@@ -248,6 +248,7 @@ async def test_inputs_over_the_day(seeded: Database) -> None:
 
     assert inputs == repo.PerformanceInputs(
         realized=[D("12.5"), D(-4), D(8)],
+        trips=[],  # the seeded sells only ever grow one short
         fees=D("1.7"),
         funding=D("-0.375"),
         unrealized=D("14.3"),  # the 23:50 snapshot
@@ -270,7 +271,13 @@ async def test_inputs_narrowed_and_unbounded(seeded: Database) -> None:
     assert (everything.fees, everything.funding) == (D("10.7"), D("-7.375"))
     assert (everything.llm_cost, everything.decisions) == (D("1.03"), 4)
     assert nobody == repo.PerformanceInputs(
-        realized=[], fees=D(0), funding=D(0), unrealized=D(0), llm_cost=D(0), decisions=0
+        realized=[],
+        trips=[],
+        fees=D(0),
+        funding=D(0),
+        unrealized=D(0),
+        llm_cost=D(0),
+        decisions=0,
     )
 
 
@@ -294,3 +301,31 @@ async def test_sqlite_inputs_match_postgres(seeded: Database, sqlite: Database) 
             assert await repo.performance_inputs(
                 lite, ACCOUNT, start=start, end=end
             ) == await repo.performance_inputs(pg, ACCOUNT, start=start, end=end)
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+async def test_trades_are_round_trips_net_of_fees_closed_in_range(
+    seeded: Database, sqlite: Database, backend: str
+) -> None:
+    db = seeded if backend == "postgresql" else sqlite
+    trades = [
+        ("BUY", "0.02", "0", "1", DAY - 2 * HOUR),  # a trip closed before the range
+        ("SELL", "0.02", "5", "1", DAY - HOUR),
+        ("BUY", "0.02", "0", "1", DAY - HOUR / 2),  # opened before the range ...
+        ("SELL", "0.01", "3", "0.5", DAY + HOUR),
+        ("SELL", "0.01", "-1", "0.5", DAY + 2 * HOUR),  # ... flat in range: 3 - 1 - 2 of fees
+        ("SELL", "0.01", "0", "0.25", DAY + 3 * HOUR),  # a short still open
+    ]
+    async with session_scope(db.sessions) as session:
+        await sync_accounts(session, [(AccountId("gamma"), TradingMode.PAPER)])
+        for n, (side, quantity, pnl, fee, at) in enumerate(trades):
+            row = fill("gamma", 100 + n, at, pnl, fee)
+            row.side, row.quantity = side, D(quantity)
+            session.add(row)
+    async with session_scope(db.sessions) as session:
+        day = await repo.performance_inputs(session, "gamma", start=DAY, end=DAY + 23 * HOUR)
+        ever = await repo.performance_inputs(session, "gamma", start=None, end=None)
+
+    assert day.trips == [D(0)]
+    assert day.realized == [D(3), D(-1)]  # the fills' own figure stays per fill, before fees
+    assert ever.trips == [D(3), D(0)]

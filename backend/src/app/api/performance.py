@@ -11,6 +11,7 @@ from app.api.auth import ReadAccess
 from app.api.deps import SessionDep
 from app.api.errors import API_ERRORS
 from app.api.journal import AccountDep
+from app.core.decimals import PlainDecimal
 from app.core.errors import AppError
 from app.core.types import KLINE_INTERVALS_MS
 from app.trading.performance import compute_metrics
@@ -35,7 +36,7 @@ class EquityPointRead(BaseModel):
     """The last equity snapshot of one bucket."""
 
     at: AwareDatetime
-    equity: Decimal
+    equity: PlainDecimal
 
 
 class PerformanceRead(BaseModel):
@@ -58,22 +59,26 @@ class PerformanceRead(BaseModel):
 
     bucket: str
     curve: list[EquityPointRead]
-    start_equity: Decimal | None
-    end_equity: Decimal | None
-    return_pct: Decimal | None = Field(description="Percent (20 means +20 %)")
-    max_drawdown_pct: Decimal | None = Field(description="Percent, peak to trough")
+    start_equity: PlainDecimal | None
+    end_equity: PlainDecimal | None
+    return_pct: PlainDecimal | None = Field(description="Percent (20 means +20 %)")
+    max_drawdown_pct: PlainDecimal | None = Field(description="Percent, peak to trough")
     sharpe: float | None = Field(description="Annualised over the bucket's returns")
     sortino: float | None
-    win_rate: Decimal | None = Field(description="Share of closing fills in profit (0-1)")
-    profit_factor: Decimal | None
-    trades: int
-    realized_pnl: Decimal
-    unrealized_pnl: Decimal
-    fees: Decimal
-    funding: Decimal
-    llm_cost_usd: Decimal
+    win_rate: PlainDecimal | None = Field(
+        description="Share of round trips (open to flat) with a net PnL after fees above 0 (0-1)"
+    )
+    profit_factor: PlainDecimal | None = Field(
+        description="Net profit over net loss of the round trips (after fees)"
+    )
+    trades: int = Field(description="Round trips closed in the range (open to flat)")
+    realized_pnl: PlainDecimal
+    unrealized_pnl: PlainDecimal
+    fees: PlainDecimal
+    funding: PlainDecimal
+    llm_cost_usd: PlainDecimal
     decisions: int
-    cost_per_decision: Decimal | None
+    cost_per_decision: PlainDecimal | None
 
 
 def _q(value: Decimal | None) -> Decimal | None:
@@ -110,6 +115,7 @@ async def get_performance(
         curve,
         bucket=width,
         realized=inputs.realized,
+        trips=inputs.trips,
         fees=inputs.fees,
         funding=inputs.funding,
         unrealized=inputs.unrealized,

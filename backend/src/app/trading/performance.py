@@ -8,6 +8,9 @@ Units:
 
 - ``return_pct`` and ``max_drawdown_pct`` are percentages (``20`` means 20 %).
 - ``win_rate`` is a share in ``[0, 1]`` (``0.5`` means half the trades won).
+- A trade is a round trip (:func:`round_trips`): a position from flat to flat, however many
+  fills it took, judged by its net PnL after the fees of those fills. Funding is reported as
+  its own total, not charged to trades.
 - ``sharpe`` and ``sortino`` are annualised (see :func:`compute_metrics`).
 
 Percentages and ratios are not rounded here: the presentation layer decides the precision.
@@ -52,9 +55,9 @@ class Metrics:
             with fewer than 2 returns or when the returns do not vary.
         sortino: Annualised Sortino ratio (target return 0); None with fewer than 2 returns
             or when no return is negative.
-        win_rate: Share of trades with a positive realized PnL, in ``[0, 1]``; None without
-            trades.
-        profit_factor: Gross profit / gross loss of the trades; None without a loss.
+        win_rate: Share of trades (round trips) with a positive net PnL, in ``[0, 1]``; None
+            without trades.
+        profit_factor: Gross net profit / gross net loss of the trades; None without a loss.
         realized_pnl: Sum of the fills' realized PnL.
         unrealized_pnl: Unrealized PnL of the open positions (as given).
         fees: Sum of the fills' fees (positive when paid).
@@ -62,7 +65,7 @@ class Metrics:
         llm_cost_usd: What the decision model cost, in USD.
         decisions: How many decision cycles ran.
         cost_per_decision: ``llm_cost_usd / decisions``; None without decisions.
-        trades: Closing fills, i.e. fills with a non-zero realized PnL.
+        trades: Round trips closed in the range.
     """
 
     start_equity: Decimal | None
@@ -88,6 +91,7 @@ def compute_metrics(
     *,
     bucket: timedelta,
     realized: Sequence[Decimal],
+    trips: Sequence[Decimal],
     fees: Decimal,
     funding: Decimal,
     unrealized: Decimal,
@@ -105,7 +109,8 @@ def compute_metrics(
     Args:
         curve: Equity points, oldest first, one per bucket.
         bucket: Width of a curve bucket; sets the annualisation factor.
-        realized: Realized PnL of the fills; zero values (opening fills) are ignored.
+        realized: Realized PnL of the fills (before fees).
+        trips: Net PnL of every round trip closed in the range (see :func:`round_trips`).
         fees: Total fees paid.
         funding: Total funding (negative when paid).
         unrealized: Current unrealized PnL.
@@ -123,7 +128,6 @@ def compute_metrics(
     equities = [point.equity for point in curve]
     returns = _returns(equities)
     periods_per_year = YEAR / bucket
-    trades = [pnl for pnl in realized if pnl != 0]
     return Metrics(
         start_equity=equities[0] if equities else None,
         end_equity=equities[-1] if equities else None,
@@ -131,8 +135,8 @@ def compute_metrics(
         max_drawdown_pct=max_drawdown_pct(equities),
         sharpe=sharpe_ratio(returns, periods_per_year),
         sortino=sortino_ratio(returns, periods_per_year),
-        win_rate=_win_rate(trades),
-        profit_factor=_profit_factor(trades),
+        win_rate=_win_rate(trips),
+        profit_factor=_profit_factor(trips),
         realized_pnl=sum(realized, _ZERO),
         unrealized_pnl=unrealized,
         fees=fees,
@@ -140,8 +144,76 @@ def compute_metrics(
         llm_cost_usd=llm_cost,
         decisions=decisions,
         cost_per_decision=llm_cost / decisions if decisions > 0 else None,
-        trades=len(trades),
+        trades=len(trips),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TradeFill:
+    """One fill, as round trips see it.
+
+    Attributes:
+        symbol: The position's symbol (one-way mode: one position per symbol).
+        quantity: Signed base quantity: positive for a buy, negative for a sell.
+        realized_pnl: Realized PnL of the fill, before fees.
+        fee: Fee paid (positive when paid).
+        at: When it filled (tz-aware UTC).
+    """
+
+    symbol: str
+    quantity: Decimal
+    realized_pnl: Decimal
+    fee: Decimal
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RoundTrip:
+    """A position from open to flat: its symbol, when it went flat, its PnL net of fees."""
+
+    symbol: str
+    closed_at: datetime
+    net_pnl: Decimal
+
+
+def round_trips(fills: Sequence[TradeFill]) -> list[RoundTrip]:
+    """The round trips closed by ``fills`` (oldest first), in the order they went flat.
+
+    A round trip collects the realized PnL minus the fees of every fill from the one that
+    opens a position to the one that leaves it flat. A fill that reverses the position
+    closes one trip and opens the next: its realized PnL belongs to the closing part, its
+    fee is split by quantity. A fill that realizes PnL from flat closes a position opened
+    before the first fill given; it is a round trip of its own. Over fills that end flat,
+    the trips' net PnL adds up exactly to the fills' realized PnL minus their fees.
+    """
+    position: dict[str, Decimal] = {}
+    running: dict[str, Decimal] = {}
+    closed: list[RoundTrip] = []
+    for fill in fills:
+        before = position.get(fill.symbol, _ZERO)
+        after = before + fill.quantity
+        net = running.get(fill.symbol, _ZERO) + fill.realized_pnl
+        if before == 0 and fill.realized_pnl != 0:
+            closed.append(RoundTrip(fill.symbol, fill.at, net - fill.fee))
+            running[fill.symbol] = _ZERO
+            continue
+        if before != 0 and (after == 0 or (after > 0) != (before > 0)):
+            # Reduced to flat or reversed: the part up to flat ends this trip.
+            closing_fee = fill.fee if after == 0 else _share(fill.fee, before, fill.quantity)
+            closed.append(RoundTrip(fill.symbol, fill.at, net - closing_fee))
+            running[fill.symbol] = -(fill.fee - closing_fee)
+        else:
+            running[fill.symbol] = net - fill.fee
+        position[fill.symbol] = after
+    return closed
+
+
+def _share(fee: Decimal, part: Decimal, whole: Decimal) -> Decimal:
+    # Rounded to the fee's own places (at least 8) so that the trips still add up exactly:
+    # an unrounded third of a fee would round again in every sum it enters.
+    exponent = fee.as_tuple().exponent
+    places = min(exponent if isinstance(exponent, int) else 0, -8)
+    return (fee * abs(part) / abs(whole)).quantize(Decimal(1).scaleb(places))
 
 
 def max_drawdown_pct(equities: Sequence[Decimal]) -> Decimal | None:

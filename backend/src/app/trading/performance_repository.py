@@ -23,7 +23,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from app.agent.models import AgentEvent
 from app.llm.models import LlmCall
 from app.trading.models import Decision, EquitySnapshot, Fill
-from app.trading.performance import EquityPoint
+from app.trading.performance import EquityPoint, TradeFill, round_trips
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ class PerformanceInputs:
 
     Attributes:
         realized: Realized PnL of every closing fill (non-zero values only), oldest first.
+        trips: Net PnL (after fees) of every round trip that went flat in range, oldest first;
+            a trip opened before ``start`` counts with all its fills.
         fees: Sum of the fees of every fill in range.
         funding: Sum of the journaled funding payments (negative when the account paid).
         unrealized: Unrealized PnL of the newest equity snapshot in range (0 without one).
@@ -53,6 +55,7 @@ class PerformanceInputs:
     """
 
     realized: list[Decimal]
+    trips: list[Decimal]
     fees: Decimal
     funding: Decimal
     unrealized: Decimal
@@ -118,12 +121,29 @@ async def performance_inputs(
     )
     return PerformanceInputs(
         realized=realized,
+        trips=await _trips(session, account_id, start, end),
         fees=fees,
         funding=await _funding(session, account_id, start, end),
         unrealized=await _unrealized(session, account_id, start, end),
         llm_cost=sum((c for c in await session.scalars(costs) if c is not None), _ZERO),
         decisions=int((await session.execute(decisions)).scalar_one()),
     )
+
+
+async def _trips(
+    session: AsyncSession, account_id: str, start: datetime | None, end: datetime | None
+) -> list[Decimal]:
+    # From the first fill, not from ``start``: a trip closing in range may have opened before.
+    query = (
+        select(Fill.symbol, Fill.side, Fill.quantity, Fill.realized_pnl, Fill.fee, Fill.filled_at)
+        .where(Fill.account_id == account_id, *_within(Fill.filled_at, None, end))
+        .order_by(Fill.filled_at, Fill.trade_id)
+    )
+    fills = [
+        TradeFill(symbol, quantity if side == "BUY" else -quantity, pnl, fee, at)
+        for symbol, side, quantity, pnl, fee, at in await session.execute(query)
+    ]
+    return [t.net_pnl for t in round_trips(fills) if start is None or t.closed_at >= start]
 
 
 def _check_range(bucket: timedelta, start: datetime | None, end: datetime | None) -> None:

@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.trading.performance import EquityPoint, Metrics, compute_metrics, max_drawdown_pct
+from app.trading.performance import (
+    EquityPoint,
+    Metrics,
+    TradeFill,
+    compute_metrics,
+    max_drawdown_pct,
+    round_trips,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -27,6 +34,7 @@ def metrics(
     *,
     bucket: timedelta = DAY,
     realized: Sequence[Decimal] = (),
+    trips: Sequence[Decimal] = (),
     llm_cost: str = "0",
     decisions: int = 0,
 ) -> Metrics:
@@ -34,6 +42,7 @@ def metrics(
         points,
         bucket=bucket,
         realized=realized,
+        trips=trips,
         fees=D("1.5"),
         funding=D("-0.25"),
         unrealized=D("7"),
@@ -74,13 +83,13 @@ def test_annualisation_follows_the_bucket_width() -> None:
     assert hourly.sharpe == pytest.approx(math.sqrt(3) / 6 * math.sqrt(8760))
 
 
-def test_trade_figures_from_realized_pnl() -> None:
-    result = metrics(curve("100"), realized=[D(10), D(-5), D(20), D(-15), D(0)])
+def test_trade_figures_count_round_trips_net_of_fees() -> None:
+    result = metrics(curve("100"), realized=[D(3), D(9)], trips=[D(10), D(-5), D(20), D(-15)])
 
-    assert result.trades == 4  # the zero (an opening fill) is no trade
+    assert result.trades == 4
     assert result.win_rate == D("0.5")
     assert result.profit_factor == D("1.5")  # 30 / 20
-    assert result.realized_pnl == D(10)
+    assert result.realized_pnl == D(12)  # the fills' own figure, before fees
 
 
 def test_costs_and_given_figures_pass_through() -> None:
@@ -135,7 +144,7 @@ def test_zero_deviation_gives_no_ratio(equities: tuple[str, ...]) -> None:
 
 
 def test_without_a_loss_there_is_no_profit_factor_nor_sortino() -> None:
-    result = metrics(curve("100", "101", "103", "104"), realized=[D(3), D(1)])
+    result = metrics(curve("100", "101", "103", "104"), trips=[D(3), D(1)])
 
     assert result.profit_factor is None
     assert result.win_rate == D(1)
@@ -145,7 +154,7 @@ def test_without_a_loss_there_is_no_profit_factor_nor_sortino() -> None:
 
 
 def test_only_losses() -> None:
-    result = metrics(curve("100"), realized=[D(-3), D(-1)])
+    result = metrics(curve("100"), trips=[D(-3), D(-1)])
 
     assert result.win_rate == D(0)
     assert result.profit_factor == D(0)
@@ -171,12 +180,12 @@ buckets = st.sampled_from([timedelta(minutes=1), HOUR, timedelta(hours=4), DAY, 
 @given(
     equities=st.lists(positive, max_size=60),
     bucket=buckets,
-    realized=st.lists(st.decimals(min_value=-1000, max_value=1000, places=4), max_size=20),
+    trips=st.lists(st.decimals(min_value=-1000, max_value=1000, places=4), max_size=20),
 )
 def test_metrics_never_raise_on_a_positive_curve(
-    equities: list[Decimal], bucket: timedelta, realized: list[Decimal]
+    equities: list[Decimal], bucket: timedelta, trips: list[Decimal]
 ) -> None:
-    result = metrics(curve(*equities), bucket=bucket, realized=realized, decisions=len(realized))
+    result = metrics(curve(*equities), bucket=bucket, trips=trips, decisions=len(trips))
 
     if not equities:
         assert result.max_drawdown_pct is None
@@ -191,4 +200,102 @@ def test_metrics_never_raise_on_a_positive_curve(
         assert ratio is None or math.isfinite(ratio)
     if result.win_rate is not None:
         assert 0 <= result.win_rate <= 1
-    assert result.trades == sum(1 for pnl in realized if pnl != 0)
+    assert result.trades == len(trips)
+
+
+def fill(quantity: str, pnl: str = "0", fee: str = "0", symbol: str = "BTCUSDT") -> TradeFill:
+    return TradeFill(symbol, D(quantity), D(pnl), D(fee), T0)
+
+
+def test_a_round_trip_of_several_fills_is_one_trade_net_of_all_its_fees() -> None:
+    trips = round_trips(
+        [
+            fill("0.2", fee="0.5"),  # open
+            fill("0.1", fee="0.25"),  # add
+            fill("-0.1", pnl="3", fee="0.25"),  # reduce in profit
+            fill("-0.2", pnl="1", fee="0.5"),  # flat
+        ]
+    )
+
+    assert [t.net_pnl for t in trips] == [D("2.5")]  # 3 + 1 - 1.5 of fees
+
+
+def test_a_fill_in_profit_can_still_be_a_losing_trade_after_fees() -> None:
+    (trip,) = round_trips([fill("1", fee="2"), fill("-1", pnl="3", fee="2")])
+
+    assert trip.net_pnl == D(-1)
+
+
+def test_a_reversal_closes_one_trip_and_opens_the_next_with_its_share_of_the_fee() -> None:
+    trips = round_trips(
+        [
+            fill("1", fee="1"),
+            fill("-3", pnl="10", fee="3"),  # 1 closes the long, 2 open a short
+            fill("2", pnl="-4", fee="2"),
+        ]
+    )
+
+    assert [t.net_pnl for t in trips] == [D(8), D(-8)]  # 10 - 1 - 1; -4 - 2 - 2
+
+
+def test_symbols_are_separate_positions_and_open_ones_are_no_trade_yet() -> None:
+    trips = round_trips(
+        [
+            fill("1", fee="1"),
+            fill("5", fee="1", symbol="ETHUSDT"),
+            fill("-1", pnl="4", fee="1"),
+        ]
+    )
+
+    assert [(t.symbol, t.net_pnl) for t in trips] == [("BTCUSDT", D(2))]
+
+
+def test_a_close_of_a_position_opened_before_the_record_is_a_trip_of_its_own() -> None:
+    trips = round_trips([fill("-1", pnl="5", fee="1"), fill("1", fee="1")])
+
+    assert [t.net_pnl for t in trips] == [D(4)]  # the second fill opens a new position
+
+
+quantities = st.decimals(min_value=D("-5"), max_value=D(5), places=3).filter(lambda q: q != 0)
+fees = st.decimals(min_value=D(0), max_value=D(50), places=8)
+pnls = st.decimals(min_value=D(-1000), max_value=D(1000), places=8)
+
+
+@st.composite
+def flat_fill_sequences(draw: st.DrawFn) -> list[TradeFill]:
+    """Fills over two symbols, each left flat at the end; PnL only where a position shrinks."""
+    fills: list[TradeFill] = []
+    held = {"BTCUSDT": D(0), "ETHUSDT": D(0)}
+    for _ in range(draw(st.integers(min_value=0, max_value=25))):
+        symbol = draw(st.sampled_from(sorted(held)))
+        quantity = draw(quantities)
+        shrinks = held[symbol] != 0 and (quantity > 0) != (held[symbol] > 0)
+        pnl = draw(pnls) if shrinks else D(0)
+        fills.append(TradeFill(symbol, quantity, pnl, draw(fees), T0))
+        held[symbol] += quantity
+    for symbol, amount in held.items():
+        if amount != 0:
+            fills.append(TradeFill(symbol, -amount, draw(pnls), draw(fees), T0))
+    return fills
+
+
+@given(flat_fill_sequences())
+def test_round_trips_add_up_to_realized_pnl_minus_fees(fills: list[TradeFill]) -> None:
+    trips = round_trips(fills)
+
+    assert sum((t.net_pnl for t in trips), D(0)) == sum(
+        (f.realized_pnl - f.fee for f in fills), D(0)
+    )
+
+
+@given(flat_fill_sequences())
+def test_every_return_to_flat_is_one_trade(fills: list[TradeFill]) -> None:
+    held: dict[str, Decimal] = {}
+    flats = 0
+    for f in fills:
+        before = held.get(f.symbol, D(0))
+        held[f.symbol] = before + f.quantity
+        reversed_ = before != 0 and held[f.symbol] != 0 and (held[f.symbol] > 0) != (before > 0)
+        flats += (before != 0 and held[f.symbol] == 0) or reversed_
+
+    assert len(round_trips(fills)) == flats
