@@ -1,7 +1,8 @@
 """Hot reload on a running replay service: a valid ``.env`` change reaches the agent at its
-next cycle, a restart-only change is reported, an invalid change is rejected and the running
-configuration stays."""
+next cycle, a restart-only change is reported, an invalid change (or one the agents refuse,
+such as an unknown asset) is rejected whole and the running configuration stays."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -13,13 +14,14 @@ from sqlalchemy import select
 from app.agent.models import AgentEvent
 from app.agent.supervisor import CONFIG_PAUSED, AgentState
 from app.agents import AgentsRuntime, build_agents
-from app.config import SettingsWatcher, load_settings
+from app.config import ConfigChange, SettingsWatcher, load_settings
 from app.core.types import AccountId
 from app.db.session import session_scope
-from app.hot_reload import apply_change
+from app.hot_reload import apply_change, vet_change
 from app.trading.models import Decision, DecisionLeg
 from app.trading.repository import sync_accounts
 from tests.db import Database
+from tests.waiting import until
 
 pytestmark = pytest.mark.postgres
 
@@ -137,7 +139,7 @@ async def test_an_invalid_change_is_rejected_and_the_running_config_stays(
     assert loop.config.limits.max_leverage == Decimal(2)
 
 
-async def test_an_unknown_asset_keeps_the_account_on_its_running_config(
+async def test_an_unknown_asset_in_the_file_is_rejected_whole(
     pg: Database,
     service: tuple[AgentsRuntime, SettingsWatcher, Path],
     caplog: pytest.LogCaptureFixture,
@@ -145,13 +147,33 @@ async def test_an_unknown_asset_keeps_the_account_on_its_running_config(
     runtime, watcher, env_file = service
     loop = runtime.accounts[AccountId("default")].managed.loop
     assert loop is not None
+    before = watcher.current
+    handed_over: list[ConfigChange] = []
 
-    write_env(env_file, DATABASE_URL=pg.url, ASSETS="BTC,DOGE", AGENTS_ENABLED="true")
-    change = watcher.check()
-    assert change is not None
+    async def on_change(change: ConfigChange) -> None:
+        handed_over.append(change)
+
+    async def vet(change: ConfigChange) -> None:
+        await vet_change(runtime, change)
+
+    def rejected() -> bool:
+        return any(
+            "configuration change rejected" in r.getMessage() and "DOGE" in r.getMessage()
+            for r in caplog.records
+        )
+
+    write_env(env_file, DATABASE_URL=pg.url, ASSETS="BTC,DOGE", LEVERAGE="1", AGENTS_ENABLED="true")
+    stop = asyncio.Event()
     with caplog.at_level(logging.ERROR):
-        await apply_change(runtime, change)
+        watching = asyncio.create_task(watcher.run(on_change, stop, poll_s=0.01, vet=vet))
+        try:
+            await until(rejected, "the rejection")
+        finally:
+            stop.set()
+            await watching
     await loop.tick()
 
+    assert watcher.current is before  # GET /config keeps showing what is in force
+    assert handed_over == []
     assert set(loop.config.symbols) == {"BTC", "ETH"}
-    assert any("DOGE" in r.getMessage() for r in caplog.records)
+    assert loop.config.limits.max_leverage == Decimal(2)  # the valid part is refused too

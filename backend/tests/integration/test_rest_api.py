@@ -201,7 +201,8 @@ async def test_config_is_redacted_and_live_safe_fields_patch(service: RunningSer
         refused = await reader.patch("/api/v1/config", json={"LEVERAGE": "3"})
         not_live = await admin.patch("/api/v1/config", json={"DATABASE_URL": "sqlite://"})
         invalid = await admin.patch("/api/v1/config", json={"LEVERAGE": "0"})
-        applied = await admin.patch("/api/v1/config", json={"LEVERAGE": "3", "ASSETS": "BTC,ETH"})
+        # Tighter than the environment's LEVERAGE (2): looser would need an environment change.
+        applied = await admin.patch("/api/v1/config", json={"LEVERAGE": "1.5", "ASSETS": "BTC,ETH"})
         await cycle(admin)
         after = (await reader.get("/api/v1/config")).json()
 
@@ -221,7 +222,7 @@ async def test_config_is_redacted_and_live_safe_fields_patch(service: RunningSer
     assert after["overrides"] == ["ASSETS", "LEVERAGE"]
     loop = service.container.supervisor.loop(AccountId("default"))
     assert loop is not None
-    assert loop.config.limits.max_leverage == Decimal(3)
+    assert loop.config.limits.max_leverage == Decimal("1.5")
     assert set(loop.config.symbols) == {"BTC", "ETH"}
 
 

@@ -397,3 +397,67 @@ def test_agent_paused_per_account_falls_back_to_the_global(
     settings = load_settings(use_default_env_file=False)
 
     assert [a.agent_paused for a in settings.accounts] == [True, False, True]
+
+
+# Changes over the API: the environment's limits are ceilings, also when the file changes.
+
+
+async def test_an_override_the_environment_no_longer_allows_is_dropped(
+    files: Files, reload_logs: pytest.LogCaptureFixture
+) -> None:
+    watcher = files.start(LEVERAGE="5")
+    await watcher.patch({"LEVERAGE": "4", "MIN_HOLD_BARS": "5"})
+
+    files.write(LEVERAGE="3")
+    change = watcher.check()
+
+    assert change is not None
+    assert change.applied == ("LEVERAGE",)
+    assert watcher.current.leverage == Decimal(3)
+    assert watcher.environment.leverage == Decimal(3)
+    assert watcher.overrides == {"MIN_HOLD_BARS": "5"}
+    assert messages(reload_logs, logging.WARNING) == [
+        "the environment now allows less than set over the API; dropped: LEVERAGE"
+    ]
+
+
+async def test_per_account_ceilings_are_each_accounts_own(files: Files) -> None:
+    watcher = files.start(
+        MULTI_ACCOUNT_MODE="true", ACCOUNT_IDS="alice,bob", LEVERAGE="5", LEVERAGE_bob="2"
+    )
+
+    with pytest.raises(ConfigError) as own:
+        await watcher.patch({"LEVERAGE_bob": "3"})
+    with pytest.raises(ConfigError) as upper_case:
+        await watcher.patch({"LEVERAGE_BOB": "1"})
+    await watcher.patch({"LEVERAGE_alice": "1", "LEVERAGE": "4"})
+
+    assert own.value.problems == (
+        "LEVERAGE_bob: 3 is looser than the environment allows (at most 2, its value there); "
+        "loosening further needs an environment change",
+    )
+    assert upper_case.value.problems == (
+        "LEVERAGE_BOB: unknown variable; names are case-sensitive (did you mean LEVERAGE_bob?)",
+    )
+    leverage = {a.id: a.leverage for a in watcher.current.accounts}
+    assert leverage == {"alice": Decimal(1), "bob": Decimal(2)}
+    assert watcher.overrides == {"LEVERAGE_alice": "1", "LEVERAGE": "4"}
+
+
+async def test_a_change_the_agents_refuse_is_not_kept(files: Files) -> None:
+    watcher = files.start(LEVERAGE="5")
+    applied: list[ConfigChange] = []
+
+    async def refuse(change: ConfigChange) -> None:
+        raise ConfigError(["ASSETS: unknown asset(s) DOGE"])
+
+    async def apply(change: ConfigChange) -> None:
+        applied.append(change)
+
+    before = watcher.current
+    with pytest.raises(ConfigError):
+        await watcher.patch({"ASSETS": "DOGE", "LEVERAGE": "2"}, vet=refuse, apply=apply)
+
+    assert watcher.current is before
+    assert watcher.overrides == {}
+    assert applied == []

@@ -89,6 +89,8 @@ def test_single_account_mode_has_one_default_account(monkeypatch: pytest.MonkeyP
         ({"ENVIRONMENT": "prod"}, "ENVIRONMENT", "'production'"),
         ({"API_PORT": "70000"}, "API_PORT", "less than or equal to 65535"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL", "not a log level"),
+        ({"LLM_MODEL": "grok 4"}, "LLM_MODEL", "not a model id"),
+        ({"LLM_FALLBACK_MODELS": "a/b, c\td"}, "LLM_FALLBACK_MODELS", "not a model id"),
         ({"CONFIG_CACHE_TTL": "-1"}, "CONFIG_CACHE_TTL", "greater than or equal to 0"),
         ({"MULTI_ACCOUNT_MODE": "true"}, "ACCOUNT_IDS", "required when MULTI_ACCOUNT_MODE"),
         ({"ASTERDEX_API_KEY": "k" * 20}, "ASTERDEX_API_SECRET", "HMAC signing needs both"),

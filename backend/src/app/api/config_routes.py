@@ -1,9 +1,12 @@
 """``/api/v1/config``: the resolved configuration (secrets redacted) and live changes to it.
 
 ``PATCH`` takes the same variables as the ``.env`` file, limited to those that are safe to
-change while the agents run, validates them exactly like the environment, and hands them to
-the agents for their next cycle. Patched values win over the file until the next restart
-(they are not written to it).
+change while the agents run, with their exact names. The whole resulting configuration is
+checked before anything is kept: like the environment, against the environment's risk
+limits (ceilings: a limit may be tightened, not loosened past them), and the way the agents
+would take it (assets the exchange lists). A refused change answers 422 with each variable's
+reason and leaves nothing behind; an accepted one reaches the agents at their next cycle.
+Patched values win over the file until the next restart (they are not written to it).
 """
 
 from collections.abc import Mapping
@@ -12,6 +15,7 @@ from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, SecretStr
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -22,7 +26,7 @@ from app.api.errors import API_ERRORS
 from app.config import ACCOUNT_VARIABLES, LIVE_SAFE_VARIABLES, Settings
 from app.core.decimals import plain_decimal
 from app.core.errors import AppError, ConfigError
-from app.hot_reload import apply_change
+from app.hot_reload import patch_config as change_config
 
 router = APIRouter(prefix="/api/v1", tags=["config"])
 _HIDDEN = "********"
@@ -62,6 +66,29 @@ class ConfigRead(BaseModel):
     accounts: list[AccountConfigRead]
     live_safe: list[str] = Field(description="Variables PATCH may change without a restart")
     overrides: list[str] = Field(description="Variables set over the API (win over the file)")
+
+
+class ConfigRefusedRead(BaseModel):
+    """A refused change: the one error shape plus each refused variable and why."""
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "error": "config_invalid",
+                    "detail": "configuration change refused, nothing changed: LEVERAGE: ...",
+                    "problems": {
+                        "LEVERAGE": "10 is looser than the environment allows (at most 2, its "
+                        "value there); loosening further needs an environment change"
+                    },
+                }
+            ]
+        }
+    }
+
+    error: str
+    detail: str
+    problems: dict[str, str] = Field(description="Each refused variable and why")
 
 
 class ConfigPatchRead(BaseModel):
@@ -117,14 +144,6 @@ def config_read(settings: Settings, overrides: Mapping[str, str]) -> ConfigRead:
     )
 
 
-def _allowed(settings: Settings) -> set[str]:
-    names = set(LIVE_SAFE_VARIABLES)
-    if settings.multi_account_mode:
-        per_account = LIVE_SAFE_VARIABLES & set(ACCOUNT_VARIABLES.values())
-        names |= {f"{v}_{a.id}".upper() for v in per_account for a in settings.accounts}
-    return names
-
-
 @router.get("/config", summary="Resolved configuration (secrets redacted)", responses=API_ERRORS)
 async def get_config(container: ContainerDep, _: ReadAccess) -> ConfigRead:
     """Every variable as the service resolved it, per account too."""
@@ -133,36 +152,52 @@ async def get_config(container: ContainerDep, _: ReadAccess) -> ConfigRead:
     return config_read(settings, watcher.overrides if watcher is not None else {})
 
 
-@router.patch("/config", summary="Change live-safe variables", responses=API_ERRORS)
+def _refused(exc: ConfigError) -> JSONResponse:
+    problems: dict[str, str] = {}
+    for line in exc.problems:
+        name, sep, reason = line.partition(": ")
+        if sep and " " not in name:
+            problems[name] = f"{problems[name]}; {reason}" if name in problems else reason
+    body = ConfigRefusedRead(
+        error=InvalidConfigChange.code,
+        detail="configuration change refused, nothing changed: " + "; ".join(exc.problems),
+        problems=problems,
+    )
+    return JSONResponse(status_code=InvalidConfigChange.status_code, content=body.model_dump())
+
+
+@router.patch(
+    "/config",
+    summary="Change live-safe variables",
+    response_model=ConfigPatchRead,
+    responses={
+        **API_ERRORS,
+        422: {
+            "model": ConfigRefusedRead,
+            "description": "Refused (unknown name, bad value, looser than the environment, "
+            "an asset the exchange does not list); nothing changed",
+        },
+    },
+)
 async def patch_config(
     container: ContainerDep,
     _: FullAccess,
     values: Annotated[
         dict[str, Annotated[str, Field(max_length=500)]],
         Body(
-            examples=[{"LEVERAGE": "3", "ASSETS": "BTC,ETH"}],
-            description="Variables as in the .env file (per account: NAME_<ID>)",
+            examples=[{"LEVERAGE": "1.5", "ASSETS": "BTC,ETH"}],
+            description="Variables as in the .env file, names exact (per account: NAME_<ID>)",
         ),
     ],
-) -> ConfigPatchRead:
-    """Validate like the environment; the agents pick the change up at their next cycle."""
-    watcher = container.watcher
-    if watcher is None:
+) -> ConfigPatchRead | JSONResponse:
+    """Check the whole resulting configuration; apply it from each agent's next cycle."""
+    watcher, runtime = container.watcher, container.runtime
+    if watcher is None or runtime is None:
         raise InvalidConfigChange("the agents are not running: nothing can change live")
-    names = {name.upper() for name in values}
-    refused = sorted(names - _allowed(watcher.current))
-    if refused:
-        raise InvalidConfigChange(
-            f"not changeable while running (restart with a new .env instead): {', '.join(refused)}"
-        )
-    if not names:
-        raise InvalidConfigChange("nothing to change")
     try:
-        change = watcher.patch(values)
+        change = await change_config(watcher, runtime, values)
     except ConfigError as exc:
-        raise InvalidConfigChange("; ".join(exc.problems)) from None
-    if container.runtime is not None and not change.is_empty:
-        await apply_change(container.runtime, change)
+        return _refused(exc)
     return ConfigPatchRead(
         applied=list(change.applied), config=config_read(watcher.current, watcher.overrides)
     )

@@ -90,6 +90,7 @@ class LimitsRead(BaseModel):
     max_daily_loss_pct: PlainDecimal
     max_loss_per_trade_pct: PlainDecimal
     max_stop_distance_pct: PlainDecimal
+    min_stop_atr: PlainDecimal
     min_hold_bars: int
     stop_cooldown_bars: int
     allow_pyramiding: bool
@@ -105,6 +106,7 @@ class LimitsRead(BaseModel):
             max_daily_loss_pct=settings.max_daily_loss_pct,
             max_loss_per_trade_pct=settings.max_loss_per_trade_pct,
             max_stop_distance_pct=settings.max_stop_distance_pct,
+            min_stop_atr=settings.min_stop_atr,
             min_hold_bars=settings.min_hold_bars,
             stop_cooldown_bars=settings.stop_cooldown_bars,
             allow_pyramiding=settings.allow_pyramiding,

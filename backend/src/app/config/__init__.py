@@ -1,6 +1,7 @@
 """Configuration: see :mod:`app.config._settings` for the variables and their rules."""
 
 from app.config._accounts import ACCOUNT_VARIABLES, AccountSettings
+from app.config._changes import LIMITS, LIVE_SAFE_VARIABLES, Limit, Looser
 from app.config._settings import (
     DEFAULT_SQLITE_URL,
     AgentSettings,
@@ -13,12 +14,13 @@ from app.config._settings import (
     default_env_file,
     load_settings,
 )
-from app.config.reload import LIVE_SAFE_VARIABLES, ConfigChange, SettingsWatcher, diff_settings
+from app.config.reload import ConfigChange, SettingsWatcher, diff_settings
 from app.core.types import EntryOrderType, UnmanagedPositionPolicy
 
 __all__ = [
     "ACCOUNT_VARIABLES",
     "DEFAULT_SQLITE_URL",
+    "LIMITS",
     "LIVE_SAFE_VARIABLES",
     "AccountSettings",
     "AgentSettings",
@@ -27,7 +29,9 @@ __all__ = [
     "DatabaseSettings",
     "EntryOrderType",
     "ExchangeSettings",
+    "Limit",
     "LlmSettings",
+    "Looser",
     "MarketDataSettings",
     "Settings",
     "SettingsWatcher",

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 from app.config._values import (
     AssetList,
     Leverage,
+    ModelName,
     OptionalSecret,
     OptionalText,
     PositiveUsd,
@@ -56,7 +57,7 @@ class AccountSettings(BaseModel):
     asterdex_signer: OptionalText = None
     asterdex_signer_private_key: OptionalSecret = None
     openrouter_api_key: OptionalSecret = None
-    llm_model: str
+    llm_model: ModelName
     assets: AssetList
     leverage: Leverage
     max_position_size_usd: PositiveUsd

@@ -1,5 +1,6 @@
 """Value types and validators shared by the global and the per-account settings."""
 
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Final
@@ -13,6 +14,9 @@ from app.core.types import KLINE_INTERVALS_MS, EntryOrderType, UnmanagedPosition
 
 MAX_LEVERAGE: Final = Decimal(125)
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# OpenRouter ids look like "x-ai/grok-4" or "anthropic/claude-3.5-sonnet:beta"; anything
+# else (spaces, quotes, control characters) would only reach the provider's API as junk.
+_MODEL_NAME: Final = re.compile(r"[A-Za-z0-9~][A-Za-z0-9._:/@+~-]{0,127}")
 # Fields whose values must never be echoed back in an error message.
 _SECRET_FIELDS: Final = ("key", "secret", "token", "private")
 
@@ -72,6 +76,15 @@ def _check_optional_positive(value: Decimal | None) -> Decimal | None:
     return None if value is None else _check_positive(value)
 
 
+def _check_model_name(value: str) -> str:
+    if not _MODEL_NAME.fullmatch(value):
+        raise ValueError(
+            f"{value[:60]!r} is not a model id (up to 128 letters, digits and . _ : / @ + ~ -, "
+            "e.g. 'x-ai/grok-4')"
+        )
+    return value
+
+
 def _check_log_level(value: str) -> str:
     level = value.strip().upper()
     if level not in _LOG_LEVELS:
@@ -92,6 +105,9 @@ Leverage = Annotated[Decimal, AfterValidator(_check_leverage)]
 
 PositiveUsd = Annotated[Decimal, AfterValidator(_check_positive)]
 """A strictly positive USD amount."""
+
+ModelName = Annotated[str, AfterValidator(_check_model_name)]
+"""An OpenRouter model id such as ``x-ai/grok-4``."""
 
 LogLevel = Annotated[str, AfterValidator(_check_log_level)]
 """A standard logging level name."""

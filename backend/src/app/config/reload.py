@@ -14,42 +14,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 from app.config._accounts import ACCOUNT_VARIABLES
+from app.config._changes import (
+    LIVE_SAFE_VARIABLES,
+    loosened_limits,
+    name_problems,
+    value_problems,
+)
 from app.config._settings import Settings, load_settings
 from app.core.errors import ConfigError
 
 logger = logging.getLogger(__name__)
-
-LIVE_SAFE_VARIABLES: Final = frozenset(
-    {
-        "ASSETS",
-        "LEVERAGE",
-        "MAX_POSITION_SIZE_USD",
-        "LLM_MODEL",
-        "INTERVAL",
-        "LONG_INTERVAL",
-        "AGENT_PAUSED",
-        "LLM_FALLBACK_MODELS",
-        "LLM_DAILY_BUDGET_USD",
-        "MAX_TOTAL_EXPOSURE_USD",
-        "MAX_DAILY_LOSS_PCT",
-        "MAX_LOSS_PER_TRADE_PCT",
-        "MIN_STOP_ATR",
-        "MAX_STOP_DISTANCE_PCT",
-        "MIN_HOLD_BARS",
-        "ALLOW_PYRAMIDING",
-        "STOP_COOLDOWN_BARS",
-        "ENTRY_ORDER_TYPE",
-        "UNMANAGED_POSITION_POLICY",
-        "LOG_LEVEL",
-    }
-)
-"""Variables a running service may apply without a restart (per-account forms included)."""
 
 Loader = Callable[[Path | None, Mapping[str, str]], Settings]
 """Resolves the whole configuration from an env file (or none), the process environment and
@@ -139,6 +119,21 @@ def _load_exactly(env_file: Path | None, overrides: Mapping[str, str]) -> Settin
     return load_settings(env_file, use_default_env_file=False, overrides=overrides)
 
 
+Vet = Callable[[ConfigChange], Awaitable[None]]
+"""Checks a change against the running agents before it is accepted (assets the market
+source knows, ...); raises ConfigError with one ``VARIABLE: problem`` line per refusal."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Proposal:
+    """A resolved change that nothing has accepted yet."""
+
+    change: ConfigChange
+    environment: Settings
+    overrides: dict[str, str]
+    file_changed: bool = False
+
+
 class SettingsWatcher:
     """Re-resolves the configuration when its env file changes or the cache expires.
 
@@ -146,6 +141,10 @@ class SettingsWatcher:
     :func:`~app.config.default_env_file` returned at startup), so both read the same file.
     The first :meth:`check` always re-resolves, so a change made between the startup load
     and the watcher's construction is not missed.
+
+    A change is accepted whole or not at all: :attr:`current` and :attr:`overrides` only
+    move once the change passed every check, the running agents' included (``vet``), so
+    they always describe what is in force.
     """
 
     def __init__(
@@ -160,7 +159,8 @@ class SettingsWatcher:
         """Start watching.
 
         Args:
-            current: The configuration the service is running with.
+            current: The configuration the service is running with, resolved from the
+                environment alone (its risk limits are the ceilings of changes over the API).
             env_file: The ``.env`` file to watch; None means only the process environment.
             cache_ttl_s: Re-resolve at least this often, in seconds, even when the file
                 looks unchanged (``CONFIG_CACHE_TTL``).
@@ -168,6 +168,7 @@ class SettingsWatcher:
             monotonic: Seconds from a monotonic clock (injected by tests).
         """
         self._current = current
+        self._environment = current
         self._env_file = env_file
         self._cache_ttl_s = cache_ttl_s
         self._loader = loader
@@ -177,6 +178,9 @@ class SettingsWatcher:
         self._rejected: tuple[str, ...] = ()
         self._missing_reported = False
         self._overrides: dict[str, str] = {}
+        # One change at a time, from check to applied: two PATCHes (or a PATCH and a file
+        # reload) must not reach the agents in a different order than they were accepted.
+        self._lock = asyncio.Lock()
 
     @property
     def current(self) -> Settings:
@@ -186,14 +190,101 @@ class SettingsWatcher:
         """
         return self._current
 
+    @property
+    def environment(self) -> Settings:
+        """The configuration from the environment alone: the ceilings of the risk limits."""
+        return self._environment
+
+    @property
+    def overrides(self) -> dict[str, str]:
+        """Variables set over the API; they win over the file until the service restarts."""
+        return dict(self._overrides)
+
     def check(self) -> ConfigChange | None:
         """Re-resolve the configuration if the env file changed or the cache expired.
+
+        Nothing but the configuration's own rules is checked: with running agents use
+        :meth:`run`, which also asks them.
 
         Returns:
             The change, after which :attr:`current` is the new configuration; None when
             nothing was re-read, nothing changed, or the new configuration was rejected
             (logged as one ERROR line; :attr:`current` is kept).
         """
+        proposal = self._propose_reload()
+        if proposal is None:
+            return None
+        self._accept(proposal)
+        return None if proposal.change.is_empty else proposal.change
+
+    async def patch(
+        self, values: Mapping[str, str], *, vet: Vet | None = None, apply: Vet | None = None
+    ) -> ConfigChange:
+        """Set variables over the API (``PATCH /api/v1/config``), validated like the file.
+
+        The names must be live-safe and spelt exactly; the values must pass the
+        environment's own checks, stay within its risk limits, and pass ``vet``. Only then
+        are they kept and handed to ``apply``.
+
+        Raises:
+            ConfigError: One line per refused variable; nothing changes.
+        """
+        async with self._lock:
+            proposal = self._propose_patch(values)
+            change = proposal.change
+            if vet is not None and not change.is_empty:
+                await vet(change)
+            self._accept(proposal)
+            if apply is not None and not change.is_empty:
+                await apply(change)
+            return change
+
+    async def run(
+        self,
+        on_change: Callable[[ConfigChange], Awaitable[None]],
+        stop: asyncio.Event,
+        *,
+        poll_s: float = 2.0,
+        vet: Vet | None = None,
+    ) -> None:
+        """Look for a changed file every ``poll_s`` seconds; hand each change to ``on_change``.
+
+        A change ``vet`` refuses is rejected like an invalid file (one ERROR line, the
+        running configuration kept). Returns when ``stop`` is set. A failing ``on_change``
+        (or check) is logged and the loop goes on: one bad reload must not end hot reload
+        for the rest of the run.
+        """
+        while not stop.is_set():
+            async with self._lock:
+                await self._poll(on_change, vet)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=poll_s)
+
+    async def _poll(
+        self, on_change: Callable[[ConfigChange], Awaitable[None]], vet: Vet | None
+    ) -> None:
+        proposal: _Proposal | None = None
+        try:
+            proposal = self._propose_reload()
+            if proposal is None:
+                return
+            if vet is not None and not proposal.change.is_empty:
+                await vet(proposal.change)
+        except ConfigError as exc:
+            self._reject(exc.problems, repeat=proposal is not None and proposal.file_changed)
+            return
+        except Exception:
+            logger.exception("configuration check failed; will try again")
+            return
+        self._accept(proposal)
+        if proposal.change.is_empty:
+            return
+        try:
+            await on_change(proposal.change)
+        except Exception:
+            logger.exception("applying the configuration change failed")
+
+    def _propose_reload(self) -> _Proposal | None:
         stamp = self._file_stamp()
         now = self._monotonic()
         file_changed = stamp != self._stamp
@@ -212,67 +303,64 @@ class SettingsWatcher:
             return None
         self._missing_reported = False
         try:
-            new = self._loader(self._env_file, self._overrides)
+            environment, new, overrides = self._resolve(self._overrides, refuse=())
         except ConfigError as exc:
             self._reject(exc.problems, repeat=file_changed)
             return None
-        self._rejected = ()
         change = diff_settings(self._current, new)
-        if change.is_empty:
-            return None
-        self._current = new
-        _log_change(change)
-        return change
+        return _Proposal(change, environment, overrides, file_changed)
 
-    @property
-    def overrides(self) -> dict[str, str]:
-        """Variables set over the API; they win over the file until the service restarts."""
-        return dict(self._overrides)
+    def _propose_patch(self, values: Mapping[str, str]) -> _Proposal:
+        if not values:
+            raise ConfigError(["nothing to change"])
+        problems = name_problems(values, self._current)
+        if problems:
+            raise ConfigError(problems)
+        problems = value_problems(values)
+        if problems:
+            raise ConfigError(problems)
+        environment, new, overrides = self._resolve({**self._overrides, **values}, refuse=values)
+        return _Proposal(diff_settings(self._current, new), environment, overrides)
 
-    def patch(self, values: Mapping[str, str]) -> ConfigChange:
-        """Set variables over the API (``PATCH /api/v1/config``), validated like the file.
+    def _resolve(
+        self, overrides: Mapping[str, str], *, refuse: Collection[str]
+    ) -> tuple[Settings, Settings, dict[str, str]]:
+        """The environment alone, the configuration with ``overrides``, the overrides kept.
+
+        A kept override that the environment no longer allows (its value there was
+        tightened) is dropped: the environment wins. One named in ``refuse`` (the request
+        being checked) is refused instead.
 
         Raises:
-            ConfigError: The result would be invalid; nothing changes.
+            ConfigError: A configuration is invalid, or a limit in ``refuse`` is too loose.
         """
-        merged = {**self._overrides, **{name.upper(): value for name, value in values.items()}}
-        new = self._loader(self._env_file, merged)
-        self._overrides = merged
-        change = diff_settings(self._current, new)
-        if not change.is_empty:
-            self._current = new
-            _log_change(change)
-        return change
+        environment = self._loader(self._env_file, {})
+        kept = dict(overrides)
+        if not kept:
+            return environment, environment, kept
+        new = self._loader(self._env_file, kept)
+        loose = loosened_limits(environment, new, kept)
+        dropped = sorted(name for name in loose if name in kept and name not in refuse)
+        if dropped:
+            logger.warning(
+                "the environment now allows less than set over the API; dropped: %s",
+                ", ".join(dropped),
+            )
+            for name in dropped:
+                del kept[name]
+            new = self._loader(self._env_file, kept) if kept else environment
+            loose = loosened_limits(environment, new, kept)
+        if loose:
+            raise ConfigError([f"{name}: {reason}" for name, reason in loose.items()])
+        return environment, new, kept
 
-    async def run(
-        self,
-        on_change: Callable[[ConfigChange], Awaitable[None]],
-        stop: asyncio.Event,
-        *,
-        poll_s: float = 2.0,
-    ) -> None:
-        """Call :meth:`check` every ``poll_s`` seconds and hand each change to ``on_change``.
-
-        Returns when ``stop`` is set. A failing ``on_change`` (or check) is logged and the
-        loop goes on: one bad reload must not end hot reload for the rest of the run.
-        """
-        while not stop.is_set():
-            await self._poll(on_change)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=poll_s)
-
-    async def _poll(self, on_change: Callable[[ConfigChange], Awaitable[None]]) -> None:
-        try:
-            change = self.check()
-        except Exception:
-            logger.exception("configuration check failed; will try again")
-            return
-        if change is None:
-            return
-        try:
-            await on_change(change)
-        except Exception:
-            logger.exception("applying the configuration change failed")
+    def _accept(self, proposal: _Proposal) -> None:
+        self._environment = proposal.environment
+        self._overrides = proposal.overrides
+        self._rejected = ()
+        if not proposal.change.is_empty:
+            self._current = proposal.change.settings
+            _log_change(proposal.change)
 
     def _file_stamp(self) -> _Stamp:
         if self._env_file is None:
