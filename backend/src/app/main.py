@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
 from app.api.docs import install_docs
+from app.api.edge import LimitBody, RequireToken
 from app.api.errors import install_error_handlers
 from app.api.fast_reads import FastReads
 from app.api.router import router
@@ -60,7 +61,11 @@ def create_app(settings: Settings | None = None, options: RuntimeOptions | None 
         lifespan=make_lifespan(settings_provider, options or RuntimeOptions()),
     )
     install_error_handlers(app)
+    # Outermost last: CORS, then the token (from headers only), then the body cap, then the
+    # cached reads; so nothing reads a body or looks up an account for an unknown caller.
     app.add_middleware(FastReads)  # inside CORS, so cached answers get its headers too
+    app.add_middleware(LimitBody)
+    app.add_middleware(RequireToken)
     if settings is not None and settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -3,7 +3,7 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.agent.supervisor import AgentState, AgentStatus
 from app.api.auth import FullAccess, ReadAccess
@@ -26,6 +26,10 @@ class AgentRead(BaseModel):
 
 class KillRequest(BaseModel):
     """Kill-switch options."""
+
+    # A misspelt option must not be dropped silently: {"flaten": true} would halt without
+    # flattening.
+    model_config = ConfigDict(extra="forbid")
 
     flatten: bool = Field(default=False, description="Also close every position at market")
     reason: str = Field(default="operator kill switch", max_length=200)

@@ -11,7 +11,7 @@ from typing import Annotated
 from weakref import WeakKeyDictionary
 
 from fastapi import APIRouter, Body, Path, Request, Response
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from app import __version__
 from app.agent import queries
@@ -141,6 +141,8 @@ async def list_positions(
 
 class CloseRequest(BaseModel):
     """Why the position is closed (kept in the journal)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is a 422, not ignored
 
     reason: str = Field(default="closed over the API", max_length=200)
 

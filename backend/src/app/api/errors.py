@@ -38,6 +38,7 @@ _DESCRIPTIONS: dict[int, str] = {
     403: "The read-only token may not change anything",
     404: "No such account or item",
     409: "Not possible in the agent's current state",
+    413: "The body is larger than API_MAX_BODY_BYTES",
     422: "Invalid parameters or body",
     503: "The database cannot be reached now; retry later",
 }
@@ -48,7 +49,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorResponse, "description": _DESCRIPTIONS[code]} for code in codes}
 
 
-API_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 503)
+API_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 422, 503)
 """What any ``/api/v1`` route may answer besides success."""
 
 

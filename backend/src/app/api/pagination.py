@@ -1,13 +1,27 @@
 """Paging parameters and the page shape of the list endpoints (see :mod:`app.db.paging`)."""
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from app.db.paging import PageRequest
 
 MAX_LIMIT = 500
+
+
+def _in_utc(value: datetime) -> datetime:
+    # 0001-01-01T00:00+14:00 is a valid datetime with no UTC equivalent: refuse it here (422)
+    # rather than let the database layer fail on it (500).
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("has no UTC equivalent (before year 1 or after 9999)") from None
+
+
+UtcQueryTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+"""A query parameter time: with a UTC offset, returned in UTC; out-of-range ones are a 422."""
 
 
 class Page[T](BaseModel):
@@ -25,10 +39,10 @@ async def page_params(
         str | None, Query(max_length=200, description="`next_cursor` of the previous page")
     ] = None,
     start: Annotated[
-        AwareDatetime | None, Query(description="Only items at or after (with a UTC offset)")
+        UtcQueryTime | None, Query(description="Only items at or after (with a UTC offset)")
     ] = None,
     end: Annotated[
-        AwareDatetime | None, Query(description="Only items before (with a UTC offset)")
+        UtcQueryTime | None, Query(description="Only items before (with a UTC offset)")
     ] = None,
 ) -> PageRequest:
     """The paging query parameters every list endpoint takes."""

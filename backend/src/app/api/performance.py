@@ -11,6 +11,7 @@ from app.api.auth import ReadAccess
 from app.api.deps import SessionDep
 from app.api.errors import API_ERRORS
 from app.api.journal import AccountDep
+from app.api.pagination import UtcQueryTime
 from app.core.decimals import PlainDecimal
 from app.core.errors import AppError
 from app.core.types import KLINE_INTERVALS_MS
@@ -93,8 +94,8 @@ async def get_performance(
     bucket: Annotated[
         str, Query(description="Curve resolution, a kline interval such as 1h or 1d")
     ] = "1h",
-    start: Annotated[AwareDatetime | None, Query(description="From (inclusive)")] = None,
-    end: Annotated[AwareDatetime | None, Query(description="To (inclusive)")] = None,
+    start: Annotated[UtcQueryTime | None, Query(description="From (inclusive)")] = None,
+    end: Annotated[UtcQueryTime | None, Query(description="To (inclusive)")] = None,
 ) -> PerformanceRead:
     """How the account has done over the range.
 

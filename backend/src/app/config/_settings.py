@@ -56,6 +56,8 @@ from app.core.types import (
 
 DEFAULT_SQLITE_URL: Final = "sqlite+aiosqlite:///./data/trading-agent.db"
 
+_MIN_TOKEN_LENGTH: Final = 32
+"""Shortest ``API_TOKEN`` / ``API_READ_TOKEN`` accepted outside development."""
 # Values that show a secret was copied from an example and never set.
 _PLACEHOLDER_SECRETS: Final = frozenset({"changeme", "change-me", "secret", "your-key-here"})
 
@@ -84,6 +86,7 @@ class ApiSettings(BaseModel):
     token: SecretStr | None
     read_token: SecretStr | None
     environment: Environment
+    max_body_bytes: int
 
 
 class ExchangeSettings(BaseModel):
@@ -180,6 +183,7 @@ class Settings(BaseSettings):
     openrouter_base_url: str = "https://openrouter.ai/api/v1"
     api_token: OptionalSecret = None
     api_read_token: OptionalSecret = None
+    api_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024**3)
     auto_migrate: bool = True
     agents_enabled: bool = True
     llm_fallback_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -228,6 +232,7 @@ class Settings(BaseSettings):
             token=self.api_token,
             read_token=self.api_read_token,
             environment=self.environment,
+            max_body_bytes=self.api_max_body_bytes,
         )
 
     @cached_property
@@ -369,6 +374,33 @@ def _env_name(field: str) -> str:
     return field.upper()
 
 
+def _token_problems(settings: Settings) -> list[str]:
+    """Outside development a short or shared token is refused (values never shown)."""
+    problems: list[str] = []
+    full, read = settings.api_token, settings.api_read_token
+    for name, token in (("API_TOKEN", full), ("API_READ_TOKEN", read)):
+        value = token.get_secret_value() if token is not None else ""
+        # A production placeholder already has its line: one line per variable.
+        placeholder = (
+            settings.environment is Environment.PRODUCTION and value.lower() in _PLACEHOLDER_SECRETS
+        )
+        if token is not None and not placeholder and len(value) < _MIN_TOKEN_LENGTH:
+            problems.append(
+                f"{name}: must be at least {_MIN_TOKEN_LENGTH} characters outside "
+                f"development (ENVIRONMENT={settings.environment.value}); "
+                "use a long random string"
+            )
+    shared = (
+        full is not None and read is not None and full.get_secret_value() == read.get_secret_value()
+    )
+    if shared and not problems:
+        problems.append(
+            "API_READ_TOKEN: must differ from API_TOKEN, or a read-only client could change "
+            "everything"
+        )
+    return problems
+
+
 def _global_problems(settings: Settings) -> list[str]:
     problems: list[str] = []
     if settings.environment is Environment.PRODUCTION:
@@ -381,6 +413,8 @@ def _global_problems(settings: Settings) -> list[str]:
             value: SecretStr | None = getattr(settings, name)
             if value is not None and value.get_secret_value().lower() in _PLACEHOLDER_SECRETS:
                 problems.append(f"{name.upper()}: is a placeholder; set the real value")
+    if settings.environment is not Environment.DEVELOPMENT:
+        problems.extend(_token_problems(settings))
     if settings.multi_account_mode and not settings.account_ids:
         problems.append(
             "ACCOUNT_IDS: required when MULTI_ACCOUNT_MODE=true (comma-separated ids, e.g. 'a,b')"

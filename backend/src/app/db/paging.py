@@ -8,7 +8,7 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, or_
@@ -55,7 +55,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidCursor("the cursor is not one this service handed out") from exc
     if moment.tzinfo is None:
         raise InvalidCursor("the cursor is not one this service handed out")
-    return moment, key
+    try:
+        return moment.astimezone(UTC), key
+    except OverflowError:  # e.g. year 1 at +14:00: no UTC time, so not one of ours either
+        raise InvalidCursor("the cursor is not one this service handed out") from None
 
 
 async def fetch_page[R](

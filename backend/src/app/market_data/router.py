@@ -1,6 +1,5 @@
 """``/api/v1/market``: stored candles (optionally resampled) and indicator snapshots."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -8,6 +7,7 @@ from fastapi import APIRouter, Query
 from app.api.auth import ReadAccess
 from app.api.deps import ContainerDep, SessionDep
 from app.api.errors import API_ERRORS
+from app.api.pagination import UtcQueryTime
 from app.market_data import query
 from app.market_data.schemas import CandlesRead, IndicatorsRead
 from app.market_data.symbols import symbol_for
@@ -30,8 +30,8 @@ async def get_candles(
     session: SessionDep,
     _: ReadAccess,
     interval: Annotated[str, Query(description="Stored interval, e.g. 1h")] = "1h",
-    start: Annotated[datetime | None, Query(description="First open time (UTC)")] = None,
-    end: Annotated[datetime | None, Query(description="Last open time (UTC)")] = None,
+    start: Annotated[UtcQueryTime | None, Query(description="First open time")] = None,
+    end: Annotated[UtcQueryTime | None, Query(description="Last open time")] = None,
     limit: Annotated[int, Query(ge=1, le=query.MAX_LIMIT)] = 500,
     bucket: Annotated[
         str | None, Query(description="Resample into bins of this width, e.g. 4h (SQL date_bin)")
@@ -51,7 +51,7 @@ async def get_indicators(
     session: SessionDep,
     _: ReadAccess,
     interval: Annotated[str, Query(description="e.g. 1h")] = "1h",
-    at: Annotated[datetime | None, Query(description="Snapshot at or before this time")] = None,
+    at: Annotated[UtcQueryTime | None, Query(description="Snapshot at or before this time")] = None,
 ) -> IndicatorsRead:
     """Indicator values and recent series as the agent saw them."""
     name = query.check_symbol(symbol, _known_symbols(container))

@@ -39,7 +39,7 @@ from tests.fakes.tcp_proxy import TcpProxy
 
 ASSETS = ("BTC", "ETH", "SOL")
 API_KEY, API_SECRET = "campaign-api-key", "campaign-api-secret"
-API_TOKEN = "campaign-full-access-token"
+API_TOKEN = "campaign-full-access-token-0123456789"  # 32+: ENVIRONMENT=test
 POSTGRES = ("127.0.0.1", 5432)
 EXCHANGE_BACK_S = 20.0  # longest wait for injected refusals to end
 PROTECT_WAIT_S = 8.0  # how long the service gets to protect positions without a cycle
