@@ -1,4 +1,4 @@
-"""The real historical candles of ``shared/data/candles``, loaded for benchmarks.
+"""The real historical candles of ``backend/tests/candles`` (see its README), for benchmarks.
 
 CSV parsing is done once per file and cached, so no benchmark ever times it.
 """
@@ -11,8 +11,8 @@ from typing import Final
 from app.exchange.types import Kline
 from app.market_data.replay import CandleRow, read_candle_csv
 
-# backend/benchmarks/candles.py -> parents[2] is the repository, shared/ is its sibling.
-SHARED_CANDLES: Final = Path(__file__).resolve().parents[3] / "shared" / "data" / "candles"
+# backend/benchmarks/candles.py -> parents[1] is backend/; the tests keep the real candles.
+CANDLES_DIR: Final = Path(__file__).resolve().parents[1] / "tests" / "candles"
 
 # Binance's pre-launch placeholder candles (flat, zero volume) come before these instants; the
 # data README asks benchmarks to start BTC at 2019-09-10 and ETH at 2019-11-28 or later.
@@ -29,7 +29,7 @@ def candle_rows(symbol: str, interval: str) -> tuple[CandleRow, ...]:
     Raises:
         app.market_data.replay.ReplayDataError: The file is missing or malformed.
     """
-    rows = read_candle_csv(SHARED_CANDLES / f"{symbol}-{interval}.csv")
+    rows = read_candle_csv(CANDLES_DIR / f"{symbol}-{interval}.csv.gz")
     since = _CLEAN_FROM_MS.get(symbol, 0)
     return tuple(row for row in rows if row.open_ms >= since)
 

@@ -5,7 +5,8 @@ Usage, from the repository root::
     uv run python backend/benchmarks/run.py [--only ingest|indicators|features|rest|ws_fanout]
 
 Goals are reported (``"met"``), never asserted: the exit code is 0 unless a benchmark
-crashed, in which case its line carries ``"error"`` and the exit code is 1.
+crashed, in which case its line carries ``"error"`` and the exit code is 1. A benchmark that
+read a file beside the repository (not in it) fails the same way: a clone would not have it.
 """
 
 import argparse
@@ -62,16 +63,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     chosen: list[str] = args.only or list(NAMES)
-    benchmarks = _benchmarks()
+    _importable()
+    from tests.read_guard import default_guard, watch
+    from tests.read_guard import report as outside_report
+
     status = 0
-    for name in chosen:
-        try:
-            report = benchmarks[name]()
-        except Exception as exc:
-            traceback.print_exc()
-            report = {"benchmark": name, "error": f"{exc.__class__.__name__}: {exc}"}
-            status = 1
-        print(json.dumps(report), flush=True)
+    with watch(default_guard(BACKEND.parent)) as guard:
+        benchmarks = _benchmarks()
+        for name in chosen:
+            try:
+                report = benchmarks[name]()
+            except Exception as exc:
+                traceback.print_exc()
+                report = {"benchmark": name, "error": f"{exc.__class__.__name__}: {exc}"}
+                status = 1
+            if outside := guard.take():
+                print(outside_report(outside), file=sys.stderr)
+                report = {"benchmark": name, "error": "read outside the repository"}
+                status = 1
+            print(json.dumps(report), flush=True)
     return status
 
 

@@ -1,5 +1,9 @@
 """Shared fixtures: an isolated environment per test, and real PostgreSQL databases.
 
+Every read of the session is watched (``tests.read_guard``): a test that opens a file beside
+the repository instead of in it fails, and so does the run when such a read happens outside
+any test (at import or in a session fixture).
+
 PostgreSQL tests need the server at ``TEST_POSTGRES_URL`` (default: the local trust-auth
 server). Without it they skip locally, but with ``CI=true`` a missing server fails them: CI
 must never pass by skipping the database.
@@ -7,7 +11,8 @@ must never pass by skipping the database.
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import asyncpg
@@ -20,10 +25,47 @@ from app.db.engine import create_engine
 from app.db.migrate import upgrade_to_head
 from app.db.session import create_session_factory
 from tests.db import Database
+from tests.read_guard import ReadGuard, default_guard, report, watch
 
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 _OUR_VARIABLES = {name.upper() for name in Settings.model_fields} | {"ENV_FILE"}
 _PER_ACCOUNT_PREFIXES = tuple(f"{v}_" for v in ACCOUNT_VARIABLES.values())
+REPO_ROOT = Path(__file__).resolve().parents[2]
+_OUTSIDE_READS = default_guard(REPO_ROOT)
+_reads_outside_tests: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Watch every read from here on (collection included) for files beside the repository."""
+    stack = ExitStack()
+    stack.enter_context(watch(_OUTSIDE_READS))
+    config.add_cleanup(stack.close)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Fail the run when something outside any test read beside the repository."""
+    outside = _reads_outside_tests + _OUTSIDE_READS.take()
+    if outside:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(report(outside), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+def outside_reads() -> ReadGuard:
+    """The session's guard (a test that reads beside the repository on purpose takes them)."""
+    return _OUTSIDE_READS
+
+
+@pytest.fixture(autouse=True)
+def no_reads_outside_the_repository() -> Iterator[None]:
+    """Fail the test that opened a file beside the repository (a clone does not have it)."""
+    _reads_outside_tests.extend(_OUTSIDE_READS.take())  # before this test: the session's
+    yield
+    outside = _OUTSIDE_READS.take()
+    if outside:
+        pytest.fail(report(outside))
 
 
 @pytest.fixture(autouse=True)

@@ -1,9 +1,10 @@
 """Recorded candles as a market data source: CSV files, for ``--replay`` demos and backtests.
 
 Files are named ``<SYMBOL>-<interval>.csv`` with the header
-``open_time_ms,open,high,low,close,volume`` (the format of ``shared/data/candles``), and
-optionally ``<SYMBOL>-funding.csv`` (``funding_time_ms,funding_rate``). A small sample of real
-candles ships inside the package (``sample/``) so the quick start runs offline.
+``open_time_ms,open,high,low,close,volume``, and optionally ``<SYMBOL>-funding.csv``
+(``funding_time_ms,funding_rate``); each may be gzip-compressed (``.csv.gz``, as in
+``backend/tests/candles``). A small sample of real candles ships inside the package
+(``sample/``) so the quick start runs offline.
 
 Time is the clock's: a candle is closed once its close time has passed. With ``anchor`` the
 whole recording is shifted so that its last candle closes at the anchor time, so the replay
@@ -11,12 +12,13 @@ whole recording is shifted so that its last candle closes at the anchor time, so
 """
 
 import csv
+import gzip
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Final
+from typing import Final, TextIO
 
 from app.core.clock import Clock
 from app.core.types import KLINE_INTERVALS_MS
@@ -65,16 +67,33 @@ class CandleRow:
         )
 
 
+def recording(path: Path) -> Path | None:
+    """``path`` if it is a file, else its gzip-compressed twin ``<path>.gz``, else None."""
+    if path.is_file():
+        return path
+    compressed = path.with_name(f"{path.name}.gz")
+    return compressed if path.suffix != ".gz" and compressed.is_file() else None
+
+
+def open_recording(path: Path) -> TextIO:
+    """A text handle on a CSV recording, decompressed when the name ends in ``.gz``."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", newline="", encoding="utf-8")
+    return path.open(newline="", encoding="utf-8")
+
+
 def read_candle_csv(path: Path) -> list[CandleRow]:
-    """Rows of one candle file, oldest first.
+    """Rows of one candle file, oldest first; ``x.csv`` also finds ``x.csv.gz``.
 
     Raises:
         ReplayDataError: The file is missing, or a line is malformed.
     """
-    if not path.is_file():
+    found = recording(path)
+    if found is None:
         raise ReplayDataError(f"no candle file {path}")
+    path = found
     rows: list[CandleRow] = []
-    with path.open(newline="") as handle:
+    with open_recording(path) as handle:
         for number, record in enumerate(csv.DictReader(handle), start=2):
             try:
                 rows.append(
@@ -125,20 +144,20 @@ class ReplayMarketData:
     def _files(self) -> list[tuple[str, str]]:
         if self._recordings is not None:
             return self._recordings
-        pairs = []
-        for path in sorted(self._dir.glob("*-*.csv")):
-            symbol, _, interval = path.stem.partition("-")
+        pairs: set[tuple[str, str]] = set()
+        for path in [*self._dir.glob("*-*.csv"), *self._dir.glob("*-*.csv.gz")]:
+            symbol, _, interval = path.name.removesuffix(".gz").removesuffix(".csv").partition("-")
             if interval in KLINE_INTERVALS_MS:
-                pairs.append((symbol, interval))
-        self._recordings = pairs
-        return pairs
+                pairs.add((symbol, interval))
+        self._recordings = sorted(pairs)
+        return self._recordings
 
     def _load(self, symbol: str, interval: str) -> list[CandleRow]:
         key = (symbol, interval)
         if key not in self._series:
             path = self._dir / f"{symbol}-{interval}.csv"
             self._series[key] = (
-                read_candle_csv(path) if path.is_file() else self._aggregate(symbol, interval)
+                read_candle_csv(path) if recording(path) else self._aggregate(symbol, interval)
             )
             self._keys[key] = [row.open_ms for row in self._series[key]]
         return self._series[key]
@@ -215,10 +234,10 @@ class ReplayMarketData:
 
     def _funding_at(self, symbol: str, now: datetime) -> tuple[Decimal, datetime]:
         if symbol not in self._funding:
-            path = self._dir / f"{symbol}-funding.csv"
+            path = recording(self._dir / f"{symbol}-funding.csv")
             rows: list[tuple[int, Decimal]] = []
-            if path.is_file():
-                with path.open(newline="") as handle:
+            if path is not None:
+                with open_recording(path) as handle:
                     for record in csv.DictReader(handle):
                         rows.append(
                             (int(record["funding_time_ms"]), Decimal(record["funding_rate"]))

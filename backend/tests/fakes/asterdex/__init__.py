@@ -15,15 +15,16 @@ Time: server time is ``clock.now() + clock_skew_ms``. A bar of ``interval`` is c
 ``open + interval <= server time``; the current price and the mark price are the close of the
 last closed bar. ``process()`` replays everything up to server time; it also runs at the start
 of every request and WebSocket connection and every 50 ms of real time. Without ``rebase_to``
-candles keep their historical times (the shared files end in 2026), so with the wall clock
+candles keep their historical times (the recorded files end in 2026), so with the wall clock
 pass ``rebase_to=datetime.now(UTC)``. The rebase shifts all symbols by one whole number of
 intervals, anchored on the symbol whose bar ``start_index`` (default 299: 300 closed bars) is
 latest, so every symbol keeps at least that much history and all stay time-aligned.
 
-Data: by default ``<data_dir>/<SYMBOL>-<interval>.csv`` and ``<SYMBOL>-funding.csv`` (loaded once
-per session). A test's own ``candles`` must be on the interval grid and increasing (gaps are
-allowed) and come without funding unless ``funding_rates`` is given (times in the candles'
-own, unshifted axis). ``symbols`` defaults to the keys of ``candles`` when those are given.
+Data: by default ``<data_dir>/<SYMBOL>-<interval>.csv`` and ``<SYMBOL>-funding.csv``, or their
+``.csv.gz`` twins, from ``backend/tests/candles`` (loaded once per session). A test's own
+``candles`` must be on the interval grid and increasing (gaps are allowed) and come without
+funding unless ``funding_rates`` is given (times in the candles' own, unshifted axis).
+``symbols`` defaults to the keys of ``candles`` when those are given.
 
 Choices where the spec is silent (details in each module's docstring):
 

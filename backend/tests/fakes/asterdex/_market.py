@@ -2,7 +2,7 @@
 
 Every time here is epoch milliseconds of *server* time. The source candles keep their own
 times; a series adds one constant ``shift_ms`` (the rebase) when it answers, so the large
-shared files are loaded once per test session and never copied.
+recorded files are loaded once per test session and never copied.
 
 A bar is *closed* once ``open + interval <= now``. The bar with ``open <= now`` that is not
 closed yet is the *forming* bar: klines show it as if it were complete (the data knows its
@@ -12,12 +12,14 @@ has closed.
 """
 
 import csv
+import gzip
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import TextIO
 
 INTERVAL_MS: dict[str, int] = {
     "1m": 60_000,
@@ -74,10 +76,26 @@ def _open_of(candle: FakeCandle) -> int:
     return candle.open_time_ms
 
 
+def data_file(path: Path) -> Path:
+    """``path``, or its gzip-compressed twin ``<path>.gz`` when only that one exists."""
+    compressed = path.with_name(f"{path.name}.gz")
+    return compressed if not path.exists() and compressed.exists() else path
+
+
+def _open_csv(path: Path) -> TextIO:
+    path = data_file(path)
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", newline="", encoding="utf-8")
+    return path.open(newline="", encoding="utf-8")
+
+
 @lru_cache(maxsize=64)
 def read_candles(path: Path) -> tuple[FakeCandle, ...]:
-    """Read ``open_time_ms,open,high,low,close,volume`` rows (cached for the session)."""
-    with path.open(newline="") as handle:
+    """Read ``open_time_ms,open,high,low,close,volume`` rows (cached for the session).
+
+    ``x.csv`` also finds ``x.csv.gz``.
+    """
+    with _open_csv(path) as handle:
         reader = csv.reader(handle)
         next(reader)
         return tuple(
@@ -88,8 +106,8 @@ def read_candles(path: Path) -> tuple[FakeCandle, ...]:
 
 @lru_cache(maxsize=64)
 def read_funding(path: Path) -> tuple[tuple[int, Decimal], ...]:
-    """Read ``funding_time_ms,funding_rate`` rows (cached for the session)."""
-    with path.open(newline="") as handle:
+    """Read ``funding_time_ms,funding_rate`` rows (cached for the session); ``.gz`` too."""
+    with _open_csv(path) as handle:
         reader = csv.reader(handle)
         next(reader)
         return tuple((int(t), Decimal(rate)) for t, rate in reader)
@@ -304,7 +322,7 @@ def load_series(
             rates[symbol] = ()
         else:
             bars[symbol] = read_candles(data_dir / f"{symbol}-{interval}.csv")
-            funding_file = data_dir / f"{symbol}-funding.csv"
+            funding_file = data_file(data_dir / f"{symbol}-funding.csv")
             rates[symbol] = read_funding(funding_file) if funding_file.exists() else ()
         if funding_rates is not None:
             rates[symbol] = tuple(funding_rates.get(symbol, ()))

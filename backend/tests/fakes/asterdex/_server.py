@@ -24,8 +24,8 @@ from ._symbols import FakeSymbolSpec, default_spec
 from ._venue import Venue
 
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
-# The repository is parents[4]; the shared data lives next to it.
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[4].parent / "shared" / "data" / "candles"
+# backend/tests/candles: real candles kept in the repository (gzip; read_candles opens them).
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "candles"
 _ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TICK_S = 0.05
@@ -60,8 +60,9 @@ class FakeAsterdex:
         clock: Source of "now" (anything with a tz-aware ``now()``); the wall clock by default.
         symbols: Symbols to list; default the keys of ``candles``, else BTC/ETH/SOL USDT.
         interval: The candle interval that drives prices, matching, triggers and klines.
-        candles: A test's own candles per symbol; other symbols load the shared CSV files.
-        data_dir: Where ``<SYMBOL>-<interval>.csv`` and ``<SYMBOL>-funding.csv`` live.
+        candles: A test's own candles per symbol; other symbols load the recorded files.
+        data_dir: Where ``<SYMBOL>-<interval>.csv`` and ``<SYMBOL>-funding.csv`` live (each
+            may be ``.csv.gz``).
         rebase_to: Shift all times so that bar ``start_index`` is the last bar closed then.
         start_index: The anchor bar of ``rebase_to`` (default 299: 300 closed bars; clamped to
             the last bar of a shorter series).

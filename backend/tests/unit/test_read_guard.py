@@ -1,0 +1,88 @@
+"""The check that keeps the tests and benchmarks from reading beside the repository."""
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.read_guard import ReadGuard, watch
+
+BACKEND = Path(__file__).resolve().parents[2]
+REPO_ROOT = BACKEND.parent
+
+
+def test_a_read_beside_the_repository_is_recorded_and_one_inside_is_not(tmp_path: Path) -> None:
+    repo, sibling = tmp_path / "repo", tmp_path / "shared" / "data"
+    repo.mkdir()
+    sibling.mkdir(parents=True)
+    (repo / "inside.csv").write_text("a\n")
+    (sibling / "outside.csv").write_text("b\n")
+    guard = ReadGuard(repo)
+
+    with watch(guard):
+        (repo / "inside.csv").read_text()
+        (sibling / "outside.csv").read_text()
+        sorted(sibling.glob("*.csv"))  # listing a sibling folder counts too
+        with pytest.raises(FileNotFoundError):
+            (sibling / "missing.csv").open()  # recorded before the system is asked
+
+    assert guard.take() == [
+        str(sibling / "outside.csv"),
+        str(sibling),
+        str(sibling / "missing.csv"),
+    ]
+    assert guard.take() == []
+
+
+def test_allowed_folders_and_reads_elsewhere_are_not_recorded(tmp_path: Path) -> None:
+    repo, venv = tmp_path / "repo", tmp_path / "venv"
+    repo.mkdir()
+    venv.mkdir()
+    (venv / "site.py").write_text("")
+    guard = ReadGuard(repo, [venv])
+
+    with watch(guard):
+        (venv / "site.py").read_text()
+        Path(__file__).read_text()  # not under tmp_path at all
+
+    assert guard.take() == []
+
+
+def test_this_session_records_a_read_beside_the_repository(outside_reads: ReadGuard) -> None:
+    beside = REPO_ROOT.parent / f"not-the-repository-{uuid.uuid4().hex}" / "candles.csv"
+
+    with pytest.raises(FileNotFoundError):
+        beside.open()
+
+    # Taken here so that this test passes; left alone, it fails this test at teardown.
+    assert outside_reads.take() == [str(beside)]
+
+
+def test_a_test_that_reads_beside_the_repository_fails_the_run(tmp_path: Path) -> None:
+    beside = REPO_ROOT.parent / f"not-the-repository-{uuid.uuid4().hex}" / "candles.csv"
+    (tmp_path / "test_reads_beside.py").write_text(
+        "from pathlib import Path\n\n\n"
+        "def test_reads_shared_candles() -> None:\n"
+        "    try:\n"
+        f"        Path({str(beside)!r}).read_text()\n"
+        "    except FileNotFoundError:\n"
+        "        pass\n"
+    )
+
+    run = subprocess.run(
+        [
+            *(sys.executable, "-m", "pytest", "-c", str(REPO_ROOT / "pyproject.toml")),
+            *("-p", "tests.conftest", "-p", "no:cacheprovider", str(tmp_path)),
+        ],
+        cwd=BACKEND,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "read outside the repository" in run.stdout
+    assert str(beside) in run.stdout
+    assert "1 passed, 1 error" in run.stdout
