@@ -30,6 +30,7 @@ from app.api.views import (
     StatusRead,
     positions_read,
 )
+from app.config import Settings
 from app.core.types import AccountId
 from app.exchange.live import LiveExchange
 from app.exchange.ports import AccountState
@@ -77,8 +78,14 @@ async def get_status(container: ContainerDep, _: ReadAccess) -> StatusRead:
     )
 
 
+def _in_force(container: ContainerDep) -> Settings:
+    # Changes over the API or the file are in force once accepted; the startup copy is not.
+    return container.watcher.current if container.watcher is not None else container.settings
+
+
 async def _account(container: ContainerDep, session: SessionDep, account: AccountId) -> AccountRead:
-    settings = container.settings.account(account)
+    in_force = _in_force(container)
+    settings = in_force.account(account)
     balance: BalanceRead | None = None
     loop = container.supervisor.loop(account)
     if loop is not None:
@@ -94,7 +101,7 @@ async def _account(container: ContainerDep, session: SessionDep, account: Accoun
         llm_model=settings.llm_model,
         decider="llm" if settings.openrouter_api_key is not None else "rules",
         assets=list(settings.assets),
-        limits=LimitsRead.from_settings(container.settings, settings),
+        limits=LimitsRead.from_settings(in_force, settings),
         agent=agent_read(
             container.supervisor.account_status(account), container.supervisor.market_source
         ),
@@ -107,7 +114,7 @@ async def list_accounts(
     container: ContainerDep, session: SessionDep, _: ReadAccess
 ) -> list[AccountRead]:
     """Each account's mode, model, assets, limits, agent state and balance."""
-    return [await _account(container, session, a.id) for a in container.settings.accounts]
+    return [await _account(container, session, a.id) for a in _in_force(container).accounts]
 
 
 @router.get("/accounts/{account_id}", tags=["accounts"], summary="One account")

@@ -35,6 +35,7 @@ from app.config._values import (
     Interval,
     Leverage,
     LogLevel,
+    ModelName,
     OptionalPositiveUsd,
     OptionalSecret,
     OptionalText,
@@ -158,7 +159,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     api_host: str = "0.0.0.0"  # noqa: S104 - a service in a container listens on all interfaces
     api_port: int = Field(default=3000, ge=1, le=65535)
-    llm_model: str = Field(default="x-ai/grok-4", min_length=1)
+    llm_model: ModelName = "x-ai/grok-4"
     assets: AssetList = Field(default_factory=lambda: ["BTC", "ETH", "SOL"])
     interval: Interval = "1h"
     long_interval: Interval = "1h"
@@ -186,7 +187,7 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024**3)
     auto_migrate: bool = True
     agents_enabled: bool = True
-    llm_fallback_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    llm_fallback_models: Annotated[list[ModelName], NoDecode] = Field(default_factory=list)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     llm_daily_budget_usd: OptionalPositiveUsd = None
     llm_max_tokens: int = Field(default=8000, ge=256, le=200_000)
