@@ -23,7 +23,7 @@ from app.agent.supervisor import AgentSupervisor
 from app.config import Settings
 from app.core.clock import Clock, ReplayClock, SystemClock
 from app.core.errors import ConfigError
-from app.core.types import KLINE_INTERVALS_MS, AccountId
+from app.core.types import KLINE_INTERVALS_MS, AccountId, TradingMode
 from app.db.session import SessionFactory
 from app.exchange.errors import ExchangeError
 from app.exchange.filters import SymbolFilters
@@ -32,8 +32,9 @@ from app.market_data.exchange_source import ExchangeMarketData
 from app.market_data.ports import MarketDataSource
 from app.market_data.replay import SAMPLE_DIR, ReplayMarketData
 from app.market_data.service import MarketDataService
+from app.market_data.symbols import UnknownAssetError, resolve_assets
 from app.streaming.bus import EventBus
-from app.wiring import AccountAgent, Closeable, Shared, wire_account
+from app.wiring import AccountAgent, Closeable, Shared, asset_variable, wire_account
 
 logger = logging.getLogger(__name__)
 
@@ -73,27 +74,16 @@ async def build_agents(
     Raises:
         ConfigError: An asset is unknown to the market data source.
     """
-    clock: Clock = SystemClock()
-    source: MarketDataSource
-    filters: dict[str, SymbolFilters] | None = None
-    until: datetime | None = None
-    public = AsterdexClient(base_url=settings.exchange.base_url, clock=clock, timeout_s=5.0)
+    public = AsterdexClient(base_url=settings.exchange.base_url, clock=SystemClock(), timeout_s=5.0)
     clients: list[Closeable] = [public]
-    if not replay and await _reachable(public):
-        source, source_name = ExchangeMarketData(public), "AsterDEX market data"
-        filters = await public.exchange_info()
-    else:
-        if not replay:
-            logger.warning(
-                "AsterDEX is unreachable: PAPER MODE RUNS ON THE RECORDED REPLAY, NOT LIVE PRICES"
-            )
-        data_dir = Path(settings.replay_data_dir) if settings.replay_data_dir else SAMPLE_DIR
-        probe = ReplayMarketData(SystemClock(), data_dir)
-        start, until = await _replay_window(probe, settings)
-        clock = ReplayClock(start, settings.replay_speed)
-        source, source_name = ReplayMarketData(clock, data_dir), f"replay of {data_dir}"
+    chosen = await _market_source(settings, public, replay=replay)
+    source, source_name, clock = chosen.source, chosen.name, chosen.clock
+    filters, until = chosen.filters, chosen.until
+    if chosen.replay_start is not None:
         logger.warning(
-            "replaying recorded candles from %s at %dx speed", start, settings.replay_speed
+            "replaying recorded candles from %s at %dx speed",
+            chosen.replay_start,
+            settings.replay_speed,
         )
     market = MarketDataService(
         source,
@@ -123,6 +113,71 @@ async def build_agents(
     return AgentsRuntime(supervisor, source_name, shared, accounts)
 
 
+async def check_market(settings: Settings, *, replay: bool) -> str:
+    """Run the checks startup makes against the market data, without a database.
+
+    The same source is chosen as at startup (AsterDEX when it answers, else the replay), the
+    replay recording must cover the backfill, and every account that would run must trade
+    assets the source lists (a live account with AsterDEX unreachable waits, as at startup).
+
+    Returns:
+        The market data source's name.
+
+    Raises:
+        ConfigError: One ``VARIABLE: problem`` line per refusal startup would make.
+    """
+    public = AsterdexClient(base_url=settings.exchange.base_url, clock=SystemClock(), timeout_s=5.0)
+    try:
+        chosen = await _market_source(settings, public, replay=replay)
+        known = await chosen.source.symbols()
+    finally:
+        await public.aclose()
+    problems: list[str] = []
+    for account in settings.accounts:
+        if account.trading_mode is TradingMode.LIVE and chosen.filters is None:
+            continue
+        try:
+            resolve_assets(account.assets, known)
+        except UnknownAssetError as exc:
+            problems.append(f"{asset_variable(settings, account)}: {exc}")
+    if problems:
+        raise ConfigError(problems)
+    return chosen.name
+
+
+@dataclass(frozen=True, slots=True)
+class _Market:
+    """The market data source startup chose, and what comes with it."""
+
+    source: MarketDataSource
+    name: str
+    clock: Clock
+    filters: dict[str, SymbolFilters] | None  # AsterDEX's exchangeInfo; None on a replay
+    until: datetime | None = None  # a replay ends with its recording
+    replay_start: datetime | None = None
+
+
+async def _market_source(settings: Settings, public: AsterdexClient, *, replay: bool) -> _Market:
+    """AsterDEX when it answers (and not ``replay``), else the recorded replay.
+
+    Raises:
+        ConfigError: The replay recording has no candles, or too few for the backfill.
+    """
+    if not replay and await _reachable(public):
+        filters = await public.exchange_info()
+        return _Market(ExchangeMarketData(public), "AsterDEX market data", SystemClock(), filters)
+    if not replay:
+        logger.warning(
+            "AsterDEX is unreachable: PAPER MODE RUNS ON THE RECORDED REPLAY, NOT LIVE PRICES"
+        )
+    data_dir = Path(settings.replay_data_dir) if settings.replay_data_dir else SAMPLE_DIR
+    probe = ReplayMarketData(SystemClock(), data_dir)
+    start, until = await _replay_window(probe, settings)
+    clock = ReplayClock(start, settings.replay_speed)
+    source = ReplayMarketData(clock, data_dir)
+    return _Market(source, f"replay of {data_dir}", clock, None, until, start)
+
+
 async def _reachable(client: AsterdexClient) -> bool:
     try:
         await asyncio.wait_for(client.ping(), 6.0)
@@ -136,6 +191,9 @@ async def _replay_window(probe: ReplayMarketData, settings: Settings) -> tuple[d
     """Start after enough history for the indicators; stop at the end of the recording."""
     far_past = datetime(2000, 1, 1, tzinfo=UTC)
     symbols = sorted(await probe.symbols())
+    if not symbols:
+        where = settings.replay_data_dir
+        raise ConfigError([f"REPLAY_DATA_DIR: no <SYMBOL>-<interval>.csv recordings in {where}"])
     first = await probe.candles(symbols[0], settings.interval, start=far_past)
     if not first:
         raise ConfigError([f"REPLAY_DATA_DIR: no {settings.interval} candles to replay"])

@@ -1,11 +1,15 @@
 """The ``trading-agent`` command (also ``python -m app.main``)."""
 
 import argparse
+import asyncio
 import logging
+import sys
 from collections.abc import Sequence
 
 from app import __version__
 from app.bootstrap import RuntimeOptions
+from app.config import Settings
+from app.core.errors import ConfigError
 from app.listener import bind_or_exit, serve
 
 logger = logging.getLogger("app")
@@ -28,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--check-config",
         action="store_true",
-        help="validate the configuration, print a summary without secrets, and exit",
+        help="validate the configuration as startup would (assets against the market data"
+        " too), print a summary without secrets, and exit",
     )
     parser.add_argument("--version", action="version", version=f"trading-agent {__version__}")
     return parser
@@ -41,12 +46,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     app, settings = configured_app(RuntimeOptions(replay=args.replay))
     if args.check_config:
+        market = _market_or_exit(settings, replay=args.replay)
         for account in settings.accounts:
             print(
                 f"account {account.id}: {account.trading_mode.value}, model {account.llm_model},"
                 f" assets {','.join(account.assets)}, leverage {account.leverage}"
             )
         print(f"database: {settings.database.url.split('://')[0]}")
+        print(f"market data: {market}")
         return
     host = args.host or settings.api_host
     port = args.port or settings.api_port
@@ -57,3 +64,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         "trading-agent %s listening on http://%s:%d (docs at /docs)", __version__, host, port
     )
     serve(app, sock)
+
+
+def _market_or_exit(settings: Settings, *, replay: bool) -> str:
+    """Startup's market data checks (assets, replay recording), or one line each and exit 2."""
+    from app.agents import check_market
+
+    if not settings.agents_enabled:
+        return "not checked (AGENTS_ENABLED=false: startup checks no assets either)"
+    try:
+        return asyncio.run(check_market(settings, replay=replay))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"configuration error: {problem}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -15,6 +15,12 @@ from app.stream_snapshots import StreamSnapshots
 logger = logging.getLogger(__name__)
 
 
+def startup_refusal(app: FastAPI) -> str | None:
+    """Why the lifespan of ``app`` refused to start (already logged, one line per problem)."""
+    refusal = getattr(app.state, "startup_refusal", None)
+    return refusal if isinstance(refusal, str) else None
+
+
 class LifespanState(TypedDict):
     """What every request sees in ``request.state``."""
 
@@ -31,12 +37,16 @@ def make_lifespan(
     """
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[LifespanState]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
         async with AsyncExitStack() as stack:
             try:
                 container = await build_container(settings_provider(), options, stack)
             except AppError as exc:
-                logger.error("startup failed: %s", exc.detail)
+                # A refusal the user can act on, not a bug: its lines say it all, and
+                # `trading-agent` ends with status 2 and no traceback (app.listener).
+                for line in exc.detail.splitlines():
+                    logger.error("startup failed: %s", line)
+                app.state.startup_refusal = exc.detail
                 raise
             # Subscribers get the same views as the REST endpoints as their first message.
             container.bus.snapshots = StreamSnapshots(container)

@@ -7,13 +7,18 @@ would migrate the database and start its agents before failing. ``trading-agent`
 
 import contextlib
 import errno
+import logging
 import socket
 import sys
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import Message, Receive, Scope, Send
+
+from app.lifespan import startup_refusal
 
 STARTUP_FAILURE = 3  # uvicorn's own exit status when the application does not start
+STARTUP_REFUSED = 2  # the configuration or the database refused it: fixable, no traceback
 
 
 class ListenError(Exception):
@@ -60,11 +65,58 @@ def serve(app: FastAPI, sock: socket.socket) -> None:
     """Serve ``app`` on the listening ``sock`` until interrupted.
 
     Raises:
-        SystemExit: With uvicorn's status 3 when the application did not start.
+        SystemExit: With status 2 when startup refused (an unknown asset, an unreachable
+            database: its one-line reasons are logged, no traceback), or uvicorn's status 3
+            when the application did not start for another reason.
     """
-    config = uvicorn.Config(app, log_config=None, proxy_headers=False)
+    config = uvicorn.Config(_QuietRefusal(app), log_config=None, proxy_headers=False)
     server = uvicorn.Server(config)
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how a user stops it
-        server.run(sockets=[sock])
+    quiet = _DropGenericFailure(app)
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.addFilter(quiet)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how a user stops it
+            server.run(sockets=[sock])
+    except SystemExit:
+        if server.started or not startup_refusal(app):
+            raise
+        # uvicorn exits with its own status 3 when the lifespan fails: ours says "refused"
+    finally:
+        uvicorn_log.removeFilter(quiet)
     if not server.started:
-        raise SystemExit(STARTUP_FAILURE)
+        raise SystemExit(STARTUP_REFUSED if startup_refusal(app) else STARTUP_FAILURE)
+
+
+class _QuietRefusal:
+    """``app`` for uvicorn, minus the traceback of a startup refusal (its lines are logged).
+
+    Starlette reports any lifespan exception with its formatted traceback, which uvicorn
+    logs: 50 lines around the one that matters. A bug still shows its traceback.
+    """
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def quiet_send(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed" and startup_refusal(self.app):
+                message = {**message, "message": ""}
+            await send(message)
+
+        await self.app(scope, receive, quiet_send)
+
+
+class _DropGenericFailure(logging.Filter):
+    """Drops uvicorn's "Application startup failed. Exiting." after a logged refusal."""
+
+    def __init__(self, app: FastAPI) -> None:
+        super().__init__()
+        self.app = app
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        generic = record.getMessage().startswith("Application startup failed")
+        return not (generic and startup_refusal(self.app))

@@ -111,6 +111,12 @@ def agent_config(
     )
 
 
+def asset_variable(settings: Settings, account: AccountSettings) -> str:
+    """The variable that set ``account``'s assets: ``ASSETS``, or its own ``ASSETS_<ID>``."""
+    own = settings.multi_account_mode and account.assets != settings.assets
+    return f"ASSETS_{account.id}" if own else "ASSETS"
+
+
 async def resolve_symbols(shared: Shared, account: AccountSettings) -> dict[str, str]:
     """The account's assets as exchange symbols, backfilled.
 
@@ -120,7 +126,7 @@ async def resolve_symbols(shared: Shared, account: AccountSettings) -> dict[str,
     try:
         symbols = await shared.market.resolve_assets(account.assets)
     except UnknownAssetError as exc:
-        raise ConfigError([f"ASSETS: {exc}"]) from exc
+        raise ConfigError([f"{asset_variable(shared.settings, account)}: {exc}"]) from exc
     for symbol in symbols.values():
         await shared.market.backfill(symbol)
     return symbols

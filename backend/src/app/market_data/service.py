@@ -22,7 +22,7 @@ from app.indicators.schemas import AssetFeatures, IndicatorConfig
 from app.market_data import repository as repo
 from app.market_data.ports import MarketDataSource
 from app.market_data.quality import QualityVerdict, TimeframeState, assess
-from app.market_data.symbols import UnknownAssetError, asset_for, symbol_for
+from app.market_data.symbols import asset_for, resolve_assets
 
 logger = logging.getLogger(__name__)
 
@@ -104,12 +104,7 @@ class MarketDataService:
         Raises:
             UnknownAssetError: An asset has no perpetual on the exchange.
         """
-        mapping = {asset: symbol_for(asset) for asset in assets}
-        known = await self._source.symbols()
-        unknown = [asset for asset, symbol in mapping.items() if symbol not in known]
-        if unknown:
-            raise UnknownAssetError(unknown, sorted(known))
-        return mapping
+        return resolve_assets(assets, await self._source.symbols())
 
     async def backfill(self, symbol: str) -> int:
         """Load closed candles for every interval of ``symbol``; refill gaps. Returns new rows."""

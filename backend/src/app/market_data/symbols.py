@@ -1,5 +1,6 @@
 """Asset names of the configuration (``BTC``) <-> exchange symbols (``BTCUSDT``)."""
 
+from collections.abc import Iterable, Set
 from typing import Final
 
 QUOTE: Final = "USDT"
@@ -26,3 +27,16 @@ class UnknownAssetError(ValueError):
             f"{', '.join(symbol_for(a) for a in unknown)} perpetual (known include: {sample})"
         )
         self.unknown = unknown
+
+
+def resolve_assets(assets: Iterable[str], known: Set[str]) -> dict[str, str]:
+    """Map configured assets to the symbols in ``known`` (what a market source lists).
+
+    Raises:
+        UnknownAssetError: An asset has no perpetual among ``known``.
+    """
+    mapping = {asset: symbol_for(asset) for asset in assets}
+    unknown = [asset for asset, symbol in mapping.items() if symbol not in known]
+    if unknown:
+        raise UnknownAssetError(unknown, sorted(known))
+    return mapping
