@@ -26,6 +26,7 @@ from app.api.errors import API_ERRORS
 from app.config import ACCOUNT_VARIABLES, LIVE_SAFE_VARIABLES, Settings
 from app.core.decimals import plain_decimal
 from app.core.errors import AppError, ConfigError
+from app.core.secrets import redact
 from app.hot_reload import patch_config as change_config
 
 router = APIRouter(prefix="/api/v1", tags=["config"])
@@ -88,7 +89,11 @@ class ConfigRefusedRead(BaseModel):
 
     error: str
     detail: str
-    problems: dict[str, str] = Field(description="Each refused variable and why")
+    # Optional: a body that is not a JSON object of strings is refused before any variable
+    # is looked at, as a plain validation_error without this map.
+    problems: dict[str, str] = Field(
+        default_factory=dict, description="Each refused variable and why"
+    )
 
 
 class ConfigPatchRead(BaseModel):
@@ -157,6 +162,7 @@ def _refused(exc: ConfigError) -> JSONResponse:
     for line in exc.problems:
         name, sep, reason = line.partition(": ")
         if sep and " " not in name:
+            reason = redact(reason)  # a value may repeat what was sent, secrets included
             problems[name] = f"{problems[name]}; {reason}" if name in problems else reason
     body = ConfigRefusedRead(
         error=InvalidConfigChange.code,
