@@ -38,7 +38,13 @@ class ReadGuard:
     def __init__(self, repository: Path, allowed: Iterable[Path] = ()) -> None:
         self.repository = Path(os.path.realpath(repository))
         self._parent = str(self.repository.parent)
-        self._inside = [str(self.repository), *(os.path.realpath(p) for p in allowed)]
+        # An allowed folder that holds the repository's parent would allow every sibling
+        # (a clone made under the temporary directory, say): it is dropped.
+        exempt = (os.path.realpath(p) for p in allowed)
+        self._inside = [
+            str(self.repository),
+            *(p for p in exempt if not _within(self._parent, p)),
+        ]
         self._outside: list[str] = []
         self._lock = threading.Lock()
 

@@ -86,3 +86,17 @@ def test_a_test_that_reads_beside_the_repository_fails_the_run(tmp_path: Path) -
     assert "read outside the repository" in run.stdout
     assert str(beside) in run.stdout
     assert "1 passed, 1 error" in run.stdout
+
+
+def test_a_clone_inside_an_allowed_folder_is_still_guarded(tmp_path: Path) -> None:
+    """A clone under the temporary directory: its siblings are not allowed for that."""
+    repo, sibling = tmp_path / "clone" / "repo", tmp_path / "clone" / "shared"
+    repo.mkdir(parents=True)
+    sibling.mkdir()
+    (sibling / "candles.csv").write_text("b\n")
+    guard = ReadGuard(repo, [tmp_path])
+
+    with watch(guard):
+        (sibling / "candles.csv").read_text()
+
+    assert guard.take() == [str(sibling / "candles.csv")]
