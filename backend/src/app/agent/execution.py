@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 
+from app.agent import order_ids
 from app.agent.failures import JournalBacklog, ProtectionPending
 from app.agent.journal import Journal
 from app.core.clock import Clock
@@ -151,7 +152,7 @@ class Executor:
         for number, plan in enumerate(verdict.orders):
             if plan.purpose == "entry" and verdict.leverage is not None:
                 await self._exchange.set_leverage(symbol, verdict.leverage)
-            request = await self._request(plan, f"{prefix}-{number}", price)
+            request = await self._request(plan, order_ids.leg_order(prefix, number), price)
             result = await self.send(request, leg_id, plan.purpose, now)
             if result.outcome is Sent.REFUSED:
                 return sent
@@ -282,16 +283,18 @@ class Executor:
             ProtectionPending: The exchange could not say whether protection (or the close
                 that replaces it) went through; the loop checks again within seconds.
         """
-        protections = [(OrderType.STOP_MARKET, stop_loss, "sl", "stop_loss")]
+        protections = [(OrderType.STOP_MARKET, stop_loss, order_ids.STOP_LOSS, "stop_loss")]
         if take_profit is not None:
-            protections.append((OrderType.TAKE_PROFIT_MARKET, take_profit, "tp", "take_profit"))
+            protections.append(
+                (OrderType.TAKE_PROFIT_MARKET, take_profit, order_ids.TAKE_PROFIT, "take_profit")
+            )
         placed: list[str] = []
         for kind, price, tag, purpose in protections:
             request = OrderRequest(
                 symbol,
                 exit_side,
                 kind,
-                f"{prefix}-{tag}",
+                order_ids.protection(prefix, tag),
                 stop_price=price,
                 close_position=True,
                 working_type=WorkingType.MARK_PRICE,
@@ -362,7 +365,7 @@ class Executor:
             position.symbol,
             side,
             OrderType.MARKET,
-            f"ta-{reason}-{position.symbol.lower()}-{int(now.timestamp())}",
+            order_ids.position_close(reason, position.symbol, now),
             quantity=abs(position.amount),
             reduce_only=True,
         )

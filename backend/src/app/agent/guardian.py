@@ -21,6 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from app.agent import order_ids
 from app.agent.execution import Executor, Thesis
 from app.agent.failures import ProtectionPending
 from app.agent.journal import Journal
@@ -237,11 +238,8 @@ class Guardian:
             raise ProtectionPending("; ".join(pending))
 
     def _prefix(self, symbol: str, now: datetime) -> str:
-        # Unique per arming, also within one clock millisecond and across restarts: a
-        # reused client id would only find the order it replaces.
         self._armed += 1
-        stamp = int(now.timestamp() * 1000)
-        return f"ta-g{stamp:x}{self._armed:x}-{symbol.lower()[:10]}"
+        return order_ids.guard_prefix(now, self._armed, symbol)
 
     async def _widest_stop(self, position: PositionState) -> Decimal:
         """The stop ``max_stop_distance`` from the mark, on the exchange's price grid."""

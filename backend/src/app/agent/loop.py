@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from app.agent import order_ids
 from app.agent.execution import Executor, Thesis
 from app.agent.failures import JournalBacklog, is_database_outage, is_transient
 from app.agent.feed import MarketFeed
@@ -48,7 +49,6 @@ from app.trading.risk import evaluate, record_stop_out, roll_day
 logger = logging.getLogger(__name__)
 # Client ids the exchange gives the orders it sends itself: liquidation and auto-deleverage
 # on AsterDEX, liquidation on the paper exchange. Their fills have no order row of ours.
-FORCED_CLOSE_PREFIXES = ("autoclose-", "adl_autoclose", "liquidation-")
 FEATURES = feature_names(IndicatorConfig())
 RETRY_CAP_S = 3.0  # the longest wait between guard passes while something is failing
 
@@ -445,7 +445,7 @@ class AgentLoop:
                 # that did not fill keeps it; the guardian drops it once the position is gone.
                 outcome.orders_sent += await self._executor.execute(
                     verdict,
-                    f"ta-{decision_id.hex[:16]}-{index}",
+                    order_ids.leg_prefix(decision_id, index),
                     leg_id,
                     now,
                     by_symbol.get(verdict.proposal.symbol),
@@ -474,7 +474,7 @@ class AgentLoop:
         self._unjournaled = []
         self._fills_recorded += len(added)
         for execution in added:
-            if execution.client_order_id.startswith(FORCED_CLOSE_PREFIXES):
+            if order_ids.is_forced_close(execution.client_order_id):
                 await self._executor.event(
                     "position.liquidated",
                     f"{execution.symbol}: the exchange closed {execution.quantity} at "
@@ -482,7 +482,7 @@ class AgentLoop:
                     severity="critical",
                     payload={"symbol": execution.symbol, "trade_id": execution.trade_id},
                 )
-        stops = [e for e in added if e.client_order_id.endswith("-sl")]
+        stops = [e for e in added if order_ids.is_stop_loss(e.client_order_id)]
         if stops:
             await self._executor.backlog.write("stop-out", lambda: self._stop_outs(stops))
         return len(added)
