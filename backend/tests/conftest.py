@@ -31,7 +31,9 @@ ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1
 _OUR_VARIABLES = {name.upper() for name in Settings.model_fields} | {"ENV_FILE"}
 _PER_ACCOUNT_PREFIXES = tuple(f"{v}_" for v in ACCOUNT_VARIABLES.values())
 REPO_ROOT = Path(__file__).resolve().parents[2]
-_OUTSIDE_READS = default_guard(REPO_ROOT)
+# The guard's own test runs a session guarding a stand-in repository in a temporary folder,
+# so that proving a read beside it is caught never touches the real repository's siblings.
+_OUTSIDE_READS = default_guard(Path(os.environ.get("READ_GUARD_REPOSITORY", REPO_ROOT)))
 _reads_outside_tests: list[str] = []
 
 

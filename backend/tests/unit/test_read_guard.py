@@ -1,8 +1,8 @@
 """The check that keeps the tests and benchmarks from reading beside the repository."""
 
+import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -50,19 +50,12 @@ def test_allowed_folders_and_reads_elsewhere_are_not_recorded(tmp_path: Path) ->
     assert guard.take() == []
 
 
-def test_this_session_records_a_read_beside_the_repository(outside_reads: ReadGuard) -> None:
-    beside = REPO_ROOT.parent / f"not-the-repository-{uuid.uuid4().hex}" / "candles.csv"
-
-    with pytest.raises(FileNotFoundError):
-        beside.open()
-
-    # Taken here so that this test passes; left alone, it fails this test at teardown.
-    assert outside_reads.take() == [str(beside)]
-
-
 def test_a_test_that_reads_beside_the_repository_fails_the_run(tmp_path: Path) -> None:
-    beside = REPO_ROOT.parent / f"not-the-repository-{uuid.uuid4().hex}" / "candles.csv"
-    (tmp_path / "test_reads_beside.py").write_text(
+    # A stand-in repository with a sibling, both in the temporary folder: the session's
+    # guard watches the stand-in, and the test it runs reads the sibling.
+    stand_in, beside = tmp_path / "clone" / "repo", tmp_path / "clone" / "shared" / "candles.csv"
+    stand_in.mkdir(parents=True)
+    (stand_in / "test_reads_beside.py").write_text(
         "from pathlib import Path\n\n\n"
         "def test_reads_shared_candles() -> None:\n"
         "    try:\n"
@@ -74,9 +67,10 @@ def test_a_test_that_reads_beside_the_repository_fails_the_run(tmp_path: Path) -
     run = subprocess.run(
         [
             *(sys.executable, "-m", "pytest", "-c", str(REPO_ROOT / "pyproject.toml")),
-            *("-p", "tests.conftest", "-p", "no:cacheprovider", str(tmp_path)),
+            *("-p", "tests.conftest", "-p", "no:cacheprovider", str(stand_in)),
         ],
         cwd=BACKEND,
+        env={**os.environ, "READ_GUARD_REPOSITORY": str(stand_in)},
         capture_output=True,
         text=True,
         timeout=120,
