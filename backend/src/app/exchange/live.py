@@ -25,7 +25,7 @@ from app.exchange.events import OrderUpdate
 from app.exchange.filters import SymbolFilters
 from app.exchange.http.client import AsterdexClient
 from app.exchange.http.constants import CANCEL_REJECTED
-from app.exchange.http.streams import UserDataStream, symbols_with_fills
+from app.exchange.http.streams import UserDataStream
 from app.exchange.http.wire import to_ms
 from app.exchange.ports import AccountState, Execution, PositionState
 from app.exchange.types import ExchangeOrder, Kline, MarginType, OrderRequest, UserTrade
@@ -271,7 +271,7 @@ class LiveExchange:
             await self._poll(lagging, since)
         else:
             self._caught_up = False  # until this full poll succeeds
-            found = await symbols_with_fills(self._client, since)
+            found = await self._client.symbols_with_fills(since)
             await self._poll(lagging | found | set(self._symbols), since)
             self._caught_up = True
         self._connections_seen = connections

@@ -1,6 +1,6 @@
 """Account, position and configuration endpoints, and user-stream keys (spec §3.4-3.6)."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from app.exchange.errors import ExchangeRejected, OrderRejected
@@ -20,6 +20,9 @@ from app.exchange.http.wire import (
     to_ms,
 )
 from app.exchange.types import AccountInfo, Balance, Income, MarginType, Position, UserTrade
+
+_FILL_INCOME = frozenset({"COMMISSION", "REALIZED_PNL"})
+_INCOME_PAGE = 1000  # the income endpoint's largest page
 
 
 class AccountMixin(ClientBase):
@@ -59,6 +62,28 @@ class AccountMixin(ClientBase):
                 params.append(("endTime", str(to_ms(end))))
         params.append(("limit", str(limit)))
         return [parse_user_trade(row) for row in await self._call(ep.USER_TRADES, params)]
+
+    async def symbols_with_fills(self, since: datetime) -> set[str]:
+        """Every symbol with an open position or a fill since ``since``, whoever ordered it.
+
+        ``userTrades`` needs a symbol, so a trade in a symbol nobody asked about (placed by
+        hand, a liquidation, an auto-deleverage) is found through what every fill leaves
+        behind: a COMMISSION and/or REALIZED_PNL income row, read for the whole account.
+
+        Raises:
+            ExchangeError: A read failed.
+        """
+        symbols = {row.symbol for row in await self.positions()}
+        start = since
+        while True:
+            rows = await self.income(start=start, limit=_INCOME_PAGE)
+            symbols.update(r.symbol for r in rows if r.income_type in _FILL_INCOME and r.symbol)
+            if len(rows) < _INCOME_PAGE:
+                return symbols
+            # Times are inclusive: the next page starts at the last row's time (rows read
+            # again are harmless); a page all of one millisecond must still move on.
+            last = rows[-1].time
+            start = last if last > start else start + timedelta(milliseconds=1)
 
     async def income(
         self,

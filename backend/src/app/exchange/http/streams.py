@@ -218,33 +218,6 @@ class MarketStream:
                     yield KlineClosed(kline, catch_up=True)
 
 
-_FILL_INCOME = frozenset({"COMMISSION", "REALIZED_PNL"})
-_INCOME_PAGE = 1000  # the income endpoint's largest page
-
-
-async def symbols_with_fills(client: AsterdexClient, since: datetime) -> set[str]:
-    """Every symbol with an open position or a fill since ``since``, whoever ordered it.
-
-    ``userTrades`` needs a symbol, so a trade in a symbol nobody asked about (placed by hand,
-    a liquidation, an auto-deleverage) is found through what every fill leaves behind: a
-    COMMISSION and/or REALIZED_PNL income row, read for the whole account.
-
-    Raises:
-        ExchangeError: A read failed.
-    """
-    symbols = {row.symbol for row in await client.positions()}
-    start = since
-    while True:
-        rows = await client.income(start=start, limit=_INCOME_PAGE)
-        symbols.update(r.symbol for r in rows if r.income_type in _FILL_INCOME and r.symbol)
-        if len(rows) < _INCOME_PAGE:
-            return symbols
-        # Times are inclusive: the next page starts at the last row's time (rows already read
-        # again are harmless); a page all of one millisecond must still move on.
-        last = rows[-1].time
-        start = last if last > start else start + timedelta(milliseconds=1)
-
-
 class UserDataStream:
     """Order updates (fills included) and account updates of one account.
 
@@ -386,7 +359,7 @@ class UserDataStream:
     async def _catch_up(self) -> AsyncIterator[UserEvent]:
         start = (self._since or self._clock.now()) - timedelta(seconds=5)
         orders: dict[tuple[str, int], ExchangeOrder] = {}
-        symbols = set(self._symbols) | await symbols_with_fills(self._client, start)
+        symbols = set(self._symbols) | await self._client.symbols_with_fills(start)
         for symbol in sorted(symbols):
             for trade in await self._client.user_trades(symbol, start=start):
                 if (symbol, trade.trade_id) in self._seen_set:
