@@ -21,16 +21,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from enum import Enum
 
 from app.agent import order_ids
 from app.agent.failures import JournalBacklog, ProtectionPending
 from app.agent.journal import Journal
+from app.agent.sending import OrderSender, SendResult, Sent
 from app.core.clock import Clock
-from app.exchange.errors import ExchangeError, OrderRejected, RateLimited
 from app.exchange.ports import Exchange, PositionState
 from app.exchange.types import (
-    ExchangeOrder,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -57,45 +55,10 @@ class Thesis:
     opened_at: datetime
 
 
-_OVER = frozenset({OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED})
+class Executor(OrderSender):
+    """Turns approved legs into orders and keeps positions protected.
 
-
-class Sent(Enum):
-    """What became of one order sent to the exchange."""
-
-    PLACED = "placed"
-    """The exchange holds it: working, or (partly) filled."""
-    REFUSED = "refused"
-    """Provably not placed (refused, rate limited, or over without any fill)."""
-    UNKNOWN = "unknown"
-    """It may have been placed: the exchange could not say."""
-
-
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    """The outcome of :meth:`Executor.send`."""
-
-    outcome: Sent
-    order: ExchangeOrder | None = None
-    error: ExchangeError | None = None
-
-    @property
-    def may_have_filled(self) -> bool:
-        """True unless the order provably never traded."""
-        if self.outcome is Sent.UNKNOWN:
-            return True
-        return self.order is not None and (
-            self.order.executed_qty > 0 or self.order.status not in _OVER
-        )
-
-    @property
-    def filled(self) -> bool:
-        """True when the whole order traded."""
-        return self.order is not None and self.order.status is OrderStatus.FILLED
-
-
-class Executor:
-    """Sends one account's orders through its exchange port, journaling every step.
+    Each order goes out through :class:`~app.agent.sending.OrderSender`, journaled.
 
     Args:
         account_id: The account.
@@ -120,16 +83,18 @@ class Executor:
         limit_timeout: timedelta = timedelta(seconds=30),
         rate_limit_wait: timedelta = timedelta(minutes=3),
     ) -> None:
-        self._account = account_id
-        self._exchange = exchange
-        self._journal = journal
-        self._clock = clock
-        self.backlog = backlog or JournalBacklog()
+        super().__init__(
+            account_id,
+            exchange,
+            journal,
+            clock=clock,
+            backlog=backlog,
+            rate_limit_wait=rate_limit_wait,
+        )
         self.entry_type = entry_type
         """MARKET entries, or LIMIT (GTC at the current price, the rest cancelled after
         ``limit_timeout``, so a position never waits a cycle for its protection)."""
         self._limit_timeout = limit_timeout
-        self._rate_limit_wait = rate_limit_wait
 
     async def execute(
         self,
@@ -374,83 +339,6 @@ class Executor:
             return False
         await self.cancel_protection(position.symbol)
         return True
-
-    async def send(
-        self, request: OrderRequest, leg_id: uuid.UUID | None, purpose: str, now: datetime
-    ) -> SendResult:
-        """Journal the intent, send, journal the result.
-
-        An entry is only sent once its intent is in the journal; every other order goes out
-        even while the database is away (its records wait in the backlog).
-        """
-        cid = request.client_order_id
-
-        async def intent() -> None:
-            await self._journal.order_intent(self._account, leg_id, request, purpose, now)
-
-        if purpose == "entry":
-            await intent()
-        else:
-            await self.backlog.write(f"intent of {cid}", intent)
-        try:
-            order = await self._place(request, waits=purpose != "entry")
-        except RateLimited as exc:
-            await self._status(cid, now, "not_sent", f"not sent: {exc}")
-            await self.event("order.not_sent", f"{cid}: {exc}", severity="warning")
-            return SendResult(Sent.REFUSED, error=exc)
-        except OrderRejected as exc:
-            await self._status(cid, now, "rejected", str(exc))
-            await self.event("order.rejected", str(exc), severity="warning")
-            return SendResult(Sent.REFUSED, error=exc)
-        except ExchangeError as exc:
-            await self._status(cid, now, "unknown", str(exc))
-            await self.event("order.unknown", str(exc), severity="error")
-            return SendResult(Sent.UNKNOWN, error=exc)
-        await self.backlog.write(
-            f"status of {cid}", lambda: self._journal.order_update(order, cid, now)
-        )
-        result = SendResult(Sent.PLACED, order)
-        # An order that is already over with nothing filled (its id reused, or expired
-        # unfilled) placed nothing.
-        return result if result.may_have_filled else SendResult(Sent.REFUSED, order)
-
-    async def _place(self, request: OrderRequest, *, waits: bool) -> ExchangeOrder:
-        """Place the order; with ``waits``, wait out rate limits (bounded) and try again."""
-        give_up = self._clock.now() + self._rate_limit_wait
-        while True:
-            try:
-                return await self._exchange.place_order(request)
-            except RateLimited as exc:
-                if not waits or exc.retry_at > give_up:
-                    raise
-                logger.warning(
-                    "%s: rate limited; waiting until %s to send it",
-                    request.client_order_id,
-                    exc.retry_at.isoformat(),
-                )
-                await self._clock.sleep_until(exc.retry_at)
-
-    async def _status(self, cid: str, now: datetime, status: str, error: str) -> None:
-        await self.backlog.write(
-            f"status of {cid}",
-            lambda: self._journal.order_update(None, cid, now, status=status, error=error),
-        )
-
-    async def event(
-        self,
-        kind: str,
-        message: str,
-        *,
-        severity: str = "info",
-        payload: dict[str, object] | None = None,
-    ) -> None:
-        """Journal an event of the account, through the backlog."""
-        await self.backlog.write(
-            kind,
-            lambda: self._journal.event(
-                self._account, kind, message, severity=severity, payload=payload
-            ),
-        )
 
     async def cancel_protection(self, symbol: str, *, keep: frozenset[str] = frozenset()) -> None:
         """Cancel the symbol's open reduce-only / close-position orders (except ``keep``)."""
