@@ -19,7 +19,7 @@ cycle a loop recovers (:mod:`app.agent.recovery`). One :meth:`AgentLoop.tick`:
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -27,6 +27,7 @@ from app.agent import order_ids
 from app.agent.execution import Executor, Thesis
 from app.agent.failures import JournalBacklog, is_database_outage, is_transient
 from app.agent.feed import MarketFeed
+from app.agent.fills import FillRecorder
 from app.agent.guardian import Guardian, GuardReport, UnmanagedPolicy
 from app.agent.invalidations import close_invalidated
 from app.agent.journal import Journal
@@ -36,7 +37,7 @@ from app.core.backoff import jittered_backoff
 from app.core.clock import Clock
 from app.core.types import interval_delta
 from app.exchange.errors import RateLimited
-from app.exchange.ports import AccountState, Exchange, Execution
+from app.exchange.ports import AccountState, Exchange
 from app.exchange.types import OrderType
 from app.indicators.features import feature_names
 from app.indicators.schemas import IndicatorConfig
@@ -44,7 +45,7 @@ from app.llm.context import HistoryItem
 from app.llm.ports import DecisionProvider
 from app.market_data.service import MarketDataService, last_closed_open
 from app.trading.domain import RiskLimits
-from app.trading.risk import evaluate, record_stop_out, roll_day
+from app.trading.risk import evaluate, roll_day
 
 logger = logging.getLogger(__name__)
 # Client ids the exchange gives the orders it sends itself: liquidation and auto-deleverage
@@ -119,9 +120,9 @@ class AgentLoop:
         self._feed = MarketFeed(config.account_id, config.interval, market, exchange, journal)
         self._tick_lock = asyncio.Lock()
         self._restored = False
-        self._executions_since = clock.now()
-        self._unjournaled: list[Execution] = []
-        self._fills_recorded = 0
+        self._fills = FillRecorder(
+            config.account_id, exchange, journal, self._executor, clock.now()
+        )
         self._decided_for: datetime | None = None
 
     @property
@@ -242,12 +243,10 @@ class AgentLoop:
         try:
             # Orders first: an entry filled before a crash only becomes the thesis of its
             # position once the journal knows it filled.
-            self._executions_since = await fills_since(
-                self._journal, account, self._executions_since
-            )
+            self._fills.since = await fills_since(self._journal, account, self._fills.since)
             orders = await self._exchange.open_orders()
             await self._guardian.reconcile_orders(now, report, orders)
-            fills = await self._record_fills()
+            fills = await self._fills.record()
             state = await self._exchange.account_state()
             missing = [s for s in state.positions if s not in self._theses]
             intervals = {self._config.interval, self._config.long_interval}
@@ -282,7 +281,7 @@ class AgentLoop:
             )
             for symbol in closed:
                 self._theses.pop(symbol, None)
-            await self._record_fills()
+            await self._fills.record()
             await self._snapshot(now)
 
     @property
@@ -319,7 +318,7 @@ class AgentLoop:
                     severity="warning",
                     payload={"symbol": symbol, "reason": reason},
                 )
-            await self._record_fills()
+            await self._fills.record()
             return True
 
     async def cancel_order(self, client_order_id: str) -> bool:
@@ -359,7 +358,7 @@ class AgentLoop:
         deferred: Exception | None = None
         try:
             await self._executor.backlog.flush()
-            await self._record_fills()
+            await self._fills.record()
         except Exception as exc:
             if not is_database_outage(exc):
                 raise
@@ -387,9 +386,9 @@ class AgentLoop:
         symbols = list(self._config.symbols.values())
         for symbol in symbols:
             await self._feed.advance(symbol, now)
-        fills_before = self._fills_recorded
+        fills_before = self._fills.recorded
         _guarded, state = await self._guard(now)
-        outcome.fills = self._fills_recorded - fills_before
+        outcome.fills = self._fills.recorded - fills_before
         reasons = [r for s in symbols for r in (await self._market.quality(s)).reasons]
         if reasons:
             outcome.skipped = "; ".join(reasons)
@@ -453,48 +452,9 @@ class AgentLoop:
                     self._theses,
                 )
             remember(self._history, now, verdict)
-        outcome.fills += await self._record_fills()
+        outcome.fills += await self._fills.record()
         await self._snapshot(now)
         return outcome
-
-    async def _record_fills(self) -> int:
-        """Journal new fills; returns how many were new.
-
-        The exchange hands each fill over once, so a fill the journal cannot take now stays
-        here until it can: the cursor moves on, the fill is not lost.
-        """
-        executions = await self._exchange.executions(self._executions_since)
-        if executions:
-            self._unjournaled.extend(executions)
-            self._executions_since = max(self._executions_since, *(e.time for e in executions))
-        if not self._unjournaled:
-            return 0
-        account = self._config.account_id
-        added = await self._journal.fills(account, self._unjournaled)
-        self._unjournaled = []
-        self._fills_recorded += len(added)
-        for execution in added:
-            if order_ids.is_forced_close(execution.client_order_id):
-                await self._executor.event(
-                    "position.liquidated",
-                    f"{execution.symbol}: the exchange closed {execution.quantity} at "
-                    f"{execution.price} ({execution.client_order_id})",
-                    severity="critical",
-                    payload={"symbol": execution.symbol, "trade_id": execution.trade_id},
-                )
-        stops = [e for e in added if order_ids.is_stop_loss(e.client_order_id)]
-        if stops:
-            await self._executor.backlog.write("stop-out", lambda: self._stop_outs(stops))
-        return len(added)
-
-    async def _stop_outs(self, stops: Sequence[Execution]) -> None:
-        """Start the stop-out cool-down of each stopped-out symbol."""
-        account = self._config.account_id
-        risk = await self._journal.risk_state(account)
-        if risk is not None:
-            for execution in stops:
-                risk = record_stop_out(risk, execution.symbol, execution.time)
-            await self._journal.save_risk_state(account, risk)
 
     async def _snapshot(self, now: datetime) -> None:
         await self._journal.snapshot(
