@@ -32,11 +32,10 @@ from app.agent.guardian import Guardian, GuardReport, UnmanagedPolicy
 from app.agent.invalidations import close_invalidated
 from app.agent.journal import Journal
 from app.agent.recovery import fills_since, load_theses, record_recovery
+from app.agent.schedule import next_close, retry_at, sleep_until
 from app.agent.views import account_snapshot, decision_context, market_snapshots, remember
-from app.core.backoff import jittered_backoff
 from app.core.clock import Clock
 from app.core.types import interval_delta
-from app.exchange.errors import RateLimited
 from app.exchange.ports import AccountState, Exchange
 from app.exchange.types import OrderType
 from app.indicators.features import feature_names
@@ -51,7 +50,6 @@ logger = logging.getLogger(__name__)
 # Client ids the exchange gives the orders it sends itself: liquidation and auto-deleverage
 # on AsterDEX, liquidation on the paper exchange. Their fills have no order row of ours.
 FEATURES = feature_names(IndicatorConfig())
-RETRY_CAP_S = 3.0  # the longest wait between guard passes while something is failing
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +163,7 @@ class AgentLoop:
             else:
                 failures = 0
                 wake = self._next_close()
-            await _sleep_until(self._clock, wake, stop)
+            await sleep_until(self._clock, wake, stop)
 
     def _decision_due(self) -> bool:
         """Whether the last closed candle still waits for its decision."""
@@ -192,18 +190,10 @@ class AgentLoop:
                 severity="warning",
                 payload={"attempt": failures, "error": exc.__class__.__name__},
             )
-        wake = now + timedelta(seconds=jittered_backoff(failures, 0.5, RETRY_CAP_S))
-        if isinstance(exc, RateLimited):
-            wake = max(wake, exc.retry_at)
-        return min(wake, self._next_close())
+        return min(retry_at(now, exc, failures), self._next_close())
 
     def _next_close(self) -> datetime:
-        length = interval_delta(self._config.interval)
-        return (
-            last_closed_open(self._clock.now(), self._config.interval)
-            + 2 * length
-            + (self._config.grace)
-        )
+        return next_close(self._clock.now(), self._config.interval, self._config.grace)
 
     def reconfigure(self, config: AgentConfig) -> None:
         """Use ``config`` from the next cycle on (hot reload); a cycle never sees two."""
@@ -460,15 +450,3 @@ class AgentLoop:
         await self._journal.snapshot(
             self._config.account_id, await self._exchange.account_state(), now
         )
-
-
-async def _sleep_until(clock: Clock, when: datetime, stop: asyncio.Event) -> None:
-    """Sleep until ``when`` or until ``stop`` is set, whichever comes first."""
-    sleeper = asyncio.ensure_future(clock.sleep_until(when))
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in (sleeper, stopper):
-            waiter.cancel()
-        await asyncio.gather(sleeper, stopper, return_exceptions=True)
