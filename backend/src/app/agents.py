@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.agent.journal import Journal
+from app.agent.journal import SqlJournal
 from app.agent.locks import account_locks
 from app.agent.publishing import JournalPublisher
 from app.agent.supervisor import AgentSupervisor
@@ -94,7 +94,7 @@ async def build_agents(
         max_mark_deviation=settings.market_data.max_mark_deviation,
     )
     publisher = JournalPublisher(bus, on_change=on_change) if bus is not None else None
-    journal = Journal(sessions, publisher)
+    journal = SqlJournal(sessions, publisher)
     if bus is not None:
         market.on_closed = lambda candle: bus.publish(
             f"market.{candle.symbol}.{candle.interval}",

@@ -136,7 +136,8 @@ async def _record(shared: Shared, change: ConfigChange) -> None:
         await shared.journal.event(
             None,
             "config.reloaded",
-            f"configuration reloaded: applied {', '.join(change.applied) or 'nothing'}"
+            at=shared.clock.now(),
+            message=f"configuration reloaded: applied {', '.join(change.applied) or 'nothing'}"
             + (
                 f"; needs a restart: {', '.join(change.needs_restart)}"
                 if change.needs_restart

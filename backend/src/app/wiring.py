@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from app.agent.journal import Journal
+from app.agent.journal import SqlJournal
 from app.agent.loop import AgentConfig, AgentLoop
 from app.agent.supervisor import ManagedAgent
 from app.config import AccountSettings, Settings
@@ -55,7 +55,7 @@ class Shared:
 
     settings: Settings
     market: MarketDataService
-    journal: Journal
+    journal: SqlJournal
     clock: Clock
     sessions: SessionFactory
     filters: dict[str, SymbolFilters] | None
@@ -172,7 +172,7 @@ async def wire_account(shared: Shared, account: AccountSettings) -> AccountAgent
         spend=DatabaseSpendLedger(shared.sessions),
         daily_budget_usd=shared.settings.llm_daily_budget_usd,
         alert=lambda kind, message: shared.journal.event(
-            account.id, kind, message, severity="critical"
+            account.id, kind, message, at=shared.clock.now(), severity="critical"
         ),
     )
     loop = AgentLoop(
@@ -246,4 +246,5 @@ def _llm(shared: Shared, account: AccountSettings) -> LlmDecisionProvider | None
         features=feature_names(IndicatorConfig()),
         fallback_models=settings.llm_fallback_models,
         max_tokens=settings.llm_max_tokens,
+        clock=shared.clock,
     )

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from app.agent.journal import Journal
+from app.agent.journal import SqlJournal
 from app.agent.loop import AgentConfig, AgentLoop
 from app.core.clock import Clock
 from app.core.types import AccountId, TradingMode
@@ -51,6 +51,6 @@ async def paper_loop(
         market=market,
         exchange=exchange,
         provider=provider,
-        journal=Journal(sessions),
+        journal=SqlJournal(sessions),
     )
     return loop, exchange

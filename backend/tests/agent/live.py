@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from app.agent.journal import Journal
+from app.agent.journal import SqlJournal
 from app.agent.loop import AgentConfig, AgentLoop
 from app.agent.models import AgentEvent
 from app.core.types import AccountId, TradingMode
@@ -170,7 +170,7 @@ class LiveRig:
             market=market,
             exchange=live,
             provider=provider,
-            journal=Journal(self.sessions),
+            journal=SqlJournal(self.sessions),
         )
         return loop, live
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app.agent.journal import Journal
+from app.agent.journal import SqlJournal
 from app.agent.supervisor import AgentState, AgentSupervisor, AgentUnavailable, ManagedAgent
 from app.core.types import AccountId, TradingMode
 from app.db.session import session_scope
@@ -28,7 +28,7 @@ async def count(db: Database, model: type) -> int:
 async def supervisor_for(db: Database, clock: ManualClock) -> tuple[AgentSupervisor, Exchange]:
     loop, exchange = await paper_loop(db.sessions, clock, ACCOUNT)
     supervisor = AgentSupervisor(
-        {ACCOUNT: ManagedAgent(TradingMode.PAPER, loop, "ready")}, controls=Journal(db.sessions)
+        {ACCOUNT: ManagedAgent(TradingMode.PAPER, loop, "ready")}, controls=SqlJournal(db.sessions)
     )
     return supervisor, exchange
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from app.agent.failures import ProtectionPending
-from app.agent.journal import Journal
+from app.agent.journal import SqlJournal
 from app.agent.models import AgentEvent
 from app.agent.supervisor import AgentState, AgentSupervisor, ManagedAgent
 from app.config._values import normalise_database_url
@@ -316,7 +316,9 @@ async def test_bad_credentials_stop_the_account_and_say_so(pg: Database) -> None
         await loop.tick()
         rig.exchange.revoke_key(API_KEY)  # every signed request is refused from now on
         managed = ManagedAgent(TradingMode.LIVE, loop, "ready")
-        supervisor = AgentSupervisor({AccountId(ACCOUNT): managed}, controls=Journal(pg.sessions))
+        supervisor = AgentSupervisor(
+            {AccountId(ACCOUNT): managed}, controls=SqlJournal(pg.sessions)
+        )
         await rig.hour()
         await supervisor.start()
         await until(lambda: managed.task is not None and managed.task.done(), "the stop")

@@ -17,7 +17,7 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr
 
-from app.agent.journal import Journal
+from app.agent.journal import SqlJournal
 from app.agent.loop import AgentConfig, AgentLoop
 from app.exchange.errors import ExchangeError
 from app.exchange.http.auth import HmacSigner
@@ -256,7 +256,7 @@ async def btc_only_loop(rig: LiveRig) -> tuple[AgentLoop, LiveExchange]:
         market=market,
         exchange=live,
         provider=provider,
-        journal=Journal(rig.sessions),
+        journal=SqlJournal(rig.sessions),
     )
     return loop, live
 

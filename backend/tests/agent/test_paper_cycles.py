@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from app.agent.journal import Journal
+from app.agent.journal import SqlJournal
 from app.agent.models import AgentEvent
 from app.db.session import session_scope
 from app.exchange.paper import PaperExchange
@@ -105,12 +105,14 @@ async def test_a_daily_loss_halt_is_journaled_once_as_risk_halt(pg: Database) ->
     clock = ManualClock(START)
     loop, exchange = await paper_loop(pg.sessions, clock)
     await loop.tick()
-    journal = Journal(pg.sessions)
+    journal = SqlJournal(pg.sessions)
     risk = await journal.risk_state("paper")
     assert risk is not None
     equity = (await exchange.account_state()).equity
     # The day started with twice today's equity: a 50 % loss, far past MAX_DAILY_LOSS.
-    await journal.save_risk_state("paper", replace(risk, day_start_equity=equity * 2))
+    await journal.save_risk_state(
+        "paper", replace(risk, day_start_equity=equity * 2), at=clock.now()
+    )
 
     for _ in range(2):
         clock.advance(timedelta(hours=1))

@@ -72,6 +72,7 @@ async def seed(service: RunningService) -> None:
                 realized_pnl=D(20),
                 is_maker=False,
                 filled_at=DAY + timedelta(minutes=30),
+                created_at=DAY + timedelta(minutes=30),
             )
         )
         candles = [

@@ -65,7 +65,7 @@ async def test_a_daily_loss_halt_survives_a_restart(pg: Database) -> None:
     assert state.halted
     async with session_scope(pg.sessions) as session:
         await sync_accounts(session, [(AccountId("bob"), TradingMode.LIVE)])
-        await save_risk_state(session, "bob", state)
+        await save_risk_state(session, "bob", state, NOW)
 
     # A new process: new engine, new sessions.
     engine = create_engine(normalise_database_url(pg.url))

@@ -212,6 +212,8 @@ async def roundtrip_exact_values(url: str) -> None:
                     quantity=Decimal("0.001"),
                     status="intent",
                     status_history=[{"status": "intent", "at": open_time.isoformat()}],
+                    created_at=open_time,
+                    updated_at=open_time,
                 )
             )
         async with session_scope(sessions) as session:

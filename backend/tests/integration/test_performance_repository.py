@@ -64,6 +64,7 @@ def fill(account: str, n: int, at: datetime, pnl: str, fee: str) -> Fill:
         realized_pnl=D(pnl),
         is_maker=False,
         filled_at=at,
+        created_at=at,
     )
 
 

@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from app.agent import order_ids
 from app.agent.failures import JournalBacklog, ProtectionPending
-from app.agent.journal import Journal
+from app.agent.ports import Journal
 from app.agent.sending import OrderSender, SendResult, Sent
 from app.core.clock import Clock
 from app.exchange.ports import Exchange, PositionState

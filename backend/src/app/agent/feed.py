@@ -3,7 +3,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from app.agent.journal import Journal
+from app.agent.ports import Journal
 from app.exchange.ports import Exchange
 from app.market_data.service import MarketDataService
 
@@ -80,6 +80,7 @@ class MarketFeed:
             await self._journal.event(
                 self._account,
                 "funding",
-                f"{symbol}: funding {due[1]} at {due[0].isoformat()}: {paid} USDT",
+                at=now,
+                message=f"{symbol}: funding {due[1]} at {due[0].isoformat()}: {paid} USDT",
                 payload={"symbol": symbol, "rate": due[1], "amount": paid},
             )

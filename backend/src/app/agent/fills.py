@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from app.agent import order_ids
-from app.agent.journal import Journal
+from app.agent.ports import Journal
 from app.agent.sending import OrderSender
 from app.exchange.ports import Exchange, Execution
 from app.trading.risk import record_stop_out
@@ -74,4 +74,4 @@ class FillRecorder:
         if risk is not None:
             for execution in stops:
                 risk = record_stop_out(risk, execution.symbol, execution.time)
-            await self._journal.save_risk_state(self._account, risk)
+            await self._journal.save_risk_state(self._account, risk, at=stops[-1].time)

@@ -24,8 +24,7 @@ from typing import Literal
 from app.agent import order_ids
 from app.agent.execution import Executor, Thesis
 from app.agent.failures import ProtectionPending
-from app.agent.journal import Journal
-from app.agent.journal_reads import IN_FLIGHT
+from app.agent.ports import IN_FLIGHT, Journal
 from app.exchange.errors import ExchangeError
 from app.exchange.ports import AccountState, Exchange, PositionState
 from app.exchange.types import ExchangeOrder, OrderType, Side

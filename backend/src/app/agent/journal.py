@@ -22,6 +22,7 @@ from sqlalchemy import select
 from app.agent.journal_reads import JournalReads
 from app.agent.journal_rows import leg_row, llm_cost, order_data, redacted_calls, to_json
 from app.agent.models import AgentControl, AgentEvent
+from app.agent.ports import SavedThesis
 from app.agent.publishing import JournalPublisher
 from app.core.secrets import redact, redact_json, redact_optional
 from app.db.session import SessionFactory, session_scope
@@ -44,8 +45,8 @@ from app.trading.models import (
 from app.trading.repository import load_risk_state, save_risk_state
 
 
-class Journal(JournalReads):
-    """Writes (and reads back) one service's trading records."""
+class SqlJournal(JournalReads):
+    """The journal in the database (:class:`app.agent.ports.Journal`): live and paper accounts."""
 
     def __init__(self, sessions: SessionFactory, publisher: JournalPublisher | None = None) -> None:
         self._sessions = sessions
@@ -57,10 +58,10 @@ class Journal(JournalReads):
         kind: str,
         message: str,
         *,
+        at: datetime,
         severity: str = "info",
         payload: dict[str, Any] | None = None,
         decision_id: uuid.UUID | None = None,
-        at: datetime | None = None,
     ) -> None:
         """Append one agent event."""
         message = redact(message)
@@ -73,9 +74,8 @@ class Journal(JournalReads):
                 message=message,
                 payload=data,
                 decision_id=decision_id,
+                occurred_at=at,
             )
-            if at is not None:
-                event.occurred_at = at
             session.add(event)
         if self._publisher is not None:
             self._publisher.event(account_id, kind, message, severity, data)
@@ -88,12 +88,14 @@ class Journal(JournalReads):
         verdicts: Sequence[LegVerdict],
         *,
         candle_time: datetime | None,
+        at: datetime,
     ) -> tuple[uuid.UUID, list[uuid.UUID]]:
         """Store a decision with its LLM calls and one leg per verdict."""
         async with session_scope(self._sessions) as session:
             call_ids = await save_calls(session, account_id, redacted_calls(outcome.calls))
             decision = Decision(
                 account_id=account_id,
+                created_at=at,
                 llm_call_id=call_ids[-1] if call_ids else None,
                 provider=outcome.provider,
                 model=outcome.model,
@@ -112,7 +114,7 @@ class Journal(JournalReads):
                     call.decision_id = decision.id
             by_symbol = {leg.proposal.symbol: leg for leg in legs}
             rows = [
-                leg_row(decision.id, verdict, by_symbol.get(verdict.proposal.symbol))
+                leg_row(decision.id, verdict, by_symbol.get(verdict.proposal.symbol), at)
                 for verdict in verdicts
             ]
             session.add_all(rows)
@@ -153,6 +155,8 @@ class Journal(JournalReads):
                     close_position=request.close_position,
                     working_type=request.working_type.value if request.working_type else None,
                     status="intent",
+                    created_at=at,
+                    updated_at=at,
                     status_history=[{"status": "intent", "at": at.isoformat()}],
                 )
             )
@@ -188,6 +192,7 @@ class Journal(JournalReads):
             if new_status == row.status:
                 return
             row.status = new_status
+            row.updated_at = at
             entry = {"status": new_status, "at": at.isoformat()}
             if error:
                 entry["reason"] = error
@@ -246,6 +251,7 @@ class Journal(JournalReads):
                         realized_pnl=execution.realized_pnl,
                         is_maker=execution.maker,
                         filled_at=execution.time,
+                        created_at=execution.time,
                     )
                 )
                 added.append(execution)
@@ -291,10 +297,10 @@ class Journal(JournalReads):
         async with session_scope(self._sessions) as session:
             return await load_risk_state(session, account_id)
 
-    async def save_risk_state(self, account_id: str, state: RiskState) -> None:
-        """Persist the risk state."""
+    async def save_risk_state(self, account_id: str, state: RiskState, *, at: datetime) -> None:
+        """Persist the risk state as of ``at``."""
         async with session_scope(self._sessions) as session:
-            await save_risk_state(session, account_id, state)
+            await save_risk_state(session, account_id, state, at)
 
     async def paper_state(self, account_id: str) -> dict[str, Any] | None:
         """The paper exchange's saved state."""
@@ -317,25 +323,24 @@ class Journal(JournalReads):
             row = await session.get(AgentControl, account_id)
             return (row.state, row.reason) if row is not None else None
 
-    async def save_control(self, account_id: str, state: str, reason: str | None) -> None:
+    async def save_control(
+        self, account_id: str, state: str, reason: str | None, *, at: datetime
+    ) -> None:
         """Persist the operator state of the account's agent."""
         reason = redact_optional(reason)
         async with session_scope(self._sessions) as session:
             row = await session.get(AgentControl, account_id)
             if row is None:
-                session.add(AgentControl(account_id=account_id, state=state, reason=reason))
-            else:
-                row.state, row.reason = state, reason
+                row = AgentControl(account_id=account_id, state=state, reason=reason)
+                session.add(row)
+            row.state, row.reason, row.updated_at = state, reason, at
 
-    async def entry_theses(self, account_id: str, symbols: Sequence[str]) -> dict[str, Any]:
+    async def entry_theses(self, account_id: str, symbols: Sequence[str]) -> dict[str, SavedThesis]:
         """Per symbol, the newest entry that filled at all: the thesis its position rests on.
 
         A partial fill counts (a LIMIT entry cancelled half-filled still opened the position).
-
-        Returns ``{symbol: {"invalidation", "rationale", "stop_loss", "take_profit",
-        "opened_at"}}`` for the symbols that have one.
         """
-        found: dict[str, Any] = {}
+        found: dict[str, SavedThesis] = {}
         async with session_scope(self._sessions) as session:
             for symbol in symbols:
                 row = (
@@ -356,11 +361,12 @@ class Journal(JournalReads):
                     continue
                 order, leg = row
                 approved = leg.approved or {}
-                found[symbol] = {
-                    "invalidation": leg.requested.get("invalidation"),
-                    "rationale": leg.requested.get("rationale", ""),
-                    "stop_loss": approved.get("stop_loss"),
-                    "take_profit": approved.get("take_profit"),
-                    "opened_at": order.created_at,
-                }
+                stop, target = approved.get("stop_loss"), approved.get("take_profit")
+                found[symbol] = SavedThesis(
+                    leg.requested.get("invalidation"),
+                    leg.requested.get("rationale", ""),
+                    Decimal(stop) if stop else None,
+                    Decimal(target) if target else None,
+                    order.created_at,
+                )
         return found

@@ -1,28 +1,12 @@
 """What recovery reads back from the journal: orders still in flight, the newest fill."""
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
 
 from sqlalchemy import func, select
 
+from app.agent.ports import IN_FLIGHT, OPEN, PendingOrder
 from app.db.session import SessionFactory, session_scope
 from app.trading.models import Fill, Order
-
-# Statuses whose outcome on the exchange may still change or is not known yet.
-IN_FLIGHT: Final = ("intent", "unknown")
-OPEN: Final = ("NEW", "PARTIALLY_FILLED")
-
-
-@dataclass(frozen=True, slots=True)
-class PendingOrder:
-    """A journaled order whose final state the journal does not know."""
-
-    client_order_id: str
-    symbol: str
-    status: str
-    purpose: str
-    intent_at: datetime
 
 
 class JournalReads:

@@ -33,7 +33,9 @@ def to_json(value: Any) -> Any:
     return value
 
 
-def leg_row(decision_id: uuid.UUID, verdict: LegVerdict, leg: ParsedLeg | None) -> DecisionLeg:
+def leg_row(
+    decision_id: uuid.UUID, verdict: LegVerdict, leg: ParsedLeg | None, at: datetime
+) -> DecisionLeg:
     """The journal row of one leg: requested, approved, every adjustment."""
     proposal = verdict.proposal
     requested = to_json(asdict(proposal))
@@ -61,6 +63,7 @@ def leg_row(decision_id: uuid.UUID, verdict: LegVerdict, leg: ParsedLeg | None) 
         approved=approved,
         adjustments=redact_json([to_json(asdict(a)) for a in verdict.adjustments]),
         status=verdict.status.value,
+        created_at=at,
     )
 
 

@@ -30,7 +30,7 @@ from app.agent.feed import MarketFeed
 from app.agent.fills import FillRecorder
 from app.agent.guardian import Guardian, GuardReport, UnmanagedPolicy
 from app.agent.invalidations import close_invalidated
-from app.agent.journal import Journal
+from app.agent.ports import Journal
 from app.agent.recovery import fills_since, load_theses, record_recovery
 from app.agent.schedule import next_close, retry_at, sleep_until
 from app.agent.views import account_snapshot, decision_context, market_snapshots, remember
@@ -122,6 +122,11 @@ class AgentLoop:
             config.account_id, exchange, journal, self._executor, clock.now()
         )
         self._decided_for: datetime | None = None
+
+    @property
+    def clock(self) -> Clock:
+        """The loop's time source (every record it writes carries this clock's time)."""
+        return self._clock
 
     @property
     def config(self) -> AgentConfig:
@@ -255,7 +260,7 @@ class AgentLoop:
             raise
         await self._guardian.guard(state, self._theses, now, report, orders)
         self._restored = True  # only now: a recovery cut short by the exchange runs again
-        await record_recovery(self._journal, account, report, fills)
+        await record_recovery(self._journal, account, report, fills, now)
         return report
 
     def theses(self) -> dict[str, Thesis]:
@@ -386,6 +391,7 @@ class AgentLoop:
                 account,
                 "cycle.skipped",
                 outcome.skipped,
+                at=now,
                 severity="warning",
                 payload={"reasons": reasons},
             )
@@ -399,10 +405,14 @@ class AgentLoop:
             state = await self._exchange.account_state()
         before = await self._journal.risk_state(account)
         risk = roll_day(before, state.equity, now, self._config.limits)
-        await self._journal.save_risk_state(account, risk)
+        await self._journal.save_risk_state(account, risk, at=now)
         if risk.halted and not (before is not None and before.halted and before.day == risk.day):
             await self._journal.event(
-                account, "risk.halt", risk.halt_reason or "entries halted", severity="critical"
+                account,
+                "risk.halt",
+                risk.halt_reason or "entries halted",
+                at=now,
+                severity="critical",
             )
         marks = {s: self._market.mark(s) for s in symbols}
         context = decision_context(
@@ -424,7 +434,7 @@ class AgentLoop:
         )
         candle_time = last_closed_open(now, self._config.interval)
         decision_id, leg_ids = await self._journal.decision(
-            account, decided, legs, verdicts, candle_time=candle_time
+            account, decided, legs, verdicts, candle_time=candle_time, at=now
         )
         self._decided_for = candle_time  # from here on a retry guards, it never re-decides
         by_symbol = {leg.proposal.symbol: leg for leg in legs}

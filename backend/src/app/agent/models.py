@@ -8,7 +8,6 @@ from sqlalchemy import ForeignKey, Index, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
-from app.db.columns import utc_now
 
 
 class AgentEvent(Base):
@@ -22,7 +21,7 @@ class AgentEvent(Base):
     __table_args__ = (Index(None, "account_id", "occurred_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    occurred_at: Mapped[datetime] = mapped_column(primary_key=True, default=utc_now)
+    occurred_at: Mapped[datetime] = mapped_column(primary_key=True)  # the writer's clock
     account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"))
     type: Mapped[str] = mapped_column(String(64))
     severity: Mapped[str] = mapped_column(String(8))
@@ -42,4 +41,4 @@ class AgentControl(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     state: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
-    updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+    updated_at: Mapped[datetime] = mapped_column()  # the writer's clock

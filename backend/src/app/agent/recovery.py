@@ -13,11 +13,10 @@ but unanswered, filled but the fill not recorded. Before deciding anything it
 import logging
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from app.agent.execution import Thesis
 from app.agent.guardian import GuardReport
-from app.agent.journal import Journal
+from app.agent.ports import Journal
 from app.llm.invalidation import InvalidationError, parse_condition
 
 logger = logging.getLogger(__name__)
@@ -38,19 +37,19 @@ async def load_theses(
         return theses
     for symbol, saved in (await journal.entry_theses(account_id, symbols)).items():
         condition = None
-        if saved["invalidation"]:
+        if saved.invalidation:
             try:
                 condition = parse_condition(
-                    saved["invalidation"], features=features, intervals=intervals
+                    saved.invalidation, features=features, intervals=intervals
                 )
             except InvalidationError as exc:
                 logger.warning("%s: stored invalidation no longer parses: %s", symbol, exc)
         theses[symbol] = Thesis(
             condition,
-            saved["rationale"],
-            Decimal(saved["stop_loss"]) if saved["stop_loss"] else None,
-            Decimal(saved["take_profit"]) if saved["take_profit"] else None,
-            saved["opened_at"],
+            saved.rationale,
+            saved.stop_loss,
+            saved.take_profit,
+            saved.opened_at,
         )
     return theses
 
@@ -73,7 +72,7 @@ async def fills_since(journal: Journal, account_id: str, default: datetime) -> d
 
 
 async def record_recovery(
-    journal: Journal, account_id: str, report: GuardReport, fills: int
+    journal: Journal, account_id: str, report: GuardReport, fills: int, at: datetime
 ) -> None:
     """Journal what a recovery changed (nothing when it changed nothing)."""
     if not report and not fills:
@@ -81,7 +80,8 @@ async def record_recovery(
     await journal.event(
         account_id,
         "recovery",
-        f"startup reconciliation: {len(report.resolved)} order(s) resolved, {fills} "
+        at=at,
+        message=f"startup reconciliation: {len(report.resolved)} order(s) resolved, {fills} "
         f"fill(s) recorded, protection re-armed for {report.rearmed or 'none'}, "
         f"adopted {report.adopted or 'none'}, flattened {report.flattened or 'none'}",
         severity="warning" if report else "info",

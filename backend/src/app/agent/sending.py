@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from app.agent.failures import JournalBacklog
-from app.agent.journal import Journal
+from app.agent.ports import Journal
 from app.core.clock import Clock
 from app.exchange.errors import ExchangeError, OrderRejected, RateLimited
 from app.exchange.ports import Exchange
@@ -162,6 +162,11 @@ class OrderSender:
         await self.backlog.write(
             kind,
             lambda: self._journal.event(
-                self._account, kind, message, severity=severity, payload=payload
+                self._account,
+                kind,
+                message,
+                at=self._clock.now(),
+                severity=severity,
+                payload=payload,
             ),
         )

@@ -13,9 +13,10 @@ from datetime import datetime
 from enum import StrEnum
 
 from app.agent.failures import is_database_outage
-from app.agent.journal import Journal
 from app.agent.locks import AccountLock, AccountLocks, LocalAccountLocks
 from app.agent.loop import AgentLoop
+from app.agent.ports import Journal
+from app.core.clock import SystemClock
 from app.core.errors import AppError
 from app.core.secrets import redact
 from app.core.types import AccountId, TradingMode
@@ -227,9 +228,16 @@ class AgentSupervisor:
         await _stop_between_cycles(agent, task, grace_s)
         agent.task = None
 
+    def _now(self, account_id: AccountId) -> datetime:
+        """The account's clock (a replay's records carry replay time), else the wall clock."""
+        agent = self._agents.get(account_id)
+        return (agent.loop.clock if agent and agent.loop else SystemClock()).now()
+
     async def _remember(self, account_id: AccountId, state: AgentState, reason: str | None) -> None:
         if self._controls is not None:
-            await self._controls.save_control(account_id, state.value, reason)
+            await self._controls.save_control(
+                account_id, state.value, reason, at=self._now(account_id)
+            )
 
     async def _run(self, account_id: AccountId, agent: ManagedAgent) -> None:
         assert agent.loop is not None  # only runnable agents get a task
@@ -288,6 +296,7 @@ class AgentSupervisor:
                 account_id,
                 "agent.stopped",
                 f"the agent stopped and needs an operator: {detail}",
+                at=self._now(account_id),
                 severity="critical",
             )
         except Exception:  # the status still says it; the log has the cause

@@ -29,6 +29,19 @@ def created_at() -> Mapped[datetime]:
     return mapped_column(UtcDateTime, default=utc_now, nullable=False)
 
 
+def stamped_at() -> Mapped[datetime]:
+    """When it happened, by the writer's clock.
+
+    No default: a replay or a backtest never gets the wall clock's time on a record by accident.
+    """
+    return mapped_column(UtcDateTime, nullable=False)
+
+
+def restamped_at() -> Mapped[datetime]:
+    """When the record last changed, by the writer's clock (set on every change)."""
+    return mapped_column(UtcDateTime, nullable=False)
+
+
 def updated_at() -> Mapped[datetime]:
     """When the row last changed."""
     return mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now, nullable=False)

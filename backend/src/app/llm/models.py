@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
-from app.db.columns import created_at, uuid_pk
+from app.db.columns import stamped_at, uuid_pk
 
 
 class LlmCall(Base):
@@ -35,4 +35,4 @@ class LlmCall(Base):
     status: Mapped[str] = mapped_column(String(16))
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = stamped_at()

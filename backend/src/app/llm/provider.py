@@ -10,10 +10,11 @@ Out of credits (402) and a bad key (401) are raised: the caller pauses and alert
 """
 
 import logging
+import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
+from app.core.clock import Clock, SystemClock
 from app.llm.context import DecisionContext
 from app.llm.errors import LlmAuthError, LlmError, LlmNoCredits, StructuredOutputUnsupported
 from app.llm.http import Completion, ModelInfo, OpenRouterClient
@@ -39,6 +40,7 @@ class LlmDecisionProvider:
         fallback_models: Tried by OpenRouter in order when the model fails.
         features: Feature names the invalidation grammar accepts.
         max_tokens: Completion budget (reasoning models need room to think).
+        clock: Stamps each call record (the wall clock when not given).
     """
 
     name = "openrouter"
@@ -51,8 +53,11 @@ class LlmDecisionProvider:
         features: frozenset[str],
         fallback_models: Sequence[str] = (),
         max_tokens: int = 8000,
+        clock: Clock | None = None,
     ) -> None:
         self._client = client
+        # Calls are stamped with the loop's clock: a replay's spend falls on replay days.
+        self._clock = clock or SystemClock()
         self._model = model
         self._fallbacks = tuple(fallback_models)
         self._features = features
@@ -174,12 +179,13 @@ class LlmDecisionProvider:
         calls: list[LlmCallRecord],
         attempt: int,
     ) -> Completion:
-        started = datetime.now(UTC)
+        started = self._clock.now()
+        began = time.monotonic()  # latency is real time even when the clock is simulated
         text = prompt.text if attempt == 1 else _transcript(messages)
         try:
             completion = await self._client.complete(self._body(messages, structured))
         except LlmError as exc:
-            latency = int((datetime.now(UTC) - started).total_seconds() * 1000)
+            latency = int((time.monotonic() - began) * 1000)
             calls.append(
                 LlmCallRecord(
                     self.name,

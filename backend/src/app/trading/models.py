@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text, UniqueCon
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
-from app.db.columns import created_at, updated_at, uuid_pk
+from app.db.columns import created_at, restamped_at, stamped_at, updated_at, uuid_pk
 
 
 class Account(Base):
@@ -40,7 +40,7 @@ class Decision(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     parsed: Mapped[dict[str, Any] | None]
     validation_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = stamped_at()
 
 
 class DecisionLeg(Base):
@@ -61,7 +61,7 @@ class DecisionLeg(Base):
     approved: Mapped[dict[str, Any] | None]
     adjustments: Mapped[list[Any]]
     status: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = stamped_at()
 
 
 class Order(Base):
@@ -98,8 +98,8 @@ class Order(Base):
     filled_quantity: Mapped[Decimal] = mapped_column(default=Decimal(0))
     average_price: Mapped[Decimal | None]
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = created_at()
-    updated_at: Mapped[datetime] = updated_at()
+    created_at: Mapped[datetime] = stamped_at()
+    updated_at: Mapped[datetime] = restamped_at()
 
 
 class Fill(Base):
@@ -124,7 +124,7 @@ class Fill(Base):
     realized_pnl: Mapped[Decimal]
     is_maker: Mapped[bool] = mapped_column(Boolean)
     filled_at: Mapped[datetime]
-    created_at: Mapped[datetime] = created_at()
+    created_at: Mapped[datetime] = stamped_at()
 
 
 class PositionSnapshot(Base):
@@ -172,7 +172,7 @@ class RiskStateRow(Base):
     halted: Mapped[bool] = mapped_column(Boolean, default=False)
     halt_reason: Mapped[str | None] = mapped_column(Text)
     stop_outs: Mapped[dict[str, Any]]
-    updated_at: Mapped[datetime] = updated_at()
+    updated_at: Mapped[datetime] = restamped_at()
 
 
 class PaperAccountRow(Base):

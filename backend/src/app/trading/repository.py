@@ -40,8 +40,10 @@ async def load_risk_state(session: AsyncSession, account_id: str) -> RiskState |
     )
 
 
-async def save_risk_state(session: AsyncSession, account_id: str, state: RiskState) -> None:
-    """Persist the account's risk state (one row per account)."""
+async def save_risk_state(
+    session: AsyncSession, account_id: str, state: RiskState, at: datetime
+) -> None:
+    """Persist the account's risk state (one row per account) as of ``at``."""
     row = await session.get(RiskStateRow, account_id)
     stop_outs = {symbol: when.isoformat() for symbol, when in state.stop_outs.items()}
     if row is None:
@@ -52,4 +54,5 @@ async def save_risk_state(session: AsyncSession, account_id: str, state: RiskSta
     row.halted = state.halted
     row.halt_reason = state.halt_reason
     row.stop_outs = stop_outs
+    row.updated_at = at
     await session.flush()
