@@ -1,0 +1,623 @@
+"""The journal in memory (:class:`app.agent.ports.Journal`): for backtests and fast tests.
+
+It keeps what :class:`~app.agent.journal.SqlJournal` writes, in the same shapes (a leg's
+``requested`` / ``approved`` / ``adjustments`` documents, an order's ``status_history``),
+redacted the same way (:mod:`app.core.secrets`: no secret is ever held unredacted), and calls
+the same :class:`~app.agent.publishing.JournalPublisher` events, so a backtest can stream its
+progress. ``tests/contract/test_journal_port.py`` holds both implementations to one contract.
+
+Every write is a few dictionary operations (orders by client id, trades by symbol and trade
+id, snapshots by time): a backtest writes tens of thousands of records.
+
+Reading back, besides the port: :attr:`~MemoryJournal.events`,
+:attr:`~MemoryJournal.decisions` (each with its LLM calls and legs), :attr:`~MemoryJournal.orders`,
+:attr:`~MemoryJournal.fill_records`, :attr:`~MemoryJournal.equity` and
+:attr:`~MemoryJournal.positions` are tuples of frozen records in the order they were written (a
+copy of the sequence, taken when read); :meth:`~MemoryJournal.order` looks one order up;
+:attr:`~MemoryJournal.controls` and :attr:`~MemoryJournal.risk_states` are read-only mappings per
+account. The JSON documents inside the records are the journal's own: read them, never change
+them.
+
+Where it differs from the database (documented in the contract suite too):
+
+- decimals are kept as given; the database keeps 18 places, so its stream payloads of a
+  re-read order show ``"1.000000000000000000"`` where this journal shows ``"1"``;
+- times are kept as given, converted to UTC (a naive time is refused, as the database does);
+- there is no accounts table: any account id is accepted; a reference the database would
+  refuse (an unknown leg or decision id, one symbol twice in a decision) raises
+  :class:`JournalIntegrityError`, and nothing of that write is kept;
+- of two entries created at the same instant, :meth:`~MemoryJournal.entry_theses` takes the
+  one written last (the database's order between them is unspecified).
+"""
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+from app.agent.journal_rows import leg_row, llm_cost, redacted_calls, to_json
+from app.agent.ports import IN_FLIGHT, OPEN, PendingOrder, SavedThesis
+from app.agent.publishing import JournalPublisher
+from app.core.secrets import redact, redact_json, redact_optional
+from app.exchange.ports import AccountState, Execution
+from app.exchange.types import ExchangeOrder, OrderRequest
+from app.llm.parsing import ParsedLeg
+from app.llm.ports import DecisionOutcome, LlmCallRecord
+from app.trading.domain import LegVerdict, RiskState
+
+_PENDING = frozenset(IN_FLIGHT + OPEN)
+
+
+class JournalIntegrityError(ValueError):
+    """A write the database would refuse (a dangling reference, a duplicate leg)."""
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEvent:
+    """One agent event (message and payload redacted)."""
+
+    account_id: str | None
+    kind: str
+    severity: str
+    message: str
+    payload: dict[str, Any]
+    decision_id: uuid.UUID | None
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JournalLeg:
+    """One leg of a decision: requested, approved, every adjustment (the SQL row's shape)."""
+
+    id: uuid.UUID
+    decision_id: uuid.UUID
+    symbol: str
+    action: str
+    requested: dict[str, Any]
+    approved: dict[str, Any] | None
+    adjustments: list[Any]
+    status: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JournalDecision:
+    """One decision with every LLM call of its cycle (redacted) and its legs."""
+
+    id: uuid.UUID
+    account_id: str
+    created_at: datetime
+    provider: str
+    model: str | None
+    prompt_version: str | None
+    candle_time: datetime | None
+    status: str
+    summary: str | None
+    parsed: dict[str, Any]
+    validation_error: str | None
+    calls: tuple[LlmCallRecord, ...]
+    legs: tuple[JournalLeg, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class JournalOrder:
+    """An order as journaled: its intent, then what the exchange said (the SQL row's shape).
+
+    ``status_history`` holds ``{"status", "at"[, "reason"]}`` per transition, ``at`` as the
+    ISO text of the time the writer gave.
+    """
+
+    client_order_id: str
+    account_id: str
+    leg_id: uuid.UUID | None
+    symbol: str
+    side: str
+    type: str
+    purpose: str
+    quantity: Decimal
+    price: Decimal | None
+    stop_price: Decimal | None
+    reduce_only: bool
+    close_position: bool
+    working_type: str | None
+    status: str
+    status_history: tuple[dict[str, str], ...]
+    created_at: datetime
+    updated_at: datetime
+    exchange_order_id: str | None = None
+    filled_quantity: Decimal = Decimal(0)
+    average_price: Decimal | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalFill:
+    """One execution; ``order_client_id`` is the journaled order it belongs to, if any."""
+
+    account_id: str
+    order_client_id: str | None
+    symbol: str
+    trade_id: str
+    side: str
+    price: Decimal
+    quantity: Decimal
+    fee: Decimal
+    fee_asset: str
+    realized_pnl: Decimal
+    maker: bool
+    filled_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EquityPoint:
+    """The account's balances at one time."""
+
+    account_id: str
+    taken_at: datetime
+    equity: Decimal
+    wallet_balance: Decimal
+    available_balance: Decimal
+    unrealized_pnl: Decimal
+    margin_used: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PositionPoint:
+    """One position at one time (``quantity`` positive, ``side`` long or short)."""
+
+    account_id: str
+    symbol: str
+    taken_at: datetime
+    side: str
+    quantity: Decimal
+    entry_price: Decimal
+    mark_price: Decimal
+    unrealized_pnl: Decimal
+    leverage: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SavedRisk:
+    """The risk state of an account and when it was saved."""
+
+    state: RiskState
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SavedControl:
+    """The operator state of an account's agent (reason redacted) and when it was saved."""
+
+    state: str
+    reason: str | None
+    updated_at: datetime
+
+
+def _utc(at: datetime) -> datetime:
+    """``at`` in UTC; a naive time is refused, as the database's time columns refuse it."""
+    if at.tzinfo is None:
+        raise ValueError(f"naive datetime {at.isoformat()} is ambiguous; use UTC")
+    return at.astimezone(UTC)
+
+
+def _copy_risk(state: RiskState) -> RiskState:
+    # The state's stop-outs are a dict: a copy, so the caller's later changes stay theirs.
+    return replace(state, stop_outs=dict(state.stop_outs))
+
+
+def _order_data(order: JournalOrder) -> dict[str, Any]:
+    """An order as a stream payload (the fields of ``journal_rows.order_data``)."""
+    data: dict[str, Any] = to_json(
+        {
+            "account_id": order.account_id,
+            "client_order_id": order.client_order_id,
+            "symbol": order.symbol,
+            "side": order.side,
+            "type": order.type,
+            "purpose": order.purpose,
+            "quantity": order.quantity,
+            "stop_price": order.stop_price,
+            "status": order.status,
+            "filled_quantity": order.filled_quantity,
+            "average_price": order.average_price,
+            "error": order.error,
+        }
+    )
+    return data
+
+
+class MemoryJournal:
+    """The journal in memory (:class:`app.agent.ports.Journal`): backtests and fast tests.
+
+    Args:
+        publisher: Streams every write, exactly as the SQL journal does (optional).
+    """
+
+    def __init__(self, publisher: JournalPublisher | None = None) -> None:
+        self._publisher = publisher
+        self._events: list[JournalEvent] = []
+        self._decisions: dict[uuid.UUID, JournalDecision] = {}
+        self._legs: dict[uuid.UUID, JournalLeg] = {}
+        self._orders: dict[str, JournalOrder] = {}  # by client id, in intent order
+        # Per account, the client ids of orders whose outcome may still change (a dict as
+        # an insertion-ordered set), so pending_orders never scans the whole history.
+        self._pending: dict[str, dict[str, None]] = {}
+        # Per (account, symbol), the client ids of entries tied to a leg, oldest first.
+        self._entries: dict[tuple[str, str], list[str]] = {}
+        self._fills: list[JournalFill] = []
+        self._trades: set[tuple[str, str, str]] = set()  # (account, symbol, trade id)
+        self._last_fill: dict[str, datetime] = {}
+        self._equity: dict[tuple[str, datetime], EquityPoint] = {}
+        self._positions: dict[tuple[str, str, datetime], PositionPoint] = {}
+        self._risk: dict[str, SavedRisk] = {}
+        self._paper: dict[str, str] = {}  # as JSON text: what is read back is a fresh copy
+        self._controls: dict[str, SavedControl] = {}
+
+    # -- reading back (tests, reports) -------------------------------------------------------
+
+    @property
+    def events(self) -> tuple[JournalEvent, ...]:
+        """Every event, in the order written."""
+        return tuple(self._events)
+
+    @property
+    def decisions(self) -> tuple[JournalDecision, ...]:
+        """Every decision with its calls and legs, in the order written."""
+        return tuple(self._decisions.values())
+
+    @property
+    def orders(self) -> tuple[JournalOrder, ...]:
+        """Every order as it stands now, in the order their intents were written."""
+        return tuple(self._orders.values())
+
+    def order(self, client_order_id: str) -> JournalOrder | None:
+        """The order journaled under ``client_order_id``, as it stands now."""
+        return self._orders.get(client_order_id)
+
+    @property
+    def fill_records(self) -> tuple[JournalFill, ...]:
+        """Every fill, in the order written (``fills`` is the port's write)."""
+        return tuple(self._fills)
+
+    @property
+    def equity(self) -> tuple[EquityPoint, ...]:
+        """Every equity snapshot, in the order written."""
+        return tuple(self._equity.values())
+
+    @property
+    def positions(self) -> tuple[PositionPoint, ...]:
+        """Every position snapshot, in the order written."""
+        return tuple(self._positions.values())
+
+    @property
+    def risk_states(self) -> Mapping[str, SavedRisk]:
+        """The risk state per account (a read-only view)."""
+        return MappingProxyType(self._risk)
+
+    @property
+    def controls(self) -> Mapping[str, SavedControl]:
+        """The operator state per account (a read-only view)."""
+        return MappingProxyType(self._controls)
+
+    # -- the port ----------------------------------------------------------------------------
+
+    async def event(
+        self,
+        account_id: str | None,
+        kind: str,
+        message: str,
+        *,
+        at: datetime,
+        severity: str = "info",
+        payload: dict[str, Any] | None = None,
+        decision_id: uuid.UUID | None = None,
+    ) -> None:
+        """Append one agent event."""
+        if decision_id is not None and decision_id not in self._decisions:
+            raise JournalIntegrityError(f"event of unknown decision {decision_id}")
+        message = redact(message)
+        data = redact_json(to_json(payload or {}))
+        self._events.append(
+            JournalEvent(account_id, kind, severity, message, data, decision_id, _utc(at))
+        )
+        if self._publisher is not None:
+            self._publisher.event(account_id, kind, message, severity, data)
+
+    async def decision(
+        self,
+        account_id: str,
+        outcome: DecisionOutcome,
+        legs: Sequence[ParsedLeg],
+        verdicts: Sequence[LegVerdict],
+        *,
+        candle_time: datetime | None,
+        at: datetime,
+    ) -> tuple[uuid.UUID, list[uuid.UUID]]:
+        """Store a decision with its LLM calls and one leg per verdict; their ids."""
+        symbols = [verdict.proposal.symbol for verdict in verdicts]
+        if len(set(symbols)) != len(symbols):  # the database's one leg per symbol
+            raise JournalIntegrityError(f"a decision with a symbol twice: {symbols}")
+        created = _utc(at)
+        decision_id = uuid.uuid4()
+        by_symbol = {leg.proposal.symbol: leg for leg in legs}
+        rows = []
+        for verdict in verdicts:
+            # The SQL row builder, so both journals shape (and redact) a leg alike.
+            row = leg_row(decision_id, verdict, by_symbol.get(verdict.proposal.symbol), at)
+            rows.append(
+                JournalLeg(
+                    uuid.uuid4(),
+                    decision_id,
+                    row.symbol,
+                    row.action,
+                    row.requested,
+                    row.approved,
+                    row.adjustments,
+                    row.status,
+                    created,
+                )
+            )
+        decision = JournalDecision(
+            id=decision_id,
+            account_id=account_id,
+            created_at=created,
+            provider=outcome.provider,
+            model=outcome.model,
+            prompt_version=outcome.prompt_version,
+            candle_time=_utc(candle_time) if candle_time is not None else None,
+            status="decided" if outcome.decision is not None else "hold_all",
+            summary=redact(outcome.decision.summary) if outcome.decision else None,
+            parsed={"notes": redact_json(list(outcome.notes))},
+            validation_error=redact_optional(outcome.validation_error),
+            calls=tuple(redacted_calls(outcome.calls)),
+            legs=tuple(rows),
+        )
+        self._decisions[decision_id] = decision
+        self._legs.update((leg.id, leg) for leg in rows)
+        ids = decision_id, [leg.id for leg in rows]
+        if self._publisher is not None:
+            self._publisher.decision(account_id, str(ids[0]), verdicts, llm_cost(outcome))
+        return ids
+
+    async def order_intent(
+        self,
+        account_id: str,
+        leg_id: uuid.UUID | None,
+        request: OrderRequest,
+        purpose: str,
+        at: datetime,
+    ) -> None:
+        """Write the order *before* it is sent (status ``intent``); idempotent on client id."""
+        client_id = request.client_order_id
+        if client_id in self._orders:
+            return
+        if leg_id is not None and leg_id not in self._legs:
+            raise JournalIntegrityError(f"order {client_id} of unknown leg {leg_id}")
+        created = _utc(at)
+        self._orders[client_id] = JournalOrder(
+            client_order_id=client_id,
+            account_id=account_id,
+            leg_id=leg_id,
+            symbol=request.symbol,
+            side=request.side.value,
+            type=request.type.value,
+            purpose=purpose,
+            quantity=request.quantity or Decimal(0),
+            price=request.price,
+            stop_price=request.stop_price,
+            reduce_only=request.reduce_only,
+            close_position=request.close_position,
+            working_type=request.working_type.value if request.working_type else None,
+            status="intent",
+            # The time as given, like the SQL journal's history (its zone kept).
+            status_history=({"status": "intent", "at": at.isoformat()},),
+            created_at=created,
+            updated_at=created,
+        )
+        self._pending.setdefault(account_id, {})[client_id] = None
+        if purpose == "entry" and leg_id is not None:
+            self._entries.setdefault((account_id, request.symbol), []).append(client_id)
+        if self._publisher is not None:
+            self._publisher.order(
+                account_id, "intent", to_json(asdict(request)) | {"purpose": purpose}
+            )
+
+    async def order_update(
+        self,
+        order: ExchangeOrder | None,
+        client_order_id: str,
+        at: datetime,
+        *,
+        status: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record what the exchange says about an order (or why it was not placed)."""
+        error = redact_optional(error)
+        row = self._orders.get(client_order_id)
+        if row is None:
+            return
+        new_status = status or (order.status.value if order else row.status)
+        changes: dict[str, Any] = {}
+        if order is not None:
+            changes.update(
+                exchange_order_id=str(order.order_id),
+                filled_quantity=order.executed_qty,
+                average_price=order.avg_price or None,
+            )
+        if error is not None:
+            changes["error"] = error
+        if new_status != row.status:
+            entry = {"status": new_status, "at": at.isoformat()}
+            if error:
+                entry["reason"] = error
+            changes.update(
+                status=new_status,
+                updated_at=_utc(at),
+                status_history=(*row.status_history, entry),
+            )
+            pending = self._pending.setdefault(row.account_id, {})
+            if new_status in _PENDING:
+                pending[client_order_id] = None
+            else:
+                pending.pop(client_order_id, None)
+        if not changes:
+            return
+        row = replace(row, **changes)
+        self._orders[client_order_id] = row
+        if self._publisher is not None and "status" in changes:
+            self._publisher.order(row.account_id, new_status, _order_data(row))
+
+    async def fills(self, account_id: str, executions: Sequence[Execution]) -> list[Execution]:
+        """Store fills (idempotent on the exchange trade id); returns the new ones."""
+        added: list[Execution] = []
+        for execution in executions:
+            key = (account_id, execution.symbol, execution.trade_id)
+            if key in self._trades:
+                continue
+            filled_at = _utc(execution.time)
+            self._trades.add(key)
+            self._fills.append(
+                JournalFill(
+                    account_id=account_id,
+                    order_client_id=(
+                        execution.client_order_id
+                        if execution.client_order_id in self._orders
+                        else None
+                    ),
+                    symbol=execution.symbol,
+                    trade_id=execution.trade_id,
+                    side=execution.side,
+                    price=execution.price,
+                    quantity=execution.quantity,
+                    fee=execution.fee,
+                    fee_asset=execution.fee_asset,
+                    realized_pnl=execution.realized_pnl,
+                    maker=execution.maker,
+                    filled_at=filled_at,
+                )
+            )
+            newest = self._last_fill.get(account_id)
+            if newest is None or filled_at > newest:
+                self._last_fill[account_id] = filled_at
+            added.append(execution)
+        if self._publisher is not None and added:
+            self._publisher.fills(account_id, added)
+        return added
+
+    async def snapshot(self, account_id: str, state: AccountState, at: datetime) -> None:
+        """Equity and every position at ``at`` (idempotent per time)."""
+        taken = _utc(at)
+        self._equity.setdefault(
+            (account_id, taken),
+            EquityPoint(
+                account_id,
+                taken,
+                state.equity,
+                state.wallet_balance,
+                state.available_balance,
+                state.unrealized_pnl,
+                state.margin_used,
+            ),
+        )
+        for position in state.positions.values():
+            key = (account_id, position.symbol, taken)
+            if key in self._positions:
+                continue
+            self._positions[key] = PositionPoint(
+                account_id,
+                position.symbol,
+                taken,
+                "long" if position.amount > 0 else "short",
+                abs(position.amount),
+                position.entry_price,
+                position.mark_price,
+                position.unrealized_pnl,
+                Decimal(position.leverage),
+            )
+        if self._publisher is not None:
+            self._publisher.snapshot(account_id, state, at)
+
+    async def risk_state(self, account_id: str) -> RiskState | None:
+        """The persisted risk state."""
+        saved = self._risk.get(account_id)
+        return _copy_risk(saved.state) if saved is not None else None
+
+    async def save_risk_state(self, account_id: str, state: RiskState, *, at: datetime) -> None:
+        """Persist the risk state as of ``at``."""
+        self._risk[account_id] = SavedRisk(_copy_risk(state), _utc(at))
+
+    async def paper_state(self, account_id: str) -> dict[str, Any] | None:
+        """The paper exchange's saved state."""
+        saved = self._paper.get(account_id)
+        state: dict[str, Any] | None = json.loads(saved) if saved is not None else None
+        return state
+
+    async def save_paper_state(self, account_id: str, state: dict[str, Any]) -> None:
+        """Persist the paper exchange's state."""
+        # As JSON text, as the database's JSON column holds it: a value it could not store
+        # (a Decimal, a datetime) is refused here too, and tuples come back as lists.
+        self._paper[account_id] = json.dumps(state)
+
+    async def control(self, account_id: str) -> tuple[str, str | None] | None:
+        """The persisted operator state (state, reason) of the account's agent."""
+        saved = self._controls.get(account_id)
+        return (saved.state, saved.reason) if saved is not None else None
+
+    async def save_control(
+        self, account_id: str, state: str, reason: str | None, *, at: datetime
+    ) -> None:
+        """Persist the operator state of the account's agent."""
+        self._controls[account_id] = SavedControl(state, redact_optional(reason), _utc(at))
+
+    async def entry_theses(self, account_id: str, symbols: Sequence[str]) -> dict[str, SavedThesis]:
+        """Per symbol, the newest entry that filled at all: the thesis its position rests on.
+
+        A partial fill counts (a LIMIT entry cancelled half-filled still opened the position).
+        """
+        found: dict[str, SavedThesis] = {}
+        for symbol in symbols:
+            newest: JournalOrder | None = None
+            for client_id in self._entries.get((account_id, symbol), ()):
+                order = self._orders[client_id]
+                if order.filled_quantity > 0 and (
+                    newest is None or order.created_at >= newest.created_at
+                ):
+                    newest = order
+            if newest is None or newest.leg_id is None:
+                continue
+            leg = self._legs[newest.leg_id]
+            approved = leg.approved or {}
+            stop, target = approved.get("stop_loss"), approved.get("take_profit")
+            found[symbol] = SavedThesis(
+                leg.requested.get("invalidation"),
+                leg.requested.get("rationale", ""),
+                Decimal(stop) if stop else None,
+                Decimal(target) if target else None,
+                newest.created_at,
+            )
+        return found
+
+    async def pending_orders(self, account_id: str) -> list[PendingOrder]:
+        """Orders journaled as intent/unknown (maybe sent) or open, oldest first."""
+        orders = sorted(
+            (self._orders[client_id] for client_id in self._pending.get(account_id, {})),
+            key=lambda order: order.created_at,
+        )
+        return [
+            PendingOrder(
+                order.client_order_id,
+                order.symbol,
+                order.status,
+                order.purpose,
+                datetime.fromisoformat(order.status_history[0]["at"]),
+            )
+            for order in orders
+        ]
+
+    async def last_fill_time(self, account_id: str) -> datetime | None:
+        """When the account's newest journaled fill happened."""
+        return self._last_fill.get(account_id)
