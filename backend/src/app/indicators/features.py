@@ -40,7 +40,28 @@ def timeframe_features(
     """
     if not candles:
         raise ValueError(f"no closed candles for {symbol} {interval}")
-    arrays = CandleArrays.from_candles(candles)
+    return features_of_arrays(
+        symbol, interval, candles[-1].open_time, CandleArrays.from_candles(candles), config
+    )
+
+
+def features_of_arrays(
+    symbol: str,
+    interval: str,
+    open_time: datetime,
+    arrays: CandleArrays,
+    config: IndicatorConfig,
+) -> TimeframeFeatures:
+    """Features of one (symbol, interval) from its OHLCV columns (oldest first).
+
+    ``open_time`` is the newest candle's. The market view keeps the columns in memory, so a
+    tick converts no candle twice.
+
+    Raises:
+        ValueError: ``arrays`` is empty.
+    """
+    if not len(arrays):
+        raise ValueError(f"no closed candles for {symbol} {interval}")
     series = compute(arrays, config)
     series["close"] = arrays.close
     last = len(arrays) - 1
@@ -48,7 +69,7 @@ def timeframe_features(
     return TimeframeFeatures(
         symbol=symbol,
         interval=interval,
-        open_time=candles[-1].open_time,
+        open_time=open_time,
         close=float(arrays.close[last]),
         values={name: _value(values, last) for name, values in series.items() if name != "close"},
         recent={

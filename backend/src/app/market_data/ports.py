@@ -1,9 +1,14 @@
-"""What the market data service needs from a source of candles (exchange or replay)."""
+"""The market data ports: a source of candles, a store for them, and the view the loop reads."""
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from decimal import Decimal
+from typing import Any, Protocol
 
 from app.exchange.types import Kline, PremiumIndex
+from app.indicators.schemas import AssetFeatures
+from app.market_data.quality import QualityVerdict
 
 
 class MarketDataSource(Protocol):
@@ -27,4 +32,78 @@ class MarketDataSource(Protocol):
 
     async def premium_index(self, symbol: str) -> PremiumIndex:
         """Current mark price and funding of ``symbol``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MarkState:
+    """The latest mark price and funding of one symbol."""
+
+    mark_price: Decimal
+    funding_rate: Decimal
+    next_funding_time: datetime
+    time: datetime
+
+
+class CandleStore(Protocol):
+    """Where the market view keeps candles and indicator snapshots beyond its working set.
+
+    :class:`~app.market_data.stores.SqlCandleStore` (the database: the record, and a warm
+    start after a restart) or :class:`~app.market_data.stores.MemoryCandleStore` (backtests
+    and fast tests).
+    """
+
+    async def latest(self, symbol: str, interval: str, count: int) -> list[Kline]:
+        """The newest ``count`` stored closed candles of the series, oldest first."""
+        ...
+
+    async def save(self, candles: Sequence[Kline]) -> int:
+        """Store closed candles (those already stored are left alone); how many were new."""
+        ...
+
+    async def gaps(self, symbol: str, interval: str) -> list[datetime]:
+        """Grid open times missing between the oldest and the newest stored candle."""
+        ...
+
+    async def save_indicators(
+        self,
+        symbol: str,
+        interval: str,
+        open_time: datetime,
+        indicator_set: str,
+        values: dict[str, Any],
+        at: datetime,
+    ) -> None:
+        """Store (or replace) the indicator snapshot of one closed candle, computed at ``at``."""
+        ...
+
+
+class MarketView(Protocol):
+    """What the agent loop reads of the market: fresh closed candles, marks, features.
+
+    :class:`~app.market_data.service.MarketDataService` implements it over either store.
+    """
+
+    async def ensure_fresh(self, symbol: str) -> int:
+        """Fetch closed candles newer than the newest held ones; how many were new."""
+        ...
+
+    async def closed_candles(self, symbol: str, interval: str, count: int) -> list[Kline]:
+        """The newest ``count`` closed candles, oldest first."""
+        ...
+
+    async def refresh_mark(self, symbol: str) -> MarkState:
+        """Ask the source for the current mark price and funding."""
+        ...
+
+    def mark(self, symbol: str) -> MarkState | None:
+        """The latest known mark price and funding of ``symbol``."""
+        ...
+
+    async def quality(self, symbol: str) -> QualityVerdict:
+        """The data-quality gate for one symbol, across every interval."""
+        ...
+
+    async def features(self, symbol: str) -> AssetFeatures:
+        """The multi-timeframe feature object of ``symbol``."""
         ...

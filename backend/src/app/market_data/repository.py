@@ -316,8 +316,13 @@ async def save_snapshot(
     open_time: datetime,
     indicator_set: str,
     values: dict[str, Any],
+    *,
+    computed_at: datetime | None = None,
 ) -> None:
-    """Store (or replace) the indicator snapshot of one closed candle."""
+    """Store (or replace) the indicator snapshot of one closed candle.
+
+    ``computed_at`` defaults to now; the market view passes its clock's time.
+    """
     connection = await session.connection()
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     statement = insert(IndicatorSnapshot).values(
@@ -326,7 +331,7 @@ async def save_snapshot(
         open_time=open_time,
         indicator_set=indicator_set,
         values=values,
-        computed_at=utc_now(),
+        computed_at=computed_at or utc_now(),
     )
     statement = statement.on_conflict_do_update(
         index_elements=["symbol", "interval", "open_time", "indicator_set"],

@@ -1,40 +1,36 @@
 """The market data service: fresh, complete, closed candles and the features built on them.
 
-For each symbol and interval it backfills enough closed candles for the slowest indicator,
-keeps current from the kline stream (:meth:`consume`) with a REST fallback
-(:meth:`ensure_fresh`), refills gaps, keeps the mark price and funding per symbol, answers
-the data-quality gate, and builds (and stores) the per-asset feature objects.
+It implements the loop's :class:`~app.market_data.ports.MarketView`. For each symbol and
+interval it holds the recent closed candles in memory (:class:`~app.market_data.series.
+CandleSeries`, float columns ready for the indicators, appended as candles close) and writes
+every new candle through to a :class:`~app.market_data.ports.CandleStore` (the database, or
+memory for backtests). It backfills enough closed candles for the slowest indicator, keeps
+current from the kline stream (:meth:`consume`) with a REST fallback (:meth:`ensure_fresh`),
+refills gaps, keeps the mark price and funding per symbol, answers the data-quality gate, and
+builds (and stores, once per new candle) the per-asset feature objects.
 """
 
 import logging
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from app.core.clock import Clock
 from app.core.types import KLINE_INTERVALS_MS, interval_delta
-from app.db.session import SessionFactory, session_scope
+from app.db.session import SessionFactory
 from app.exchange.events import KlineClosed, MarkPriceUpdate
 from app.exchange.types import Kline
-from app.indicators.features import asset_features
-from app.indicators.schemas import AssetFeatures, IndicatorConfig
-from app.market_data import repository as repo
-from app.market_data.ports import MarketDataSource
+from app.indicators.features import features_of_arrays
+from app.indicators.schemas import AssetFeatures, IndicatorConfig, TimeframeFeatures
+from app.market_data.ports import CandleStore, MarketDataSource, MarkState
 from app.market_data.quality import QualityVerdict, TimeframeState, assess
+from app.market_data.series import CandleSeries
+from app.market_data.stores import MemoryCandleStore, SqlCandleStore
 from app.market_data.symbols import asset_for, resolve_assets
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class MarkState:
-    """The latest mark price and funding of one symbol."""
-
-    mark_price: Decimal
-    funding_rate: Decimal
-    next_funding_time: datetime
-    time: datetime
+__all__ = ["MarkState", "MarketDataService", "last_closed_open"]
 
 
 def last_closed_open(now: datetime, interval: str) -> datetime:
@@ -49,33 +45,43 @@ class MarketDataService:
 
     Args:
         source: Where candles and mark prices come from (exchange or replay).
-        sessions: Database sessions.
+        sessions: Database sessions for the candle store; None keeps everything in memory
+            (backtests, fast tests).
         clock: The time source (replay and tests move it by hand).
         intervals: The decision interval and the longer context interval.
         backfill_bars: Closed candles to hold per series (at least the indicator warm-up).
         max_mark_deviation: The quality gate's largest |close - mark| / mark.
         indicators: Which indicators the features contain.
+        store: Another candle store (overrides ``sessions``).
     """
 
     def __init__(
         self,
         source: MarketDataSource,
-        sessions: SessionFactory,
+        sessions: SessionFactory | None,
         clock: Clock,
         *,
         intervals: Sequence[str],
         backfill_bars: int = 250,
         max_mark_deviation: Decimal = Decimal("0.05"),
         indicators: IndicatorConfig | None = None,
+        store: CandleStore | None = None,
     ) -> None:
         self._source = source
         self._sessions = sessions
+        self._store: CandleStore = store or (
+            SqlCandleStore(sessions) if sessions is not None else MemoryCandleStore()
+        )
         self._clock = clock
         self._intervals = tuple(dict.fromkeys(intervals))
         self._indicators = indicators or IndicatorConfig()
         self._backfill = max(backfill_bars, self._indicators.warmup_bars)
         self._max_deviation = max_mark_deviation
         self._marks: dict[str, MarkState] = {}
+        self._series: dict[tuple[str, str], CandleSeries] = {}
+        # Features of a series at a version of its candles: a 4h frame is computed once per
+        # 4h candle, not at every 1h tick.
+        self._frames: dict[tuple[str, str], tuple[int, TimeframeFeatures]] = {}
         self.on_closed: Callable[[Kline], object] | None = None
         """Told about every newly closed candle after it is stored (live streaming)."""
 
@@ -85,9 +91,14 @@ class MarketDataService:
         return self._source
 
     @property
-    def sessions(self) -> SessionFactory:
-        """The database sessions this service writes with."""
+    def sessions(self) -> SessionFactory | None:
+        """The database sessions the candle store writes with (None in memory)."""
         return self._sessions
+
+    @property
+    def store(self) -> CandleStore:
+        """Where candles and indicator snapshots are written through to."""
+        return self._store
 
     @property
     def intervals(self) -> tuple[str, ...]:
@@ -106,6 +117,16 @@ class MarketDataService:
         """
         return resolve_assets(assets, await self._source.symbols())
 
+    async def _held(self, symbol: str, interval: str) -> CandleSeries:
+        """The in-memory series, warmed from the store on first use (e.g. after a restart)."""
+        key = (symbol, interval)
+        series = self._series.get(key)
+        if series is None:
+            series = CandleSeries(self._backfill)
+            series.add(await self._store.latest(symbol, interval, self._backfill))
+            self._series[key] = series
+        return series
+
     async def backfill(self, symbol: str) -> int:
         """Load closed candles for every interval of ``symbol``; refill gaps. Returns new rows."""
         added = 0
@@ -114,15 +135,15 @@ class MarketDataService:
         return added
 
     async def _backfill_series(self, symbol: str, interval: str) -> int:
+        step = interval_delta(interval)
         newest = last_closed_open(self._clock.now(), interval)
-        oldest = newest - interval_delta(interval) * (self._backfill - 1)
-        async with session_scope(self._sessions) as session:
-            missing = await repo.missing_open_times(session, symbol, interval, oldest, newest)
+        oldest = newest - step * (self._backfill - 1)
+        missing = (await self._held(symbol, interval)).missing(oldest, newest, step)
         if not missing:
             return 0
         candles = await self._source.candles(symbol, interval, start=missing[0], end=newest)
         wanted = set(missing)
-        added = await self._store([c for c in candles if c.closed and c.open_time in wanted])
+        added = await self._keep([c for c in candles if c.closed and c.open_time in wanted])
         logger.info(
             "%s %s: %d closed candles loaded (%d were missing)",
             symbol,
@@ -134,28 +155,20 @@ class MarketDataService:
 
     async def refill_gaps(self, symbol: str, interval: str) -> int:
         """Find holes between the oldest and newest stored candle and fetch them again."""
-        async with session_scope(self._sessions) as session:
-            stored = await repo.fetch_candles(session, symbol, interval, limit=1)
-            newest = await repo.last_open_time(session, symbol, interval)
-            if not stored or newest is None:
-                return 0
-            missing = await repo.missing_open_times(
-                session, symbol, interval, stored[0].open_time, newest
-            )
+        missing = await self._store.gaps(symbol, interval)
         added = 0
         for start, end in _runs(missing, interval_delta(interval)):
             fetched = await self._source.candles(symbol, interval, start=start, end=end)
-            added += await self._store([c for c in fetched if c.closed])
+            added += await self._keep([c for c in fetched if c.closed])
         if missing:
             logger.warning("%s %s: %d missing candles refilled", symbol, interval, added)
         return added
 
     async def ensure_fresh(self, symbol: str) -> int:
-        """REST fallback: fetch closed candles newer than the newest stored ones."""
+        """REST fallback: fetch closed candles newer than the newest held ones."""
         added = 0
         for interval in self._intervals:
-            async with session_scope(self._sessions) as session:
-                newest = await repo.last_open_time(session, symbol, interval)
+            newest = (await self._held(symbol, interval)).last_open_time
             expected = last_closed_open(self._clock.now(), interval)
             if newest is not None and newest >= expected:
                 continue
@@ -166,7 +179,7 @@ class MarketDataService:
                 symbol, interval, start=newest + interval_delta(interval), end=expected
             )
             closed = [c for c in fetched if c.closed]
-            added += await self._store(closed)
+            added += await self._keep(closed)
             self._announce(closed)
         return added
 
@@ -192,7 +205,7 @@ class MarketDataService:
         """Ingest a market stream: closed klines are stored, mark prices kept."""
         async for event in events:
             if isinstance(event, KlineClosed) and event.kline.interval in self._intervals:
-                if await self._store([event.kline]):
+                if await self._keep([event.kline]):
                     self._announce([event.kline])
             elif isinstance(event, MarkPriceUpdate):
                 self._marks[event.symbol] = MarkState(
@@ -201,28 +214,35 @@ class MarketDataService:
 
     async def ingest(self, candles: Sequence[Kline]) -> int:
         """Store closed candles from any source (stream, tests, replay)."""
-        return await self._store([c for c in candles if c.closed])
+        return await self._keep([c for c in candles if c.closed])
 
-    async def _store(self, candles: Sequence[Kline]) -> int:
+    async def _keep(self, candles: Sequence[Kline]) -> int:
+        """Write closed candles through to the store, then hold them; how many were new."""
         if not candles:
             return 0
-        async with session_scope(self._sessions) as session:
-            return await repo.upsert_candles(session, candles)
+        # The store first: a candle held but never stored would be lost on a restart.
+        stored = await self._store.save(candles)
+        by_series: dict[tuple[str, str], list[Kline]] = {}
+        for candle in candles:
+            by_series.setdefault((candle.symbol, candle.interval), []).append(candle)
+        for (symbol, interval), series_candles in by_series.items():
+            (await self._held(symbol, interval)).add(series_candles)
+        return stored
 
     async def closed_candles(self, symbol: str, interval: str, count: int) -> list[Kline]:
-        """The newest ``count`` stored closed candles, oldest first."""
-        async with session_scope(self._sessions) as session:
-            return await repo.fetch_candles(session, symbol, interval, limit=count, latest=True)
+        """The newest ``count`` closed candles, oldest first (from memory)."""
+        if count > self._backfill:  # more than the working set: ask the store
+            return await self._store.latest(symbol, interval, count)
+        return (await self._held(symbol, interval)).latest(count)
 
     async def quality(self, symbol: str) -> QualityVerdict:
         """The data-quality gate for one symbol, across every interval."""
         states: dict[str, TimeframeState] = {}
-        async with session_scope(self._sessions) as session:
-            for interval in self._intervals:
-                last = await repo.fetch_candles(session, symbol, interval, limit=1, latest=True)
-                states[interval] = TimeframeState(
-                    last[-1].open_time if last else None, last[-1].close if last else None
-                )
+        for interval in self._intervals:
+            last = (await self._held(symbol, interval)).latest(1)
+            states[interval] = TimeframeState(
+                last[-1].open_time if last else None, last[-1].close if last else None
+            )
         mark = self._marks.get(symbol)
         return assess(
             symbol,
@@ -238,22 +258,29 @@ class MarketDataService:
         Raises:
             ValueError: A timeframe has no closed candles.
         """
-        by_interval = {
-            interval: await self.closed_candles(symbol, interval, self._backfill)
-            for interval in self._intervals
-        }
-        features = asset_features(asset_for(symbol), symbol, by_interval, self._indicators)
-        async with session_scope(self._sessions) as session:
-            for interval, frame in features.timeframes.items():
-                await repo.save_snapshot(
-                    session,
-                    symbol,
-                    interval,
-                    frame.open_time,
-                    self._indicators.fingerprint,
-                    frame.model_dump(mode="json"),
-                )
-        return features
+        frames = {interval: await self._frame(symbol, interval) for interval in self._intervals}
+        return AssetFeatures(asset=asset_for(symbol), symbol=symbol, timeframes=frames)
+
+    async def _frame(self, symbol: str, interval: str) -> TimeframeFeatures:
+        series = await self._held(symbol, interval)
+        cached = self._frames.get((symbol, interval))
+        if cached is not None and cached[0] == series.version:
+            return cached[1]
+        last = series.last_open_time
+        if last is None:
+            raise ValueError(f"no closed candles for {symbol} {interval}")
+        frame = features_of_arrays(symbol, interval, last, series.arrays(), self._indicators)
+        # Stored once per new candle (it used to be rewritten at every tick).
+        await self._store.save_indicators(
+            symbol,
+            interval,
+            frame.open_time,
+            self._indicators.fingerprint,
+            frame.model_dump(mode="json"),
+            self._clock.now(),
+        )
+        self._frames[(symbol, interval)] = (series.version, frame)
+        return frame
 
 
 def _runs(times: Sequence[datetime], step: timedelta) -> list[tuple[datetime, datetime]]:

@@ -1,0 +1,129 @@
+"""The recent closed candles of one (symbol, interval), held in memory for the indicators.
+
+A tick used to read 250 candles back from SQL per series and convert them to floats; now the
+market view keeps them here, appended as each candle closes, with their OHLCV columns as
+float64 arrays ready for TA-Lib. The database still gets every candle (it is the record and
+the warm start); this is only the working set.
+"""
+
+import bisect
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from app.exchange.types import Kline
+from app.indicators.compute import CandleArrays
+
+
+class CandleSeries:
+    """Closed candles of one series, oldest first, capped at ``capacity`` (the newest kept).
+
+    Candles are immutable once closed: a candle whose open time is already held is ignored,
+    as the database's insert-if-absent does.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("a series holds at least one candle")
+        self._capacity = capacity
+        self._candles: list[Kline] = []
+        self._times: list[datetime] = []
+        # Columns of every held candle; a spare tail so appends rarely reallocate.
+        self._columns = np.empty((5, 2 * capacity), dtype=np.float64)
+        self.version = 0
+        """Bumped whenever the held candles change (for caches of derived values)."""
+
+    def __len__(self) -> int:
+        return len(self._candles)
+
+    @property
+    def last_open_time(self) -> datetime | None:
+        """Open time of the newest held candle."""
+        return self._times[-1] if self._times else None
+
+    @property
+    def first_open_time(self) -> datetime | None:
+        """Open time of the oldest held candle."""
+        return self._times[0] if self._times else None
+
+    def __contains__(self, open_time: object) -> bool:
+        if not isinstance(open_time, datetime):
+            return False
+        index = bisect.bisect_left(self._times, open_time)
+        return index < len(self._times) and self._times[index] == open_time
+
+    def add(self, candles: Iterable[Kline]) -> list[Kline]:
+        """Hold these closed candles (any order); returns those that were new."""
+        added: list[Kline] = []
+        rebuild = False
+        for candle in candles:
+            if not candle.closed or candle.open_time in self:
+                continue
+            if not self._times or candle.open_time > self._times[-1]:
+                self._append(candle)
+            else:  # a refilled gap: rare, rebuild the columns once at the end
+                index = bisect.bisect_left(self._times, candle.open_time)
+                self._times.insert(index, candle.open_time)
+                self._candles.insert(index, candle)
+                rebuild = True
+            added.append(candle)
+        if len(self._candles) > self._capacity:
+            drop = len(self._candles) - self._capacity
+            del self._candles[:drop]
+            del self._times[:drop]
+            rebuild = True
+        if rebuild:
+            self._rebuild()
+        if added:
+            self.version += 1
+        return added
+
+    def _append(self, candle: Kline) -> None:
+        count = len(self._candles)
+        if count == self._columns.shape[1]:
+            self._rebuild()  # compacts: the held candles never exceed ``capacity`` + this one
+            count = len(self._candles)
+        self._columns[:, count] = (
+            float(candle.open),
+            float(candle.high),
+            float(candle.low),
+            float(candle.close),
+            float(candle.volume),
+        )
+        self._candles.append(candle)
+        self._times.append(candle.open_time)
+
+    def _rebuild(self) -> None:
+        self._columns = np.empty(
+            (5, max(2 * self._capacity, len(self._candles) + 1)), dtype=np.float64
+        )
+        if self._candles:
+            arrays = CandleArrays.from_candles(self._candles)
+            for row, column in enumerate(
+                (arrays.open, arrays.high, arrays.low, arrays.close, arrays.volume)
+            ):
+                self._columns[row, : len(self._candles)] = column
+
+    def latest(self, count: int) -> list[Kline]:
+        """The newest ``count`` candles, oldest first."""
+        return self._candles[-count:] if count > 0 else []
+
+    def arrays(self, count: int | None = None) -> CandleArrays:
+        """OHLCV columns of the newest ``count`` (default: all) candles, oldest first.
+
+        Views of the held columns: valid until the next :meth:`add`.
+        """
+        end = len(self._candles)
+        start = 0 if count is None else max(0, end - count)
+        return CandleArrays(*(self._columns[row, start:end] for row in range(5)))
+
+    def missing(self, oldest: datetime, newest: datetime, step: timedelta) -> list[datetime]:
+        """Grid open times from ``oldest`` to ``newest`` (inclusive) that are not held."""
+        found: list[datetime] = []
+        moment = oldest
+        while moment <= newest:
+            if moment not in self:
+                found.append(moment)
+            moment += step
+        return found
