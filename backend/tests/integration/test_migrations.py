@@ -18,7 +18,7 @@ from app.db.engine import create_engine
 from app.db.migrate import BACKEND_DIR, head_revision, schema_state, upgrade_to_head
 from app.db.registry import metadata
 from app.db.session import create_session_factory, session_scope
-from app.db.timescale import HYPERTABLES
+from app.db.timescale import HYPERTABLES, RUN_SCOPED_HYPERTABLES
 from app.market_data.models import Candle
 from app.trading.models import Account, Order
 
@@ -74,7 +74,7 @@ async def test_cli_upgrade_and_downgrade_on_postgres(postgres_url: str) -> None:
 
     down = alembic("downgrade", "-1", database_url=postgres_url)
     assert down.returncode == 0, down.stderr
-    assert "decision_id" not in await column_names(postgres_url, "llm_calls")
+    assert "run_id" not in await column_names(postgres_url, "llm_calls")
     base = alembic("downgrade", "base", database_url=postgres_url)
     assert base.returncode == 0, base.stderr
     assert await table_names(postgres_url) == set()
@@ -95,7 +95,7 @@ async def test_cli_upgrade_and_downgrade_on_sqlite(tmp_path: Path) -> None:
 
     down = alembic("downgrade", "-1", database_url=url)
     assert down.returncode == 0, down.stderr
-    assert "decision_id" not in await column_names(url, "llm_calls")
+    assert "run_id" not in await column_names(url, "llm_calls")
     base = alembic("downgrade", "base", database_url=url)
     assert base.returncode == 0, base.stderr
     assert await table_names(url) == set()
@@ -139,7 +139,10 @@ def test_offline_ddl_creates_hypertables_only_with_timescaledb(flag: str, expect
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("create_hypertable(") == expected
-    assert result.stdout.count("add_compression_policy(") == expected
+    # Revision 0007 turns compression off and on again around the run-scoped keys.
+    rescheduled = len(RUN_SCOPED_HYPERTABLES) if expected else 0
+    assert result.stdout.count("add_compression_policy(") == expected + rescheduled
+    assert result.stdout.count("remove_compression_policy(") == rescheduled
     assert "CREATE TABLE candles" in result.stdout
     assert "time_bucket" not in result.stdout
 

@@ -43,14 +43,38 @@ from app.trading.models import (
     PositionSnapshot,
 )
 from app.trading.repository import load_risk_state, save_risk_state
+from app.trading.runs import ACCOUNT_RUN
 
 
 class SqlJournal(JournalReads):
-    """The journal in the database (:class:`app.agent.ports.Journal`): live and paper accounts."""
+    """The journal in the database (:class:`app.agent.ports.Journal`) of one run.
 
-    def __init__(self, sessions: SessionFactory, publisher: JournalPublisher | None = None) -> None:
+    Every row it writes carries its run id and every read filters on it, so a backtest's
+    journal (``run_id="backtest-…"``) and an account's (:data:`~app.trading.runs.ACCOUNT_RUN`)
+    never see each other's records, even for the same account id.
+
+    Args:
+        sessions: Where to write.
+        publisher: Streams what was written to the account's live channels; None for runs
+            that are not the account's own trading.
+        run_id: The run every record belongs to (:mod:`app.trading.runs`).
+    """
+
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        publisher: JournalPublisher | None = None,
+        *,
+        run_id: str = ACCOUNT_RUN,
+    ) -> None:
         self._sessions = sessions
         self._publisher = publisher
+        self._run_id = run_id
+
+    @property
+    def run_id(self) -> str:
+        """The run this journal writes and reads."""
+        return self._run_id
 
     async def event(
         self,
@@ -68,6 +92,7 @@ class SqlJournal(JournalReads):
         data = redact_json(to_json(payload or {}))
         async with session_scope(self._sessions) as session:
             event = AgentEvent(
+                run_id=self._run_id,
                 account_id=account_id,
                 type=kind,
                 severity=severity,
@@ -92,8 +117,11 @@ class SqlJournal(JournalReads):
     ) -> tuple[uuid.UUID, list[uuid.UUID]]:
         """Store a decision with its LLM calls and one leg per verdict."""
         async with session_scope(self._sessions) as session:
-            call_ids = await save_calls(session, account_id, redacted_calls(outcome.calls))
+            call_ids = await save_calls(
+                session, account_id, redacted_calls(outcome.calls), run_id=self._run_id
+            )
             decision = Decision(
+                run_id=self._run_id,
                 account_id=account_id,
                 created_at=at,
                 llm_call_id=call_ids[-1] if call_ids else None,
@@ -132,7 +160,10 @@ class SqlJournal(JournalReads):
         purpose: str,
         at: datetime,
     ) -> None:
-        """Write the order *before* it is sent (status ``intent``); idempotent on client id."""
+        """Write the order *before* it is sent (status ``intent``); idempotent on client id.
+
+        Client ids are unique across runs (the column is), so the lookup needs no run.
+        """
         async with session_scope(self._sessions) as session:
             existing = await session.scalar(
                 select(Order).where(Order.client_order_id == request.client_order_id)
@@ -141,6 +172,7 @@ class SqlJournal(JournalReads):
                 return
             session.add(
                 Order(
+                    run_id=self._run_id,
                     client_order_id=request.client_order_id,
                     account_id=account_id,
                     decision_leg_id=leg_id,
@@ -178,7 +210,9 @@ class SqlJournal(JournalReads):
         error = redact_optional(error)
         async with session_scope(self._sessions) as session:
             row = await session.scalar(
-                select(Order).where(Order.client_order_id == client_order_id)
+                select(Order).where(
+                    Order.run_id == self._run_id, Order.client_order_id == client_order_id
+                )
             )
             if row is None:
                 return
@@ -215,6 +249,7 @@ class SqlJournal(JournalReads):
                 for symbol, trade_id in (
                     await session.execute(
                         select(Fill.symbol, Fill.trade_id).where(
+                            Fill.run_id == self._run_id,
                             Fill.account_id == account_id,
                             Fill.trade_id.in_({e.trade_id for e in executions}),
                         )
@@ -225,7 +260,8 @@ class SqlJournal(JournalReads):
                 (
                     await session.execute(
                         select(Order.client_order_id, Order.id).where(
-                            Order.client_order_id.in_({e.client_order_id for e in executions})
+                            Order.run_id == self._run_id,
+                            Order.client_order_id.in_({e.client_order_id for e in executions}),
                         )
                     )
                 )
@@ -239,6 +275,7 @@ class SqlJournal(JournalReads):
                 known.add(key)
                 session.add(
                     Fill(
+                        run_id=self._run_id,
                         order_id=order_ids.get(execution.client_order_id),
                         account_id=account_id,
                         symbol=execution.symbol,
@@ -262,9 +299,10 @@ class SqlJournal(JournalReads):
     async def snapshot(self, account_id: str, state: AccountState, at: datetime) -> None:
         """Equity and every position at ``at`` (idempotent per time)."""
         async with session_scope(self._sessions) as session:
-            if await session.get(EquitySnapshot, (account_id, at)) is None:
+            if await session.get(EquitySnapshot, (self._run_id, account_id, at)) is None:
                 session.add(
                     EquitySnapshot(
+                        run_id=self._run_id,
                         account_id=account_id,
                         taken_at=at,
                         equity=state.equity,
@@ -275,9 +313,11 @@ class SqlJournal(JournalReads):
                     )
                 )
             for position in state.positions.values():
-                if await session.get(PositionSnapshot, (account_id, position.symbol, at)) is None:
+                key = (self._run_id, account_id, position.symbol, at)
+                if await session.get(PositionSnapshot, key) is None:
                     session.add(
                         PositionSnapshot(
+                            run_id=self._run_id,
                             account_id=account_id,
                             symbol=position.symbol,
                             taken_at=at,
@@ -295,32 +335,34 @@ class SqlJournal(JournalReads):
     async def risk_state(self, account_id: str) -> RiskState | None:
         """The persisted risk state."""
         async with session_scope(self._sessions) as session:
-            return await load_risk_state(session, account_id)
+            return await load_risk_state(session, account_id, run_id=self._run_id)
 
     async def save_risk_state(self, account_id: str, state: RiskState, *, at: datetime) -> None:
         """Persist the risk state as of ``at``."""
         async with session_scope(self._sessions) as session:
-            await save_risk_state(session, account_id, state, at)
+            await save_risk_state(session, account_id, state, at, run_id=self._run_id)
 
     async def paper_state(self, account_id: str) -> dict[str, Any] | None:
         """The paper exchange's saved state."""
         async with session_scope(self._sessions) as session:
-            row = await session.get(PaperAccountRow, account_id)
+            row = await session.get(PaperAccountRow, (self._run_id, account_id))
             return dict(row.state) if row is not None else None
 
     async def save_paper_state(self, account_id: str, state: dict[str, Any]) -> None:
         """Persist the paper exchange's state."""
         async with session_scope(self._sessions) as session:
-            row = await session.get(PaperAccountRow, account_id)
+            row = await session.get(PaperAccountRow, (self._run_id, account_id))
             if row is None:
-                session.add(PaperAccountRow(account_id=account_id, state=state))
+                session.add(
+                    PaperAccountRow(run_id=self._run_id, account_id=account_id, state=state)
+                )
             else:
                 row.state = state
 
     async def control(self, account_id: str) -> tuple[str, str | None] | None:
         """The persisted operator state (state, reason) of the account's agent."""
         async with session_scope(self._sessions) as session:
-            row = await session.get(AgentControl, account_id)
+            row = await session.get(AgentControl, (self._run_id, account_id))
             return (row.state, row.reason) if row is not None else None
 
     async def save_control(
@@ -329,9 +371,11 @@ class SqlJournal(JournalReads):
         """Persist the operator state of the account's agent."""
         reason = redact_optional(reason)
         async with session_scope(self._sessions) as session:
-            row = await session.get(AgentControl, account_id)
+            row = await session.get(AgentControl, (self._run_id, account_id))
             if row is None:
-                row = AgentControl(account_id=account_id, state=state, reason=reason)
+                row = AgentControl(
+                    run_id=self._run_id, account_id=account_id, state=state, reason=reason
+                )
                 session.add(row)
             row.state, row.reason, row.updated_at = state, reason, at
 
@@ -348,6 +392,7 @@ class SqlJournal(JournalReads):
                         select(Order, DecisionLeg)
                         .join(DecisionLeg, Order.decision_leg_id == DecisionLeg.id)
                         .where(
+                            Order.run_id == self._run_id,
                             Order.account_id == account_id,
                             Order.symbol == symbol,
                             Order.purpose == "entry",

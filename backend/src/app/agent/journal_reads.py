@@ -10,16 +10,21 @@ from app.trading.models import Fill, Order
 
 
 class JournalReads:
-    """Read-side queries of the journal used by recovery (mixed into ``Journal``)."""
+    """Read-side queries of the journal used by recovery (mixed into ``Journal``), of its run."""
 
     _sessions: SessionFactory
+    _run_id: str
 
     async def pending_orders(self, account_id: str) -> list[PendingOrder]:
         """Orders journaled as intent/unknown (maybe sent) or open, oldest first."""
         async with session_scope(self._sessions) as session:
             rows = await session.scalars(
                 select(Order)
-                .where(Order.account_id == account_id, Order.status.in_(IN_FLIGHT + OPEN))
+                .where(
+                    Order.run_id == self._run_id,
+                    Order.account_id == account_id,
+                    Order.status.in_(IN_FLIGHT + OPEN),
+                )
                 .order_by(Order.created_at)
             )
             return [
@@ -37,6 +42,8 @@ class JournalReads:
         """When the account's newest journaled fill happened."""
         async with session_scope(self._sessions) as session:
             newest: datetime | None = await session.scalar(
-                select(func.max(Fill.filled_at)).where(Fill.account_id == account_id)
+                select(func.max(Fill.filled_at)).where(
+                    Fill.run_id == self._run_id, Fill.account_id == account_id
+                )
             )
             return newest

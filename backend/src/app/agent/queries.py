@@ -2,6 +2,9 @@
 
 Lists are keyset-paginated, newest first (:mod:`app.db.paging`); totals are computed over
 the whole filtered range, not one page.
+
+Every query reads one run (:mod:`app.trading.runs`): the account's own trading unless
+``run_id`` names another (a backtest's), so an account's views never show a backtest's records.
 """
 
 import uuid
@@ -17,6 +20,7 @@ from app.agent.models import AgentEvent
 from app.db.paging import PageRequest, fetch_page
 from app.llm.models import LlmCall
 from app.trading.models import Decision, DecisionLeg, EquitySnapshot, Fill, Order
+from app.trading.runs import ACCOUNT_RUN
 
 OPEN_STATUSES: Final = ("intent", "unknown", "NEW", "PARTIALLY_FILLED")
 
@@ -28,9 +32,10 @@ async def orders(
     *,
     open_only: bool = False,
     symbol: str | None = None,
+    run_id: str = ACCOUNT_RUN,
 ) -> tuple[Sequence[Order], str | None]:
-    """Orders of the account (open ones only with ``open_only``)."""
-    query = select(Order).where(Order.account_id == account_id)
+    """Orders of the account in ``run_id`` (open ones only with ``open_only``)."""
+    query = select(Order).where(Order.run_id == run_id, Order.account_id == account_id)
     if open_only:
         query = query.where(Order.status.in_(OPEN_STATUSES))
     if symbol is not None:
@@ -39,20 +44,25 @@ async def orders(
 
 
 async def fills(
-    session: AsyncSession, account_id: str, page: PageRequest, *, symbol: str | None = None
+    session: AsyncSession,
+    account_id: str,
+    page: PageRequest,
+    *,
+    symbol: str | None = None,
+    run_id: str = ACCOUNT_RUN,
 ) -> tuple[Sequence[Fill], str | None]:
-    """Fills of the account."""
-    query = select(Fill).where(Fill.account_id == account_id)
+    """Fills of the account in ``run_id``."""
+    query = select(Fill).where(Fill.run_id == run_id, Fill.account_id == account_id)
     if symbol is not None:
         query = query.where(Fill.symbol == symbol)
     return await fetch_page(session, query, page, Fill.filled_at, Fill.id, uuid.UUID)
 
 
 async def decisions(
-    session: AsyncSession, account_id: str, page: PageRequest
+    session: AsyncSession, account_id: str, page: PageRequest, *, run_id: str = ACCOUNT_RUN
 ) -> tuple[Sequence[Decision], str | None]:
-    """Decisions of the account."""
-    query = select(Decision).where(Decision.account_id == account_id)
+    """Decisions of the account in ``run_id``."""
+    query = select(Decision).where(Decision.run_id == run_id, Decision.account_id == account_id)
     return await fetch_page(session, query, page, Decision.created_at, Decision.id, uuid.UUID)
 
 
@@ -68,22 +78,32 @@ class DecisionRecord:
 
 
 async def decision(
-    session: AsyncSession, account_id: str, decision_id: uuid.UUID
+    session: AsyncSession, account_id: str, decision_id: uuid.UUID, *, run_id: str = ACCOUNT_RUN
 ) -> DecisionRecord | None:
-    """Everything one decision led to, or None when the account has no such decision."""
+    """Everything one decision led to, or None when the account has no such decision in the run.
+
+    What hangs off the decision (calls, legs, orders, fills) is of its run by construction;
+    the run is checked on each anyway, so a mislinked row of another run never shows.
+    """
     found = await session.scalar(
-        select(Decision).where(Decision.id == decision_id, Decision.account_id == account_id)
+        select(Decision).where(
+            Decision.id == decision_id,
+            Decision.run_id == run_id,
+            Decision.account_id == account_id,
+        )
     )
     if found is None:
         return None
     calls = list(
         await session.scalars(
-            select(LlmCall).where(LlmCall.decision_id == decision_id).order_by(LlmCall.created_at)
+            select(LlmCall)
+            .where(LlmCall.decision_id == decision_id, LlmCall.run_id == run_id)
+            .order_by(LlmCall.created_at)
         )
     )
     if not calls and found.llm_call_id is not None:  # decisions stored before the link
         linked = await session.get(LlmCall, found.llm_call_id)
-        calls = [linked] if linked is not None else []
+        calls = [linked] if linked is not None and linked.run_id == run_id else []
     legs = list(
         await session.scalars(
             select(DecisionLeg)
@@ -94,7 +114,9 @@ async def decision(
     leg_ids = [leg.id for leg in legs]
     order_rows = list(
         await session.scalars(
-            select(Order).where(Order.decision_leg_id.in_(leg_ids)).order_by(Order.created_at)
+            select(Order)
+            .where(Order.decision_leg_id.in_(leg_ids), Order.run_id == run_id)
+            .order_by(Order.created_at)
         )
     )
     by_leg: dict[uuid.UUID, list[Order]] = {}
@@ -104,7 +126,7 @@ async def decision(
     fill_rows = list(
         await session.scalars(
             select(Fill)
-            .where(Fill.order_id.in_([o.id for o in order_rows]))
+            .where(Fill.order_id.in_([o.id for o in order_rows]), Fill.run_id == run_id)
             .order_by(Fill.filled_at)
         )
     )
@@ -116,10 +138,10 @@ async def decision(
 
 
 async def llm_calls(
-    session: AsyncSession, account_id: str, page: PageRequest
+    session: AsyncSession, account_id: str, page: PageRequest, *, run_id: str = ACCOUNT_RUN
 ) -> tuple[Sequence[LlmCall], str | None]:
-    """LLM calls of the account."""
-    query = select(LlmCall).where(LlmCall.account_id == account_id)
+    """LLM calls of the account in ``run_id``."""
+    query = select(LlmCall).where(LlmCall.run_id == run_id, LlmCall.account_id == account_id)
     return await fetch_page(session, query, page, LlmCall.created_at, LlmCall.id, uuid.UUID)
 
 
@@ -133,10 +155,12 @@ class LlmUsage:
     cost_usd: Decimal
 
 
-async def llm_usage(session: AsyncSession, account_id: str, page: PageRequest) -> LlmUsage:
-    """Totals over the page's time range (every page of it)."""
+async def llm_usage(
+    session: AsyncSession, account_id: str, page: PageRequest, *, run_id: str = ACCOUNT_RUN
+) -> LlmUsage:
+    """Totals of the account's calls in ``run_id`` over the page's time range (every page)."""
     query = select(LlmCall.prompt_tokens, LlmCall.completion_tokens, LlmCall.cost_usd).where(
-        LlmCall.account_id == account_id
+        LlmCall.run_id == run_id, LlmCall.account_id == account_id
     )
     if page.start is not None:
         query = query.where(LlmCall.created_at >= page.start)
@@ -153,29 +177,42 @@ async def llm_usage(session: AsyncSession, account_id: str, page: PageRequest) -
 
 
 async def events(
-    session: AsyncSession, account_id: str, page: PageRequest, *, kind: str | None = None
+    session: AsyncSession,
+    account_id: str,
+    page: PageRequest,
+    *,
+    kind: str | None = None,
+    run_id: str = ACCOUNT_RUN,
 ) -> tuple[Sequence[AgentEvent], str | None]:
-    """Agent events of the account (of one type with ``kind``)."""
-    query = select(AgentEvent).where(AgentEvent.account_id == account_id)
+    """Agent events of the account in ``run_id`` (of one type with ``kind``)."""
+    query = select(AgentEvent).where(
+        AgentEvent.run_id == run_id, AgentEvent.account_id == account_id
+    )
     if kind is not None:
         query = query.where(AgentEvent.type == kind)
     return await fetch_page(session, query, page, AgentEvent.occurred_at, AgentEvent.id, uuid.UUID)
 
 
-async def latest_equity(session: AsyncSession, account_id: str) -> EquitySnapshot | None:
-    """The account's newest equity snapshot."""
+async def latest_equity(
+    session: AsyncSession, account_id: str, *, run_id: str = ACCOUNT_RUN
+) -> EquitySnapshot | None:
+    """The account's newest equity snapshot in ``run_id``."""
     newest: EquitySnapshot | None = await session.scalar(
         select(EquitySnapshot)
-        .where(EquitySnapshot.account_id == account_id)
+        .where(EquitySnapshot.run_id == run_id, EquitySnapshot.account_id == account_id)
         .order_by(EquitySnapshot.taken_at.desc())
         .limit(1)
     )
     return newest
 
 
-async def decision_count(session: AsyncSession, account_id: str) -> int:
-    """How many decisions the account has made."""
+async def decision_count(
+    session: AsyncSession, account_id: str, *, run_id: str = ACCOUNT_RUN
+) -> int:
+    """How many decisions the account has made in ``run_id``."""
     count = await session.scalar(
-        select(func.count()).select_from(Decision).where(Decision.account_id == account_id)
+        select(func.count())
+        .select_from(Decision)
+        .where(Decision.run_id == run_id, Decision.account_id == account_id)
     )
     return int(count or 0)

@@ -4,10 +4,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Uuid
+from sqlalchemy import String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import UtcDateTime
+from app.trading.runs import ACCOUNT_RUN, RUN_ID_LENGTH
 
 
 def utc_now() -> datetime:
@@ -45,3 +46,18 @@ def restamped_at() -> Mapped[datetime]:
 def updated_at() -> Mapped[datetime]:
     """When the row last changed."""
     return mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now, nullable=False)
+
+
+def run_column(*, primary_key: bool = False) -> Mapped[str]:
+    """The run the record belongs to (:mod:`app.trading.runs`).
+
+    The server default puts rows written before runs existed, and any writer that does not
+    name a run, in the account run; the journal always names its run.
+    """
+    return mapped_column(
+        String(RUN_ID_LENGTH),
+        primary_key=primary_key,
+        default=ACCOUNT_RUN,
+        server_default=ACCOUNT_RUN,
+        nullable=False,
+    )

@@ -1,6 +1,7 @@
 """Steps that migrations share; imported only by files under ``backend/migrations``."""
 
 import logging
+from collections.abc import Sequence
 
 from alembic import context, op
 from sqlalchemy import text
@@ -52,3 +53,26 @@ def create_hypertables() -> bool:
     for statement in all_hypertable_ddl():
         op.execute(statement)
     return True
+
+
+def existing_hypertables(tables: Sequence[str]) -> list[str]:
+    """Which of ``tables`` are hypertables here (never creates the extension).
+
+    Offline (``--sql``) there is no database to ask: with ``-x timescaledb=true`` all of them
+    are assumed to be, as :func:`create_hypertables` would have made them.
+    """
+    if context.is_offline_mode():
+        forced = context.get_x_argument(as_dictionary=True).get("timescaledb")
+        return list(tables) if forced == "true" else []
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        return []
+    query = text("SELECT 1 FROM pg_extension WHERE extname = :name")
+    if bind.execute(query, {"name": EXTENSION}).scalar() is None:
+        return []
+    names = set(
+        bind.execute(
+            text("SELECT hypertable_name FROM timescaledb_information.hypertables")
+        ).scalars()
+    )
+    return [table for table in tables if table in names]

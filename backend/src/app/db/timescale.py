@@ -9,7 +9,7 @@ Retention: none by default. These tables are the audit trail of real-money decis
 compression keeps old chunks small enough to keep them.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 EXTENSION: Final = "timescaledb"
@@ -44,6 +44,21 @@ HYPERTABLES: Final = (
 )
 
 
+RUN_SCOPED_HYPERTABLES: Final = ("position_snapshots", "equity_snapshots", "agent_events")
+"""Hypertables whose rows carry a run id (revision 0007 added it, after :data:`HYPERTABLES`
+had created them): their compressed segments are grouped by run first, see :func:`run_scoped`.
+"""
+
+
+def run_scoped(spec: HypertableSpec) -> HypertableSpec:
+    """``spec`` as it is once its table has a run id: segmented by ``run_id`` first.
+
+    :data:`HYPERTABLES` stays as revision 0001 created the tables (it runs before the column
+    exists); revision 0007 applies this.
+    """
+    return replace(spec, segment_by=("run_id", *spec.segment_by))
+
+
 def hypertable_ddl(spec: HypertableSpec) -> list[str]:
     """The statements that turn ``spec.table`` into a compressed hypertable (idempotent)."""
     statements = [
@@ -51,17 +66,36 @@ def hypertable_ddl(spec: HypertableSpec) -> list[str]:
         f"chunk_time_interval => INTERVAL '{spec.chunk_interval}', "
         "if_not_exists => TRUE, migrate_data => TRUE)"
     ]
-    if spec.compress_after is not None:
-        statements.append(
-            f"ALTER TABLE {spec.table} SET (timescaledb.compress, "
-            f"timescaledb.compress_segmentby = '{', '.join(spec.segment_by)}', "
-            f"timescaledb.compress_orderby = '{spec.time_column} DESC')"
-        )
-        statements.append(
-            f"SELECT add_compression_policy('{spec.table}', INTERVAL '{spec.compress_after}', "
-            "if_not_exists => TRUE)"
-        )
-    return statements
+    return statements + compression_ddl(spec)
+
+
+def compression_ddl(spec: HypertableSpec) -> list[str]:
+    """The statements that enable compression of a hypertable and schedule it (idempotent)."""
+    if spec.compress_after is None:
+        return []
+    return [
+        f"ALTER TABLE {spec.table} SET (timescaledb.compress, "
+        f"timescaledb.compress_segmentby = '{', '.join(spec.segment_by)}', "
+        f"timescaledb.compress_orderby = '{spec.time_column} DESC')",
+        f"SELECT add_compression_policy('{spec.table}', INTERVAL '{spec.compress_after}', "
+        "if_not_exists => TRUE)",
+    ]
+
+
+def decompression_ddl(spec: HypertableSpec) -> list[str]:
+    """The statements that decompress every chunk of a hypertable and disable compression.
+
+    TimescaleDB cannot create a unique constraint (a new primary key) on compressed chunks,
+    nor change the segmenting of a table that has some: a migration doing either runs these
+    first and :func:`compression_ddl` after.
+    """
+    if spec.compress_after is None:
+        return []
+    return [
+        f"SELECT remove_compression_policy('{spec.table}', if_exists => TRUE)",
+        f"SELECT decompress_chunk(show_chunks('{spec.table}'), TRUE)",
+        f"ALTER TABLE {spec.table} SET (timescaledb.compress = FALSE)",
+    ]
 
 
 def all_hypertable_ddl() -> list[str]:

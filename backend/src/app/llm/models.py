@@ -8,16 +8,17 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
-from app.db.columns import stamped_at, uuid_pk
+from app.db.columns import run_column, stamped_at, uuid_pk
 
 
 class LlmCall(Base):
     """One request to OpenRouter (or the rules provider): prompt, raw reply, usage, outcome."""
 
     __tablename__ = "llm_calls"
-    __table_args__ = (Index(None, "account_id", "created_at"),)
+    __table_args__ = (Index(None, "run_id", "account_id", "created_at"),)
 
     id: Mapped[uuid.UUID] = uuid_pk()
+    run_id: Mapped[str] = run_column()
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     decision_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("decisions.id", use_alter=True), index=True

@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text, UniqueCon
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
-from app.db.columns import created_at, restamped_at, stamped_at, updated_at, uuid_pk
+from app.db.columns import created_at, restamped_at, run_column, stamped_at, updated_at, uuid_pk
 
 
 class Account(Base):
@@ -27,9 +27,10 @@ class Decision(Base):
     """One decision cycle of one account: who decided, on what, and the overall outcome."""
 
     __tablename__ = "decisions"
-    __table_args__ = (Index(None, "account_id", "created_at"),)
+    __table_args__ = (Index(None, "run_id", "account_id", "created_at"),)
 
     id: Mapped[uuid.UUID] = uuid_pk()
+    run_id: Mapped[str] = run_column()
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     llm_call_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("llm_calls.id"))
     provider: Mapped[str] = mapped_column(String(32))
@@ -74,11 +75,14 @@ class Order(Base):
 
     __tablename__ = "orders"
     __table_args__ = (
-        Index(None, "account_id", "created_at"),
-        Index(None, "account_id", "status"),
+        Index(None, "run_id", "account_id", "created_at"),
+        Index(None, "run_id", "account_id", "status"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
+    run_id: Mapped[str] = run_column()
+    # Unique across runs, not per run: ids derive from the decision's uuid (agent/order_ids.py),
+    # and the exchange knows nothing of runs, so one id must never name two orders.
     client_order_id: Mapped[str] = mapped_column(String(36), unique=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     decision_leg_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("decision_legs.id"))
@@ -103,15 +107,16 @@ class Order(Base):
 
 
 class Fill(Base):
-    """One execution (trade) of an order; unique per exchange trade id."""
+    """One execution (trade) of an order; unique per exchange trade id within its run."""
 
     __tablename__ = "fills"
     __table_args__ = (
-        UniqueConstraint("account_id", "symbol", "trade_id"),
-        Index(None, "account_id", "filled_at"),
+        UniqueConstraint("run_id", "account_id", "symbol", "trade_id"),
+        Index(None, "run_id", "account_id", "filled_at"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
+    run_id: Mapped[str] = run_column()
     order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id"))
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     symbol: Mapped[str] = mapped_column(String(32))
@@ -132,6 +137,7 @@ class PositionSnapshot(Base):
 
     __tablename__ = "position_snapshots"
 
+    run_id: Mapped[str] = run_column(primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
     taken_at: Mapped[datetime] = mapped_column(primary_key=True)
@@ -149,6 +155,7 @@ class EquitySnapshot(Base):
 
     __tablename__ = "equity_snapshots"
 
+    run_id: Mapped[str] = run_column(primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     taken_at: Mapped[datetime] = mapped_column(primary_key=True)
     equity: Mapped[Decimal]
@@ -159,13 +166,14 @@ class EquitySnapshot(Base):
 
 
 class RiskStateRow(Base):
-    """The risk engine's memory per account: the day's start equity, a halt, stop-outs.
+    """The risk engine's memory per run and account: the day's start equity, a halt, stop-outs.
 
     Persisted so a daily-loss halt survives a restart.
     """
 
     __tablename__ = "risk_states"
 
+    run_id: Mapped[str] = run_column(primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     day: Mapped[date] = mapped_column(Date)
     day_start_equity: Mapped[Decimal]
@@ -183,6 +191,7 @@ class PaperAccountRow(Base):
 
     __tablename__ = "paper_accounts"
 
+    run_id: Mapped[str] = run_column(primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     state: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime] = updated_at()

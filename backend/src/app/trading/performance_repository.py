@@ -8,6 +8,9 @@ so it works with or without TimescaleDB, unlike ``time_bucket``). SQLite has no
 ``date_bin`` and keeps datetimes and decimals as text, so there the snapshots are streamed
 and bucketed in Python with the same arithmetic; SQLite is the single-user quick start, whose
 history is small enough for that.
+
+Every query reads one run (:mod:`app.trading.runs`): the account's own trading unless
+``run_id`` names another, so a backtest's records never count in an account's performance.
 """
 
 import logging
@@ -24,6 +27,7 @@ from app.agent.models import AgentEvent
 from app.llm.models import LlmCall
 from app.trading.models import Decision, EquitySnapshot, Fill
 from app.trading.performance import EquityPoint, TradeFill, round_trips
+from app.trading.runs import ACCOUNT_RUN
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +74,9 @@ async def equity_curve(
     bucket: timedelta,
     start: datetime | None,
     end: datetime | None,
+    run_id: str = ACCOUNT_RUN,
 ) -> list[EquityPoint]:
-    """The account's equity, one point per non-empty bucket, oldest first.
+    """The account's equity in ``run_id``, one point per non-empty bucket, oldest first.
 
     Buckets are ``bucket`` wide and aligned to :data:`BUCKET_ORIGIN`; each point is the last
     snapshot of its bucket, at the snapshot's own time (not the bucket's start). Buckets
@@ -86,18 +91,23 @@ async def equity_curve(
     _check_range(bucket, start, end)
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
-        points = await _curve_in_sql(session, account_id, bucket, start, end)
+        points = await _curve_in_sql(session, (run_id, account_id), bucket, start, end)
     else:
-        points = await _curve_in_python(session, account_id, bucket, start, end)
+        points = await _curve_in_python(session, (run_id, account_id), bucket, start, end)
     if len(points) > MAX_POINTS:
         raise TooManyPoints(_too_many(bucket))
     return points
 
 
 async def performance_inputs(
-    session: AsyncSession, account_id: str, *, start: datetime | None, end: datetime | None
+    session: AsyncSession,
+    account_id: str,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    run_id: str = ACCOUNT_RUN,
 ) -> PerformanceInputs:
-    """Sums and counts over the range: fills, funding, LLM cost, decisions, unrealized PnL.
+    """Sums and counts over the range in ``run_id``: fills, funding, LLM cost, decisions, PnL.
 
     Amounts are summed in Python because SQLite stores decimals as text (SQL ``sum`` would
     turn them into floats); the rows involved (fills, funding events, calls) are few.
@@ -105,38 +115,46 @@ async def performance_inputs(
     realized: list[Decimal] = []
     fees = _ZERO
     fills = select(Fill.realized_pnl, Fill.fee).where(
-        Fill.account_id == account_id, *_within(Fill.filled_at, start, end)
+        Fill.run_id == run_id, Fill.account_id == account_id, *_within(Fill.filled_at, start, end)
     )
     for pnl, fee in await session.execute(fills.order_by(Fill.filled_at)):
         fees += fee
         if pnl != 0:
             realized.append(pnl)
     costs = select(LlmCall.cost_usd).where(
+        LlmCall.run_id == run_id,
         LlmCall.account_id == account_id,
         LlmCall.cost_usd.is_not(None),
         *_within(LlmCall.created_at, start, end),
     )
     decisions = select(func.count()).where(
-        Decision.account_id == account_id, *_within(Decision.created_at, start, end)
+        Decision.run_id == run_id,
+        Decision.account_id == account_id,
+        *_within(Decision.created_at, start, end),
     )
     return PerformanceInputs(
         realized=realized,
-        trips=await _trips(session, account_id, start, end),
+        trips=await _trips(session, (run_id, account_id), start, end),
         fees=fees,
-        funding=await _funding(session, account_id, start, end),
-        unrealized=await _unrealized(session, account_id, start, end),
+        funding=await _funding(session, (run_id, account_id), start, end),
+        unrealized=await _unrealized(session, (run_id, account_id), start, end),
         llm_cost=sum((c for c in await session.scalars(costs) if c is not None), _ZERO),
         decisions=int((await session.execute(decisions)).scalar_one()),
     )
 
 
 async def _trips(
-    session: AsyncSession, account_id: str, start: datetime | None, end: datetime | None
+    session: AsyncSession, owner: tuple[str, str], start: datetime | None, end: datetime | None
 ) -> list[Decimal]:
+    run_id, account_id = owner
     # From the first fill, not from ``start``: a trip closing in range may have opened before.
     query = (
         select(Fill.symbol, Fill.side, Fill.quantity, Fill.realized_pnl, Fill.fee, Fill.filled_at)
-        .where(Fill.account_id == account_id, *_within(Fill.filled_at, None, end))
+        .where(
+            Fill.run_id == run_id,
+            Fill.account_id == account_id,
+            *_within(Fill.filled_at, None, end),
+        )
         .order_by(Fill.filled_at, Fill.trade_id)
     )
     fills = [
@@ -179,11 +197,12 @@ def _within(
 
 async def _curve_in_sql(
     session: AsyncSession,
-    account_id: str,
+    owner: tuple[str, str],
     bucket: timedelta,
     start: datetime | None,
     end: datetime | None,
 ) -> list[EquityPoint]:
+    run_id, account_id = owner
     bucket_start = func.date_bin(
         literal(bucket), EquitySnapshot.taken_at, literal_column(_ORIGIN_SQL)
     ).label("bucket_start")
@@ -191,6 +210,7 @@ async def _curve_in_sql(
     query = (
         select(bucket_start, EquitySnapshot.taken_at, EquitySnapshot.equity)
         .where(
+            EquitySnapshot.run_id == run_id,
             EquitySnapshot.account_id == account_id,
             *_within(EquitySnapshot.taken_at, start, end),
         )
@@ -204,14 +224,16 @@ async def _curve_in_sql(
 
 async def _curve_in_python(
     session: AsyncSession,
-    account_id: str,
+    owner: tuple[str, str],
     bucket: timedelta,
     start: datetime | None,
     end: datetime | None,
 ) -> list[EquityPoint]:
+    run_id, account_id = owner
     query = (
         select(EquitySnapshot.taken_at, EquitySnapshot.equity)
         .where(
+            EquitySnapshot.run_id == run_id,
             EquitySnapshot.account_id == account_id,
             *_within(EquitySnapshot.taken_at, start, end),
         )
@@ -230,9 +252,11 @@ async def _curve_in_python(
 
 
 async def _funding(
-    session: AsyncSession, account_id: str, start: datetime | None, end: datetime | None
+    session: AsyncSession, owner: tuple[str, str], start: datetime | None, end: datetime | None
 ) -> Decimal:
+    run_id, account_id = owner
     query = select(AgentEvent.payload).where(
+        AgentEvent.run_id == run_id,
         AgentEvent.account_id == account_id,
         AgentEvent.type == "funding",
         *_within(AgentEvent.occurred_at, start, end),
@@ -257,11 +281,13 @@ def _amount(payload: dict[str, Any]) -> Decimal | None:
 
 
 async def _unrealized(
-    session: AsyncSession, account_id: str, start: datetime | None, end: datetime | None
+    session: AsyncSession, owner: tuple[str, str], start: datetime | None, end: datetime | None
 ) -> Decimal:
+    run_id, account_id = owner
     query = (
         select(EquitySnapshot.unrealized_pnl)
         .where(
+            EquitySnapshot.run_id == run_id,
             EquitySnapshot.account_id == account_id,
             *_within(EquitySnapshot.taken_at, start, end),
         )

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.types import AccountId, TradingMode
 from app.trading.domain import RiskState
 from app.trading.models import Account, RiskStateRow
+from app.trading.runs import ACCOUNT_RUN
 
 
 async def sync_accounts(
@@ -26,9 +27,11 @@ async def sync_accounts(
     await session.flush()
 
 
-async def load_risk_state(session: AsyncSession, account_id: str) -> RiskState | None:
-    """The account's persisted risk state, if any."""
-    row = await session.get(RiskStateRow, account_id)
+async def load_risk_state(
+    session: AsyncSession, account_id: str, *, run_id: str = ACCOUNT_RUN
+) -> RiskState | None:
+    """The account's persisted risk state in ``run_id``, if any."""
+    row = await session.get(RiskStateRow, (run_id, account_id))
     if row is None:
         return None
     return RiskState(
@@ -41,13 +44,21 @@ async def load_risk_state(session: AsyncSession, account_id: str) -> RiskState |
 
 
 async def save_risk_state(
-    session: AsyncSession, account_id: str, state: RiskState, at: datetime
+    session: AsyncSession,
+    account_id: str,
+    state: RiskState,
+    at: datetime,
+    *,
+    run_id: str = ACCOUNT_RUN,
 ) -> None:
-    """Persist the account's risk state (one row per account) as of ``at``."""
-    row = await session.get(RiskStateRow, account_id)
+    """Persist the account's risk state (one row per run and account) as of ``at``.
+
+    A backtest's daily-loss halt lives in its own run and never halts the account.
+    """
+    row = await session.get(RiskStateRow, (run_id, account_id))
     stop_outs = {symbol: when.isoformat() for symbol, when in state.stop_outs.items()}
     if row is None:
-        row = RiskStateRow(account_id=account_id)
+        row = RiskStateRow(run_id=run_id, account_id=account_id)
         session.add(row)
     row.day = state.day
     row.day_start_equity = state.day_start_equity
