@@ -6,6 +6,9 @@ assertion states what both must keep. Known differences (decimal scale, refused 
 exception types) are spelled out where a test meets them; see ``app.agent.memory_journal``.
 """
 
+import asyncio
+import itertools
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -14,13 +17,15 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from app.agent.journal import SqlJournal
 from app.agent.memory_journal import JournalIntegrityError, MemoryJournal
 from app.agent.models import AgentControl, AgentEvent
-from app.agent.ports import Journal, PendingOrder, SavedThesis
+from app.agent.ports import IN_FLIGHT, OPEN, Journal, PendingOrder, SavedThesis
 from app.agent.publishing import JournalPublisher
 from app.core.secrets import REDACTED, register_secrets
 from app.core.types import AccountId, TradingMode
@@ -963,3 +968,128 @@ async def test_pending_orders_are_those_still_open_oldest_first(subject: Subject
     await journal.order_update(exchange_order("mid", OrderStatus.FILLED, "1"), "mid", at(12))
     await journal.order_update(exchange_order("late", OrderStatus.NEW), "late", at(32))
     assert [p.client_order_id for p in await journal.pending_orders(ACCOUNT)] == ["early", "late"]
+
+
+# -- both alike, side by side --------------------------------------------------------------
+
+_NUMBER = re.compile(r"-?\d+(\.\d+)?(E[+-]?\d+)?")
+
+
+def _comparable(value: Any, ids: dict[str, str]) -> Any:
+    """A stream payload with numbers as decimals (the database's re-read ones carry its 18
+    places) and decision ids by order of appearance (each journal draws its own)."""
+    if isinstance(value, dict):
+        return {
+            k: _comparable(v, ids) if k != "decision_id" else _id(v, ids) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_comparable(v, ids) for v in value]
+    if isinstance(value, str) and _NUMBER.fullmatch(value):
+        return Decimal(value)
+    return value
+
+
+def _id(value: str, ids: dict[str, str]) -> str:
+    return ids.setdefault(value, f"decision-{len(ids)}")
+
+
+async def _script(journal: Journal) -> None:
+    """A bit of everything that streams, including re-reads of stored decimals."""
+    await entry(journal, "c-1", 0)
+    await journal.order_update(exchange_order("c-1", OrderStatus.NEW), "c-1", at(1))
+    await journal.order_update(None, "c-1", at(2), status="unknown", error=f"timeout {SECRET}")
+    half = exchange_order("c-1", OrderStatus.PARTIALLY_FILLED, "0.005", "65000.25")
+    await journal.order_update(half, "c-1", at(3))
+    await journal.fills(ACCOUNT, [execution("t-1", "c-1", 3), execution("t-1", "c-1", 3)])
+    await journal.order_update(None, "c-1", at(4), status="CANCELED")
+    await journal.snapshot(ACCOUNT, account_state("10001", {"BTCUSDT": "0.005"}), at(5))
+    await journal.snapshot(ACCOUNT, account_state("10002", {}), at(6))
+    await journal.event(ACCOUNT, "risk.halt", f"halt {SECRET}", at=at(7), payload={"x": 1})
+    await journal.save_control(ACCOUNT, "paused", "operator", at=at(8))
+    await journal.decision(ACCOUNT, hold_all(), [], [], candle_time=None, at=at(9))
+
+
+@pytest.mark.postgres
+async def test_both_journals_stream_the_same_events(
+    sql_subject: Subject, memory_subject: Subject
+) -> None:
+    for subject in (sql_subject, memory_subject):
+        await _script(subject.journal)
+    sql: dict[str, str] = {}
+    memory: dict[str, str] = {}
+    assert [_comparable(list(s), sql) for s in sql_subject.bus.sent] == [
+        _comparable(list(s), memory) for s in memory_subject.bus.sent
+    ]
+    assert len(sql_subject.bus.sent) > 10
+    assert SECRET not in repr(memory_subject.bus.sent)
+    assert SECRET not in repr(sql_subject.bus.sent)
+
+
+# -- the memory journal under any interleaving ---------------------------------------------
+
+_CLIENTS = ("a", "b", "c", "d")
+_STATUSES = ("NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "unknown", "not_sent")
+_Step = tuple[str, str, int, str]  # (kind, client id, minute, status or trade id)
+_steps = st.one_of(
+    st.tuples(st.just("intent"), st.sampled_from(_CLIENTS), st.integers(0, 50), st.just("")),
+    st.tuples(
+        st.just("update"),
+        st.sampled_from((*_CLIENTS, "stranger")),
+        st.integers(0, 50),
+        st.sampled_from(_STATUSES),
+    ),
+    st.tuples(
+        st.just("fill"),
+        st.sampled_from((*_CLIENTS, "liquidation")),
+        st.integers(0, 50),
+        st.sampled_from(("t1", "t2", "t3", "t4", "t5")),
+    ),
+)
+
+
+async def _replay(steps: list[_Step]) -> tuple[MemoryJournal, dict[str, tuple[str, int]]]:
+    """Run the steps; what each order's status and intent minute must be by then."""
+    journal = MemoryJournal(JournalPublisher(Recorder()))
+    expected: dict[str, tuple[str, int]] = {}
+    for kind, client_id, minute, detail in steps:
+        if kind == "intent":
+            await journal.order_intent(ACCOUNT, None, request(client_id), "entry", at(minute))
+            expected.setdefault(client_id, ("intent", minute))
+        elif kind == "update":
+            await journal.order_update(None, client_id, at(minute), status=detail)
+            if client_id in expected:
+                expected[client_id] = (detail, expected[client_id][1])
+        else:
+            symbol = "ETHUSDT" if minute % 2 else "BTCUSDT"
+            await journal.fills(ACCOUNT, [execution(detail, client_id, minute, symbol)])
+    return journal, expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=st.lists(_steps, max_size=60))
+def test_memory_journal_keeps_fills_unique_and_pending_orders_current(
+    steps: list[_Step],
+) -> None:
+    journal, expected = asyncio.run(_replay(steps))
+
+    keys = [(f.account_id, f.symbol, f.trade_id) for f in journal.fill_records]
+    assert len(keys) == len(set(keys))
+    fed = {("ETHUSDT" if m % 2 else "BTCUSDT", t) for kind, _, m, t in steps if kind == "fill"}
+    assert {(symbol, trade) for _, symbol, trade in keys} == fed
+    for fill in journal.fill_records:  # linked when its order was journaled before it
+        assert fill.order_client_id in (None, *expected)
+
+    pending = asyncio.run(journal.pending_orders(ACCOUNT))
+    still_open = {c for c, (status, _) in expected.items() if status in IN_FLIGHT + OPEN}
+    assert {p.client_order_id for p in pending} == still_open
+    assert len(pending) == len(still_open)
+    assert [p.intent_at for p in pending] == sorted(p.intent_at for p in pending)
+    for p in pending:
+        assert (p.status, p.intent_at) == (
+            expected[p.client_order_id][0],
+            at(expected[p.client_order_id][1]),
+        )
+    for order in journal.orders:
+        statuses = [entry["status"] for entry in order.status_history]
+        assert statuses[-1] == order.status == expected[order.client_order_id][0]
+        assert all(a != b for a, b in itertools.pairwise(statuses))
