@@ -18,7 +18,6 @@ again within seconds (:class:`~app.agent.failures.ProtectionPending`).
 
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -26,6 +25,7 @@ from app.agent import order_ids
 from app.agent.failures import JournalBacklog, ProtectionPending
 from app.agent.ports import Journal
 from app.agent.sending import OrderSender, SendResult, Sent
+from app.agent.theses import Theses, Thesis
 from app.core.clock import Clock
 from app.exchange.ports import Exchange, PositionState
 from app.exchange.types import (
@@ -36,23 +36,11 @@ from app.exchange.types import (
     TimeInForce,
     WorkingType,
 )
-from app.llm.invalidation import Condition
 from app.llm.parsing import ParsedLeg
 from app.trading.domain import LegVerdict, OrderPlan
 
 logger = logging.getLogger(__name__)
 PROTECTIVE_PURPOSES = frozenset({"stop_loss", "take_profit"})
-
-
-@dataclass(slots=True)
-class Thesis:
-    """Why a position is open, and what ends it."""
-
-    condition: Condition | None
-    text: str
-    stop_loss: Decimal | None
-    take_profit: Decimal | None
-    opened_at: datetime
 
 
 class Executor(OrderSender):
@@ -104,7 +92,7 @@ class Executor(OrderSender):
         now: datetime,
         leg: ParsedLeg | None,
         price: Decimal | None,
-        theses: dict[str, Thesis],
+        theses: Theses,
     ) -> int:
         """Send a verdict's orders and protect an entry; returns the orders sent.
 
@@ -143,7 +131,7 @@ class Executor(OrderSender):
                 )
                 continue
             if result.may_have_filled:
-                theses[symbol] = thesis
+                theses.hold(symbol, thesis)
                 sent += await self._protect(verdict, prefix, leg_id, now)
         return sent
 
@@ -179,7 +167,7 @@ class Executor(OrderSender):
         leg_id: uuid.UUID | None,
         now: datetime,
         thesis: Thesis,
-        theses: dict[str, Thesis],
+        theses: Theses,
     ) -> int:
         """Wait up to the timeout for a LIMIT entry, protecting it from its first fill.
 
@@ -195,7 +183,7 @@ class Executor(OrderSender):
         async def protect_if_filled() -> None:
             nonlocal armed
             if not armed and order is not None and order.executed_qty > 0:
-                theses[symbol] = thesis
+                theses.hold(symbol, thesis)
                 armed = await self._protect(verdict, prefix, leg_id, now)
 
         await protect_if_filled()

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from app.agent.ports import Journal
 from app.exchange.ports import Exchange
-from app.market_data.service import MarketDataService
+from app.market_data.ports import MarketView
 
 
 class MarketFeed:
@@ -19,7 +19,7 @@ class MarketFeed:
         self,
         account_id: str,
         interval: str,
-        market: MarketDataService,
+        market: MarketView,
         exchange: Exchange,
         journal: Journal,
     ) -> None:

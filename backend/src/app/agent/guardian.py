@@ -22,9 +22,10 @@ from decimal import Decimal
 from typing import Literal
 
 from app.agent import order_ids
-from app.agent.execution import Executor, Thesis
+from app.agent.execution import Executor
 from app.agent.failures import ProtectionPending
 from app.agent.ports import IN_FLIGHT, Journal
+from app.agent.theses import Theses, Thesis
 from app.exchange.errors import ExchangeError
 from app.exchange.ports import AccountState, Exchange, PositionState
 from app.exchange.types import ExchangeOrder, OrderType, Side
@@ -107,7 +108,7 @@ class Guardian:
     async def guard(
         self,
         state: AccountState,
-        theses: dict[str, Thesis],
+        theses: Theses,
         now: datetime,
         report: GuardReport,
         open_orders: Sequence[ExchangeOrder],
@@ -119,8 +120,7 @@ class Guardian:
         by_symbol: dict[str, list[ExchangeOrder]] = {}
         for order in open_orders:
             by_symbol.setdefault(order.symbol, []).append(order)
-        for symbol in [s for s in theses if s not in state.positions]:
-            del theses[symbol]  # a thesis belongs to a position: gone with it
+        theses.keep_only(state.positions)  # a thesis belongs to a position: gone with it
         pending: list[str] = []
         for symbol, position in state.positions.items():
             try:
@@ -141,7 +141,7 @@ class Guardian:
     async def _guard_one(
         self,
         position: PositionState,
-        theses: dict[str, Thesis],
+        theses: Theses,
         now: datetime,
         report: GuardReport,
         orders: Sequence[ExchangeOrder],
@@ -152,9 +152,9 @@ class Guardian:
         if thesis is None or thesis.stop_loss is None:
             thesis = await self._unmanaged(position, bool(protection), now, report)
             if thesis is None:
-                theses.pop(symbol, None)
+                theses.drop(symbol)
                 return
-            theses[symbol] = thesis
+            theses.hold(symbol, thesis)
         kinds = {OrderType(o.type) for o in protection if o.type in _PROTECTIVE}
         wanted = {OrderType.STOP_MARKET}
         if thesis.take_profit is not None:
@@ -182,12 +182,12 @@ class Guardian:
             )
         else:
             report.flattened.append(symbol)
-            theses.pop(symbol, None)
+            theses.drop(symbol)
 
     async def bridge(
         self,
         state: AccountState,
-        theses: dict[str, Thesis],
+        theses: Theses,
         now: datetime,
         report: GuardReport,
         open_orders: Sequence[ExchangeOrder],
@@ -223,7 +223,7 @@ class Guardian:
                 continue
             if not placed:
                 report.flattened.append(symbol)
-                theses.pop(symbol, None)
+                theses.drop(symbol)
                 continue
             report.rearmed.append(symbol)
             await self._executor.event(

@@ -3,7 +3,8 @@
 from collections.abc import Mapping
 from datetime import datetime
 
-from app.agent.execution import Executor, Thesis
+from app.agent.execution import Executor
+from app.agent.theses import Theses
 from app.exchange.ports import AccountState
 from app.indicators.schemas import AssetFeatures
 from app.llm.invalidation import feature_values
@@ -11,7 +12,7 @@ from app.llm.invalidation import feature_values
 
 async def close_invalidated(
     executor: Executor,
-    theses: dict[str, Thesis],
+    theses: Theses,
     features: Mapping[str, AssetFeatures],
     state: AccountState,
     now: datetime,
@@ -24,7 +25,7 @@ async def close_invalidated(
     for symbol, thesis in list(theses.items()):
         position = state.positions.get(symbol)
         if position is None:
-            theses.pop(symbol)
+            theses.drop(symbol)
             continue
         if thesis.condition is None or symbol not in features:
             continue
@@ -39,6 +40,6 @@ async def close_invalidated(
                 f"{symbol}: {thesis.condition.canonical} holds; closed",
                 payload={"symbol": symbol},
             )
-            theses.pop(symbol)
+            theses.drop(symbol)
             closed.append(symbol)
     return closed

@@ -1,54 +1,64 @@
 """The agent loop of one account: closed candle -> decision -> risk -> orders -> journal.
 
-The same code runs in live, paper and replay mode; only the ports differ. Before its first
-cycle a loop recovers (:mod:`app.agent.recovery`). One :meth:`AgentLoop.tick`:
+The same code runs in live, paper, replay and backtest mode; only the ports differ (exchange,
+market view, decision provider, clock, journal: :mod:`app.agent.ports`,
+:mod:`app.market_data.ports`, :mod:`app.exchange.ports`, :mod:`app.llm.ports`). Before its
+first cycle a loop recovers (:mod:`app.agent.recovery`). One :meth:`AgentLoop.tick` runs four
+stages (their values are in :mod:`app.agent.cycle`):
 
-1. bring candles up to date and let a simulated exchange match stops on the new candles
-   (:class:`~app.agent.feed.MarketFeed`);
-2. record fills (a stop-loss fill starts the stop-out cool-down);
-3. reconcile open orders with the exchange and guard every position's protection
-   (:class:`~app.agent.guardian.Guardian`);
-4. ask the data-quality gate; skip the cycle, with the reasons, when it says no;
-5. close positions whose invalidation condition now holds;
-6. roll the risk day (daily-loss halt), build the context, ask the provider;
-7. judge every proposal with the risk engine and store the decision;
-8. execute approved legs (:class:`~app.agent.execution.Executor`: intents journaled before
-   sending, deterministic client ids, close-position stop and target on every entry);
-9. snapshot equity and positions.
+1. **observe** (:class:`~app.agent.cycle.CycleInputs`): bring candles up to date and let a
+   simulated exchange match on them (:class:`~app.agent.feed.MarketFeed`); record fills;
+   reconcile open orders and guard every position's protection
+   (:class:`~app.agent.guardian.Guardian`); ask the data-quality gate (skip the cycle, with
+   the reasons, when it says no); close positions whose invalidation now holds; roll the risk
+   day (daily-loss halt);
+2. **decide**: build the context, ask the provider;
+3. **judge**: the risk engine's verdict on every proposal; the decision is journaled;
+4. **act**: approved legs go to the :class:`~app.agent.cycle.ExecutionPolicy` (intents
+   journaled before sending, deterministic client ids, close-position stop and target on
+   every entry); then fills are recorded and equity and positions snapshotted.
 """
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from app.agent import order_ids
-from app.agent.execution import Executor, Thesis
+from app.agent.cycle import (
+    ApprovedLeg,
+    AutomaticExecution,
+    CycleInputs,
+    ExecutionPolicy,
+    Judgement,
+)
+from app.agent.execution import Executor
 from app.agent.failures import JournalBacklog, is_database_outage, is_transient
 from app.agent.feed import MarketFeed
 from app.agent.fills import FillRecorder
 from app.agent.guardian import Guardian, GuardReport, UnmanagedPolicy
 from app.agent.invalidations import close_invalidated
+from app.agent.operator_actions import OperatorActions
 from app.agent.ports import Journal
 from app.agent.recovery import fills_since, load_theses, record_recovery
 from app.agent.schedule import next_close, retry_at, sleep_until
+from app.agent.theses import Theses, Thesis
 from app.agent.views import account_snapshot, decision_context, market_snapshots, remember
 from app.core.clock import Clock
-from app.core.types import interval_delta
+from app.core.types import interval_delta, last_closed_open
 from app.exchange.ports import AccountState, Exchange
 from app.exchange.types import OrderType
 from app.indicators.features import feature_names
 from app.indicators.schemas import IndicatorConfig
 from app.llm.context import HistoryItem
-from app.llm.ports import DecisionProvider
-from app.market_data.service import MarketDataService, last_closed_open
+from app.llm.ports import DecisionOutcome, DecisionProvider
+from app.market_data.ports import MarketView
 from app.trading.domain import RiskLimits
 from app.trading.risk import evaluate, roll_day
 
 logger = logging.getLogger(__name__)
-# Client ids the exchange gives the orders it sends itself: liquidation and auto-deleverage
-# on AsterDEX, liquidation on the paper exchange. Their fills have no order row of ours.
 FEATURES = feature_names(IndicatorConfig())
 
 
@@ -68,27 +78,44 @@ class AgentConfig:
 
 @dataclass(slots=True)
 class TickOutcome:
-    """What one cycle did, for logs, tests and the API."""
+    """What one cycle did, for logs, tests, progress and the API."""
 
     at: datetime
     skipped: str | None = None
     orders_sent: int = 0
     fills: int = 0
     closed_by_invalidation: list[str] = field(default_factory=list)
+    decided: bool = False
+    held: list[str] = field(default_factory=list)
+    """Symbols whose approved legs the execution policy kept back."""
 
 
-class AgentLoop:
-    """One account's decision loop over its ports."""
+type TickHook = Callable[[TickOutcome], Awaitable[None]]
+
+
+class AgentLoop(OperatorActions):
+    """One account's decision loop over its ports.
+
+    Args:
+        config: What the account trades, and how.
+        clock: Every "now" of the loop (and every record's time).
+        market: Candles, marks and features.
+        exchange: Where orders go (live, paper).
+        provider: Who decides (an LLM, the rules).
+        journal: Where every step is written.
+        policy: How approved legs become orders (automatic by default).
+    """
 
     def __init__(
         self,
         config: AgentConfig,
         *,
         clock: Clock,
-        market: MarketDataService,
+        market: MarketView,
         exchange: Exchange,
         provider: DecisionProvider,
         journal: Journal,
+        policy: ExecutionPolicy | None = None,
     ) -> None:
         self._config = config
         self._clock = clock
@@ -96,6 +123,7 @@ class AgentLoop:
         self._exchange = exchange
         self._provider = provider
         self._journal = journal
+        self._policy: ExecutionPolicy = policy or AutomaticExecution()
         self._executor = Executor(
             config.account_id,
             exchange,
@@ -113,7 +141,7 @@ class AgentLoop:
             policy=config.unmanaged_policy,
         )
         self._next_config: AgentConfig | None = None
-        self._theses: dict[str, Thesis] = {}
+        self._theses = Theses()
         self._history: list[HistoryItem] = []
         self._feed = MarketFeed(config.account_id, config.interval, market, exchange, journal)
         self._tick_lock = asyncio.Lock()
@@ -133,11 +161,17 @@ class AgentLoop:
         """The loop's configuration."""
         return self._config
 
+    @property
+    def symbols(self) -> list[str]:
+        """The symbols the account trades."""
+        return list(self._config.symbols.values())
+
     async def run(
         self,
         stop: asyncio.Event,
         *,
         after_tick: Callable[[], Awaitable[None]] | None = None,
+        on_tick: TickHook | None = None,
         until: datetime | None = None,
     ) -> None:
         """Tick at every candle close (plus grace) until ``stop`` is set or ``until`` passes.
@@ -147,6 +181,13 @@ class AgentLoop:
         (fills, orders, protection), repeated with a short backoff until it succeeds; the
         candle's decision is retried too while none was recorded for it. Anything else
         propagates: it stops this account only (the supervisor records it).
+
+        Args:
+            stop: Set to stop between cycles.
+            after_tick: Called after every pass, failed or not (e.g. the paper state's
+                checkpoint).
+            on_tick: Told every completed cycle's outcome (progress bars, metrics).
+            until: Stop once the clock passes it (the end of a replay's data).
         """
         failures = 0
         while not stop.is_set():
@@ -157,7 +198,9 @@ class AgentLoop:
                 if failures:  # protection first, then the decision if it is still due
                     await self.guard_pass()
                 if self._decision_due():
-                    await self.tick()
+                    outcome = await self.tick()
+                    if on_tick is not None:
+                        await on_tick(outcome)
                 if after_tick is not None:  # e.g. the paper state's checkpoint: a write
                     await after_tick()
             except Exception as exc:
@@ -245,7 +288,7 @@ class AgentLoop:
             state = await self._exchange.account_state()
             missing = [s for s in state.positions if s not in self._theses]
             intervals = {self._config.interval, self._config.long_interval}
-            self._theses.update(
+            self._theses.restore(
                 await load_theses(
                     self._journal, account, missing, features=FEATURES, intervals=intervals
                 )
@@ -265,19 +308,7 @@ class AgentLoop:
 
     def theses(self) -> dict[str, Thesis]:
         """The theses of the open positions (a copy)."""
-        return dict(self._theses)
-
-    async def kill(self, *, flatten: bool, reason: str) -> None:
-        """Kill switch: cancel every open order and, with ``flatten``, close every position."""
-        async with self._tick_lock:
-            now = self._clock.now()
-            closed = await self._executor.kill(
-                list(self._config.symbols.values()), flatten=flatten, reason=reason, now=now
-            )
-            for symbol in closed:
-                self._theses.pop(symbol, None)
-            await self._fills.record()
-            await self._snapshot(now)
+        return self._theses.copy()
 
     @property
     def cycle_lock(self) -> asyncio.Lock:
@@ -288,44 +319,6 @@ class AgentLoop:
     def exchange(self) -> Exchange:
         """The account's exchange port (for reads by the API)."""
         return self._exchange
-
-    async def close_symbol(self, symbol: str, reason: str) -> bool:
-        """Close one position at market (reduce-only) and cancel its protection.
-
-        Returns False when there is no such position.
-        """
-        async with self._tick_lock:
-            now = self._clock.now()
-            position = (await self._exchange.account_state()).positions.get(symbol)
-            if position is None:
-                return False
-            if await self._executor.close_position(position, "api", now):
-                self._theses.pop(symbol, None)
-                await self._executor.event(
-                    "position.closed",
-                    f"{symbol}: closed by an operator: {reason}",
-                    payload={"symbol": symbol, "reason": reason},
-                )
-            else:  # its thesis and protection stay
-                await self._executor.event(
-                    "position.close_failed",
-                    f"{symbol}: the operator's close did not fill; the position stays protected",
-                    severity="warning",
-                    payload={"symbol": symbol, "reason": reason},
-                )
-            await self._fills.record()
-            return True
-
-    async def cancel_order(self, client_order_id: str) -> bool:
-        """Cancel one open order; False when no open order has that client id."""
-        async with self._tick_lock:
-            for order in await self._exchange.open_orders():
-                if order.client_order_id == client_order_id:
-                    await self._exchange.cancel_order(order.symbol, client_order_id)
-                    found = await self._exchange.find_order(order.symbol, client_order_id)
-                    await self._journal.order_update(found, client_order_id, self._clock.now())
-                    return True
-            return False
 
     async def guard_pass(self) -> GuardReport:
         """Between cycles, after a failure: journal backlog, fills, orders, protection.
@@ -376,8 +369,30 @@ class AgentLoop:
 
     async def _tick(self) -> TickOutcome:
         now = self._clock.now()
-        account = self._config.account_id
         outcome = TickOutcome(at=now)
+        inputs = await self._observe(now, outcome)
+        if inputs is None:
+            return outcome
+        judgement = self._judge(inputs, await self._decide(inputs))
+        decision_id, leg_ids = await self._journal.decision(
+            self._config.account_id,
+            judgement.decided,
+            judgement.legs,
+            judgement.verdicts,
+            candle_time=inputs.candle_time,
+            at=now,
+        )
+        self._decided_for = inputs.candle_time  # from here on a retry guards, never re-decides
+        outcome.decided = True
+        await self._act(inputs, judgement, decision_id, leg_ids, outcome)
+        return outcome
+
+    async def _observe(self, now: datetime, outcome: TickOutcome) -> CycleInputs | None:
+        """Read the world once and settle what must happen before any decision.
+
+        Returns None when the data-quality gate skips the cycle (journaled, with a snapshot).
+        """
+        account = self._config.account_id
         symbols = list(self._config.symbols.values())
         for symbol in symbols:
             await self._feed.advance(symbol, now)
@@ -395,8 +410,8 @@ class AgentLoop:
                 severity="warning",
                 payload={"reasons": reasons},
             )
-            await self._snapshot(now)
-            return outcome
+            await self._snapshot(now, state)
+            return None
         features = {s: await self._market.features(s) for s in symbols}
         outcome.closed_by_invalidation = await close_invalidated(
             self._executor, self._theses, features, state, now
@@ -415,48 +430,77 @@ class AgentLoop:
                 severity="critical",
             )
         marks = {s: self._market.mark(s) for s in symbols}
+        return CycleInputs(
+            at=now,
+            candle_time=last_closed_open(now, self._config.interval),
+            state=state,
+            features=features,
+            marks=marks,
+            markets=await market_snapshots(marks, self._exchange, features, self._config.interval),
+            risk=risk,
+        )
+
+    async def _decide(self, inputs: CycleInputs) -> DecisionOutcome:
+        """Ask the provider (with the context built from ``inputs``)."""
         context = decision_context(
-            self._config, now, state, features, marks, self._theses, self._history, risk.halt_reason
+            self._config,
+            inputs.at,
+            inputs.state,
+            inputs.features,
+            inputs.marks,
+            self._theses,
+            self._history,
+            inputs.risk.halt_reason,
         )
-        decided = await self._provider.decide(context)
+        return await self._provider.decide(context)
+
+    def _judge(self, inputs: CycleInputs, decided: DecisionOutcome) -> Judgement:
+        """The risk engine's verdict on every proposal (pure: no I/O)."""
         legs = decided.decision.legs if decided.decision else ()
-        markets = await market_snapshots(
-            self._market, self._exchange, features, self._config.interval
-        )
         verdicts = evaluate(
             [leg.proposal for leg in legs],
-            account_snapshot(state, self._theses, now),
-            markets,
+            account_snapshot(inputs.state, self._theses, inputs.at),
+            inputs.markets,
             self._config.limits,
-            risk,
-            now=now,
+            inputs.risk,
+            now=inputs.at,
             interval=interval_delta(self._config.interval),
         )
-        candle_time = last_closed_open(now, self._config.interval)
-        decision_id, leg_ids = await self._journal.decision(
-            account, decided, legs, verdicts, candle_time=candle_time, at=now
-        )
-        self._decided_for = candle_time  # from here on a retry guards, it never re-decides
-        by_symbol = {leg.proposal.symbol: leg for leg in legs}
-        for index, (verdict, leg_id) in enumerate(zip(verdicts, leg_ids, strict=True)):
-            if verdict.orders:
-                # A thesis belongs to the position, not to this leg: a reduction or a close
-                # that did not fill keeps it; the guardian drops it once the position is gone.
-                outcome.orders_sent += await self._executor.execute(
-                    verdict,
-                    order_ids.leg_prefix(decision_id, index),
-                    leg_id,
-                    now,
-                    by_symbol.get(verdict.proposal.symbol),
-                    markets[verdict.proposal.symbol].mark_price,
-                    self._theses,
-                )
-            remember(self._history, now, verdict)
-        outcome.fills += await self._fills.record()
-        await self._snapshot(now)
-        return outcome
+        return Judgement(decided, legs, verdicts)
 
-    async def _snapshot(self, now: datetime) -> None:
-        await self._journal.snapshot(
-            self._config.account_id, await self._exchange.account_state(), now
-        )
+    async def _act(
+        self,
+        inputs: CycleInputs,
+        judgement: Judgement,
+        decision_id: uuid.UUID,
+        leg_ids: list[uuid.UUID],
+        outcome: TickOutcome,
+    ) -> None:
+        """Hand approved legs to the execution policy; record fills; snapshot."""
+        by_symbol = {leg.proposal.symbol: leg for leg in judgement.legs}
+        approved = [
+            ApprovedLeg(
+                verdict,
+                by_symbol.get(verdict.proposal.symbol),
+                leg_id,
+                order_ids.leg_prefix(decision_id, index),
+                inputs.markets[verdict.proposal.symbol].mark_price,
+            )
+            for index, (verdict, leg_id) in enumerate(zip(judgement.verdicts, leg_ids, strict=True))
+            if verdict.orders
+        ]
+        if approved:
+            report = await self._policy.act(self._executor, approved, self._theses, inputs.at)
+            outcome.orders_sent += report.orders_sent
+            outcome.held = report.held
+        for verdict in judgement.verdicts:
+            remember(self._history, inputs.at, verdict)
+        outcome.fills += await self._fills.record()
+        # The account only changed if something was sent or filled: else the observed one.
+        changed = outcome.orders_sent or outcome.fills or outcome.closed_by_invalidation
+        await self._snapshot(inputs.at, None if changed else inputs.state)
+
+    async def _snapshot(self, now: datetime, state: AccountState | None = None) -> None:
+        if state is None:
+            state = await self._exchange.account_state()
+        await self._journal.snapshot(self._config.account_id, state, now)

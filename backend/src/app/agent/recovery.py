@@ -14,9 +14,9 @@ import logging
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-from app.agent.execution import Thesis
 from app.agent.guardian import GuardReport
 from app.agent.ports import Journal
+from app.agent.theses import Thesis
 from app.llm.invalidation import InvalidationError, parse_condition
 
 logger = logging.getLogger(__name__)

@@ -5,9 +5,8 @@ from datetime import datetime, timedelta
 
 from app.core.backoff import jittered_backoff
 from app.core.clock import Clock
-from app.core.types import interval_delta
+from app.core.types import interval_delta, last_closed_open
 from app.exchange.errors import RateLimited
-from app.market_data.service import last_closed_open
 
 RETRY_CAP_S = 3.0  # the longest wait between guard passes while something is failing
 

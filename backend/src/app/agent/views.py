@@ -5,11 +5,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from app.agent.execution import Thesis
+from app.agent.theses import Thesis
 from app.exchange.ports import AccountState, Exchange
 from app.indicators.schemas import AssetFeatures
 from app.llm.context import AssetView, DecisionContext, HistoryItem, PositionView
-from app.market_data.service import MarketDataService, MarkState
+from app.market_data.ports import MarkState
 from app.trading.domain import (
     AccountSnapshot,
     LegStatus,
@@ -123,7 +123,7 @@ def remember(history: list[HistoryItem], now: datetime, verdict: LegVerdict) -> 
 
 
 async def market_snapshots(
-    market: MarketDataService,
+    marks: Mapping[str, MarkState | None],
     exchange: Exchange,
     features: Mapping[str, AssetFeatures],
     interval: str,
@@ -131,7 +131,7 @@ async def market_snapshots(
     """What the risk engine needs per symbol: the mark, the ATR and the exchange filters."""
     markets = {}
     for symbol, asset in features.items():
-        mark = market.mark(symbol)
+        mark = marks.get(symbol)
         frame = asset.timeframes.get(interval)
         atr = frame.values.get("atr") if frame else None
         price = mark.mark_price if mark else Decimal(str(frame.close if frame else 0))

@@ -1,6 +1,6 @@
 """Small shared value types and vocabularies used across domains."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final, NewType
 
@@ -69,3 +69,10 @@ KLINE_INTERVALS_MS: Final[dict[str, int]] = {
 def interval_delta(interval: str) -> timedelta:
     """The length of one bar of a kline interval (``1M`` counts 30 days)."""
     return timedelta(milliseconds=KLINE_INTERVALS_MS[interval])
+
+
+def last_closed_open(now: datetime, interval: str) -> datetime:
+    """Open time of the newest candle that has closed by ``now``."""
+    length_ms = KLINE_INTERVALS_MS[interval]
+    now_ms = int(now.timestamp() * 1000)
+    return datetime.fromtimestamp((now_ms // length_ms * length_ms - length_ms) / 1000, now.tzinfo)

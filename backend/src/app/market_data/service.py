@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from app.core.clock import Clock
-from app.core.types import KLINE_INTERVALS_MS, interval_delta
+from app.core.types import interval_delta, last_closed_open
 from app.db.session import SessionFactory
 from app.exchange.events import KlineClosed, MarkPriceUpdate
 from app.exchange.types import Kline
@@ -31,13 +31,6 @@ from app.market_data.symbols import asset_for, resolve_assets
 logger = logging.getLogger(__name__)
 
 __all__ = ["MarkState", "MarketDataService", "last_closed_open"]
-
-
-def last_closed_open(now: datetime, interval: str) -> datetime:
-    """Open time of the newest candle that has closed by ``now``."""
-    length_ms = KLINE_INTERVALS_MS[interval]
-    now_ms = int(now.timestamp() * 1000)
-    return datetime.fromtimestamp((now_ms // length_ms * length_ms - length_ms) / 1000, now.tzinfo)
 
 
 class MarketDataService:

@@ -1,0 +1,85 @@
+"""What an operator can do to a running account between cycles: kill, close, cancel.
+
+Mixed into :class:`~app.agent.loop.AgentLoop`: each action holds the loop's cycle lock, so
+it never interleaves with a cycle, and keeps the loop's theses, fills and journal straight.
+"""
+
+import asyncio
+from datetime import datetime
+
+from app.agent.execution import Executor
+from app.agent.fills import FillRecorder
+from app.agent.ports import Journal
+from app.agent.theses import Theses
+from app.core.clock import Clock
+from app.exchange.ports import AccountState, Exchange
+
+
+class OperatorActions:
+    """Operator actions over the loop's own parts (declared here, set by the loop)."""
+
+    _tick_lock: asyncio.Lock
+    _clock: Clock
+    _exchange: Exchange
+    _journal: Journal
+    _executor: Executor
+    _fills: FillRecorder
+    _theses: Theses
+
+    @property
+    def symbols(self) -> list[str]:
+        """The symbols the account trades."""
+        raise NotImplementedError
+
+    async def _snapshot(self, now: datetime, state: AccountState | None = None) -> None:
+        raise NotImplementedError
+
+    async def kill(self, *, flatten: bool, reason: str) -> None:
+        """Kill switch: cancel every open order and, with ``flatten``, close every position."""
+        async with self._tick_lock:
+            now = self._clock.now()
+            closed = await self._executor.kill(
+                self.symbols, flatten=flatten, reason=reason, now=now
+            )
+            for symbol in closed:
+                self._theses.drop(symbol)
+            await self._fills.record()
+            await self._snapshot(now)
+
+    async def close_symbol(self, symbol: str, reason: str) -> bool:
+        """Close one position at market (reduce-only) and cancel its protection.
+
+        Returns False when there is no such position.
+        """
+        async with self._tick_lock:
+            now = self._clock.now()
+            position = (await self._exchange.account_state()).positions.get(symbol)
+            if position is None:
+                return False
+            if await self._executor.close_position(position, "api", now):
+                self._theses.drop(symbol)
+                await self._executor.event(
+                    "position.closed",
+                    f"{symbol}: closed by an operator: {reason}",
+                    payload={"symbol": symbol, "reason": reason},
+                )
+            else:  # its thesis and protection stay
+                await self._executor.event(
+                    "position.close_failed",
+                    f"{symbol}: the operator's close did not fill; the position stays protected",
+                    severity="warning",
+                    payload={"symbol": symbol, "reason": reason},
+                )
+            await self._fills.record()
+            return True
+
+    async def cancel_order(self, client_order_id: str) -> bool:
+        """Cancel one open order; False when no open order has that client id."""
+        async with self._tick_lock:
+            for order in await self._exchange.open_orders():
+                if order.client_order_id == client_order_id:
+                    await self._exchange.cancel_order(order.symbol, client_order_id)
+                    found = await self._exchange.find_order(order.symbol, client_order_id)
+                    await self._journal.order_update(found, client_order_id, self._clock.now())
+                    return True
+            return False
