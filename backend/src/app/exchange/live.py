@@ -59,6 +59,11 @@ def _from_update(update: OrderUpdate) -> Execution:
 class LiveExchange:
     """One AsterDEX account (one-way position mode) as the agent's exchange port.
 
+    AsterDEX is a real venue: it matches its own orders and settles funding itself, so the
+    :class:`~app.exchange.ports.VenueSimulation` hooks do nothing to it. ``on_closed_candle``
+    is a no-op, and ``settle_funding`` charges nothing: it only reads back what AsterDEX
+    charged, for the journal.
+
     Args:
         client: The account's signed REST client.
         symbols: The symbols the account trades (fills are always polled for these).
@@ -280,8 +285,9 @@ class LiveExchange:
     async def settle_funding(self, symbol: str, rate: Decimal, mark_price: Decimal) -> Decimal:
         """What AsterDEX charged or paid in funding since the last look (0 when nothing).
 
-        The exchange settles funding itself; reading its ``FUNDING_FEE`` income puts live
-        funding in the journal, like the paper exchange's.
+        The :class:`~app.exchange.ports.VenueSimulation` hook. The exchange settles funding
+        itself (``rate`` and ``mark_price`` are not used); reading its ``FUNDING_FEE`` income
+        puts live funding in the journal, like the paper exchange's.
         """
         rows = await self._client.income(
             symbol=symbol, income_type="FUNDING_FEE", start=self._funding_since
@@ -291,7 +297,7 @@ class LiveExchange:
         return sum((row.income for row in new), Decimal(0))
 
     async def on_closed_candle(self, candle: Kline) -> None:
-        """The exchange matches its own orders: nothing to do."""
+        """A no-op: AsterDEX matches its own orders (the venue-simulation hook)."""
 
     # -- bookkeeping ------------------------------------------------------------------------
 

@@ -54,10 +54,33 @@ class Execution:
     time: datetime
 
 
-class Exchange(Protocol):
+class VenueSimulation(Protocol):
+    """What a venue does by itself, done by hand when the venue is simulated.
+
+    A simulated venue (the paper exchange) matches its resting orders on each closed candle
+    and charges funding when a funding time passes; the loop calls these hooks to drive it.
+    A real venue (AsterDEX) does both itself, so the live exchange implements them as no-ops
+    (funding only reads back what the venue charged, for the journal).
+    """
+
+    async def on_closed_candle(self, candle: Kline) -> None:
+        """A candle closed: a simulated venue matches its resting orders against the bar."""
+        ...
+
+    async def settle_funding(self, symbol: str, rate: Decimal, mark_price: Decimal) -> Decimal:
+        """A funding time passed: the wallet change it made (negative when charged).
+
+        A simulated venue charges or credits the position at ``mark_price`` x ``rate``; a real
+        venue has charged already, and this reports what it charged since the last call.
+        """
+        ...
+
+
+class Exchange(VenueSimulation, Protocol):
     """One trading account on an exchange.
 
-    All prices and quantities are ``Decimal``; times are tz-aware UTC.
+    All prices and quantities are ``Decimal``; times are tz-aware UTC. The hooks of
+    :class:`VenueSimulation` are part of it, so the loop drives paper and live alike.
     """
 
     async def symbol_filters(self, symbol: str) -> SymbolFilters:
@@ -103,16 +126,4 @@ class Exchange(Protocol):
 
     async def executions(self, since: datetime) -> list[Execution]:
         """Fills since ``since`` (inclusive), oldest first."""
-        ...
-
-    async def settle_funding(self, symbol: str, rate: Decimal, mark_price: Decimal) -> Decimal:
-        """A funding time passed: a simulated exchange charges or credits the position.
-
-        Returns the wallet change (negative when charged). A live exchange settles funding
-        itself and returns zero.
-        """
-        ...
-
-    async def on_closed_candle(self, candle: Kline) -> None:
-        """A candle closed: a simulated exchange matches stops and targets; live ignores it."""
         ...

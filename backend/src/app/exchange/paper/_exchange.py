@@ -46,9 +46,11 @@ _SUPPORTED: Final = CONDITIONAL | {OrderType.MARKET, OrderType.LIMIT}
 class PaperExchange:
     """A simulated AsterDEX futures account (USDT-margined, one-way mode) on real prices.
 
-    Implements :class:`app.exchange.ports.Exchange`. Pure in-memory and deterministic: prices
-    come from :meth:`set_price` and :meth:`on_closed_candle`, times from the clock, and
-    :meth:`snapshot` / :meth:`restore` carry the whole state across restarts.
+    Implements :class:`app.exchange.ports.Exchange`, and is the simulated venue its
+    :class:`~app.exchange.ports.VenueSimulation` hooks drive: :meth:`on_closed_candle` matches
+    the resting orders, :meth:`settle_funding` charges funding. Pure in-memory and
+    deterministic: prices come from :meth:`set_price` and :meth:`on_closed_candle`, times from
+    the clock, and :meth:`snapshot` / :meth:`restore` carry the whole state across restarts.
 
     Args:
         clock: Source of every timestamp (tz-aware UTC).
@@ -132,6 +134,8 @@ class PaperExchange:
     async def on_closed_candle(self, candle: Kline) -> None:
         """Match the symbol's resting orders against the bar, then take its close as the price.
 
+        The :class:`~app.exchange.ports.VenueSimulation` hook: this is the venue's matching.
+
         A candle still forming, or one not newer than the last one seen for the symbol (a
         replay after a restart), is ignored, so no bar is matched twice.
         """
@@ -163,11 +167,14 @@ class PaperExchange:
         record_income(self._state, symbol, "FUNDING_FEE", amount, self._clock.now())
         return amount
 
-    # -- the Exchange port ----------------------------------------------------------------
-
     async def settle_funding(self, symbol: str, rate: Decimal, mark_price: Decimal) -> Decimal:
-        """Funding time passed: charge or credit the position (see :meth:`apply_funding`)."""
+        """Funding time passed: charge or credit the position (see :meth:`apply_funding`).
+
+        The :class:`~app.exchange.ports.VenueSimulation` hook: this is the venue's funding.
+        """
         return self.apply_funding(symbol, rate, mark_price)
+
+    # -- the Exchange port ----------------------------------------------------------------
 
     async def symbol_filters(self, symbol: str) -> SymbolFilters:
         """The symbol's trading rules.
