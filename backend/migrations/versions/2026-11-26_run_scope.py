@@ -72,17 +72,19 @@ def upgrade() -> None:
         for statement in decompression_ddl(specs[table]):
             op.execute(statement)
 
+    # Altered in place, never copied (SQLite's batch copy drops the old table, which trips
+    # the foreign keys of its children, or cascades to them): add a column, swap indexes.
     for table, indexes in _INDEXES.items():
-        with op.batch_alter_table(table) as batch:
-            batch.add_column(_run_column())
-            for columns in indexes:
-                batch.drop_index(_index_name(table, columns))
-                batch.create_index(_index_name(table, ["run_id", *columns]), ["run_id", *columns])
-            if table == "fills":
-                batch.drop_constraint(f"uq_fills_{'_'.join(_FILL_TRADE)}", type_="unique")
-                batch.create_unique_constraint(
-                    f"uq_fills_run_id_{'_'.join(_FILL_TRADE)}", ["run_id", *_FILL_TRADE]
-                )
+        op.add_column(table, _run_column())
+        for columns in indexes:
+            op.drop_index(_index_name(table, columns), table_name=table)
+            op.create_index(_index_name(table, ["run_id", *columns]), table, ["run_id", *columns])
+    # Nothing references fills, nor the tables keyed below: on SQLite a batch copy is safe.
+    with op.batch_alter_table("fills") as batch:
+        batch.drop_constraint(f"uq_fills_{'_'.join(_FILL_TRADE)}", type_="unique")
+        batch.create_unique_constraint(
+            f"uq_fills_run_id_{'_'.join(_FILL_TRADE)}", ["run_id", *_FILL_TRADE]
+        )
     for table, key in _KEYS.items():
         with op.batch_alter_table(table) as batch:
             batch.add_column(_run_column())
@@ -107,15 +109,15 @@ def downgrade() -> None:
             batch.drop_constraint(f"pk_{table}", type_="primary")
             batch.create_primary_key(f"pk_{table}", key)
             batch.drop_column("run_id")
+    with op.batch_alter_table("fills") as batch:
+        batch.drop_constraint(f"uq_fills_run_id_{'_'.join(_FILL_TRADE)}", type_="unique")
+        batch.create_unique_constraint(f"uq_fills_{'_'.join(_FILL_TRADE)}", _FILL_TRADE)
     for table, indexes in _INDEXES.items():
-        with op.batch_alter_table(table) as batch:
-            if table == "fills":
-                batch.drop_constraint(f"uq_fills_run_id_{'_'.join(_FILL_TRADE)}", type_="unique")
-                batch.create_unique_constraint(f"uq_fills_{'_'.join(_FILL_TRADE)}", _FILL_TRADE)
-            for columns in indexes:
-                batch.drop_index(_index_name(table, ["run_id", *columns]))
-                batch.create_index(_index_name(table, columns), columns)
-            batch.drop_column("run_id")
+        for columns in indexes:
+            op.drop_index(_index_name(table, ["run_id", *columns]), table_name=table)
+            op.create_index(_index_name(table, columns), table, columns)
+        # In place (SQLite 3.35+ drops columns natively), not by a batch copy: see upgrade.
+        op.drop_column(table, "run_id")
 
     for table in hypertables:
         for statement in compression_ddl(specs[table]):
