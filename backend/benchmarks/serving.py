@@ -148,9 +148,9 @@ def bare_app() -> FastAPI:
 
 def service_app() -> FastAPI:
     """The real app from the environment, in replay mode, plus ``GET /bench/publish``."""
-    from app.bootstrap import RuntimeOptions
     from app.config import load_settings
     from app.main import create_app
+    from app.runtime.container import RuntimeOptions
 
     app = create_app(load_settings(use_default_env_file=False), RuntimeOptions(replay=True))
     running: set[asyncio.Task[None]] = set()

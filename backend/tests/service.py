@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from app.bootstrap import Container, RuntimeOptions
 from app.config import load_settings
 from app.main import create_app
+from app.runtime.container import Container, RuntimeOptions
 from tests.fakes._uvicorn import LoopbackServer
 
 

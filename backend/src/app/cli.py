@@ -7,10 +7,12 @@ import sys
 from collections.abc import Sequence
 
 from app import __version__
-from app.bootstrap import RuntimeOptions
+from app.application import configured_app
 from app.config import Settings
 from app.core.errors import ConfigError
 from app.listener import bind_or_exit, serve
+from app.runtime.container import RuntimeOptions
+from app.runtime.market_source import check_market
 
 logger = logging.getLogger("app")
 
@@ -41,8 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Validate configuration (exit 2 on error), then serve until interrupted."""
-    from app.main import configured_app
-
     args = build_parser().parse_args(argv)
     app, settings = configured_app(RuntimeOptions(replay=args.replay))
     if args.check_config:
@@ -68,8 +68,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _market_or_exit(settings: Settings, *, replay: bool) -> str:
     """Startup's market data checks (assets, replay recording), or one line each and exit 2."""
-    from app.agents import check_market
-
     if not settings.agents_enabled:
         return "not checked (AGENTS_ENABLED=false: startup checks no assets either)"
     try:

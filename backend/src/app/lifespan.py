@@ -1,4 +1,8 @@
-"""The application lifespan: build the container, hand it to requests, tear it down."""
+"""The application lifespan: build the container, hand it to requests, tear it down.
+
+The HTTP layer's own parts are added here, on top of the container: the read cache (told
+by the container when an account's journal changes) and the stream snapshots.
+"""
 
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -7,10 +11,11 @@ from typing import TypedDict
 
 from fastapi import FastAPI
 
-from app.bootstrap import Container, RuntimeOptions, build_container
+from app.api.read_cache import ReadCache
 from app.config import Settings
 from app.core.errors import AppError
-from app.stream_snapshots import StreamSnapshots
+from app.runtime.container import Container, RuntimeOptions, build_container
+from app.runtime.snapshots import StreamSnapshots
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +30,7 @@ class LifespanState(TypedDict):
     """What every request sees in ``request.state``."""
 
     container: Container
+    read_cache: ReadCache
 
 
 def make_lifespan(
@@ -50,6 +56,8 @@ def make_lifespan(
                 raise
             # Subscribers get the same views as the REST endpoints as their first message.
             container.bus.snapshots = StreamSnapshots(container)
-            yield {"container": container}
+            read_cache = ReadCache()
+            container.journal_listeners.append(read_cache.changed)
+            yield {"container": container, "read_cache": read_cache}
 
     return lifespan

@@ -13,11 +13,11 @@ from sqlalchemy import select
 
 from app.agent.models import AgentEvent
 from app.agent.supervisor import CONFIG_PAUSED, AgentState
-from app.agents import AgentsRuntime, build_agents
 from app.config import ConfigChange, SettingsWatcher, load_settings
 from app.core.types import AccountId
 from app.db.session import session_scope
-from app.hot_reload import apply_change, vet_change
+from app.runtime.agents import AgentsRuntime, build_agents
+from app.runtime.reload import apply_change, vet_change
 from app.trading.models import DecisionLeg
 from app.trading.repository import sync_accounts
 from tests.db import Database

@@ -300,9 +300,9 @@ async def test_without_a_key_the_rules_decide() -> None:
 async def test_startup_warns_about_unknown_models_and_maps_limits(
     router: FakeOpenRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.bootstrap import check_llm_models
     from app.config import load_settings
-    from app.wiring import risk_limits
+    from app.runtime.builder import risk_limits
+    from app.runtime.container import check_llm_models
 
     monkeypatch.setenv("OPENROUTER_API_KEY", KEY)
     monkeypatch.setenv("OPENROUTER_BASE_URL", router.base_url)

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.agent.loop import AgentLoop
-from app.bootstrap import RuntimeOptions
 from app.core.types import AccountId
+from app.runtime.container import RuntimeOptions
 from tests.service import RunningService, serve
 
 pytestmark = pytest.mark.postgres

@@ -5,7 +5,7 @@ import asyncio
 import socket
 import sys
 
-from app.bootstrap import RuntimeOptions
+from app.runtime.container import RuntimeOptions
 from tests.service import serve
 from tests.unit.test_project_files import backend_healthcheck
 

@@ -21,12 +21,12 @@ from sqlalchemy.exc import IntegrityError, ProgrammingError
 from websockets.asyncio.client import ClientConnection, connect
 
 from app.api.deps import ContainerDep
-from app.bootstrap import RuntimeOptions
 from app.config._values import normalise_database_url
 from app.core.errors import DatabaseUnavailable, MigrationError
 from app.db.engine import CONNECT_TIMEOUT_S, create_engine
 from app.db.errors import OutageLog, database_unavailable, is_connection_error
 from app.db.session import SessionFactory, create_session_factory, session_scope
+from app.runtime.container import RuntimeOptions
 from app.streaming.messages import (
     SERVER_MESSAGES,
     ErrorMessage,

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from app.agents import build_agents
 from app.config import Settings, load_settings
 from app.core.types import AccountId
 from app.db.session import session_scope
 from app.exchange.live import LiveExchange
 from app.exchange.paper import PaperExchange
+from app.runtime.agents import build_agents
 from app.trading.repository import sync_accounts
 from tests.db import Database
 from tests.fakes.asterdex import FakeAsterdex

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from app.bootstrap import RuntimeOptions
 from app.core.types import AccountId
 from app.exchange.types import OrderRequest, OrderType, Side
+from app.runtime.container import RuntimeOptions
 from tests.service import RunningService, serve
 
 pytestmark = pytest.mark.postgres

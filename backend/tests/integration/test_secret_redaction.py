@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from app.bootstrap import RuntimeOptions
+from app.runtime.container import RuntimeOptions
 from tests.fakes.openrouter import ChatRequest, FakeOpenRouter, Reply
 from tests.service import RunningService, serve
 from tests.waiting import until

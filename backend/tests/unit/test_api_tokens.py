@@ -3,9 +3,9 @@ copy of the full one; refused in one line naming the variable, never showing the
 
 import pytest
 
+from app.application import settings_or_exit
 from app.config import Settings, load_settings
 from app.core.errors import ConfigError
-from app.main import settings_or_exit
 
 LONG = "f" * 32
 OTHER = "r" * 40

@@ -18,7 +18,7 @@ from app.agent import queries
 from app.agent.loop import AgentLoop
 from app.agent.router import agent_read
 from app.api.auth import FullAccess, ReadAccess
-from app.api.deps import ContainerDep, SessionDep
+from app.api.deps import ContainerDep, ReadCacheDep, SessionDep
 from app.api.errors import API_ERRORS
 from app.api.health import probe_database
 from app.api.journal import AccountDep, NotFound
@@ -31,23 +31,28 @@ from app.api.views import (
     positions_read,
 )
 from app.config import Settings
-from app.core.types import AccountId
-from app.exchange.live import LiveExchange
-from app.exchange.ports import AccountState
+from app.core.types import AccountId, TradingMode
+from app.exchange.ports import AccountState, Exchange
 from app.exchange.types import ExchangeOrder
+from app.runtime.container import Container
 
 router = APIRouter(prefix="/api/v1", responses=API_ERRORS)
 _CACHE_S = 2.0
 _POSITIONS = TypeAdapter(list[PositionRead])
-_cache: WeakKeyDictionary[LiveExchange, tuple[float, AccountState, list[ExchangeOrder]]] = (
+_cache: WeakKeyDictionary[Exchange, tuple[float, AccountState, list[ExchangeOrder]]] = (
     WeakKeyDictionary()
 )
 
 
-async def exchange_view(loop: AgentLoop) -> tuple[AccountState, list[ExchangeOrder]]:
+async def exchange_view(
+    container: Container, account: AccountId, loop: AgentLoop
+) -> tuple[AccountState, list[ExchangeOrder]]:
     """The account's state and open orders (from AsterDEX at most a few seconds old)."""
     exchange = loop.exchange
-    if not isinstance(exchange, LiveExchange):  # a paper exchange answers from memory
+    # The supervisor knows the account's mode: a live account's exchange is AsterDEX, whose
+    # reads cost request weight; a paper exchange answers from memory.
+    live = container.supervisor.account_status(account).trading_mode is TradingMode.LIVE
+    if not live:
         return await exchange.account_state(), await exchange.open_orders()
     cached = _cache.get(exchange)
     if cached is not None and time.monotonic() - cached[0] < _CACHE_S:
@@ -89,7 +94,7 @@ async def _account(container: ContainerDep, session: SessionDep, account: Accoun
     balance: BalanceRead | None = None
     loop = container.supervisor.loop(account)
     if loop is not None:
-        state, _orders = await exchange_view(loop)
+        state, _orders = await exchange_view(container, account, loop)
         balance = BalanceRead.from_state(state, datetime.now(UTC))
     else:
         snapshot = await queries.latest_equity(session, account)
@@ -132,7 +137,11 @@ async def get_account(
     response_model=list[PositionRead],
 )
 async def list_positions(
-    request: Request, account: AccountDep, container: ContainerDep, _: ReadAccess
+    request: Request,
+    account: AccountDep,
+    container: ContainerDep,
+    cache: ReadCacheDep,
+    _: ReadAccess,
 ) -> Response:
     """Open positions with their protection orders and the thesis they rest on."""
 
@@ -140,10 +149,10 @@ async def list_positions(
         loop = container.supervisor.loop(account)
         if loop is None:
             return b"[]"
-        state, orders = await exchange_view(loop)
+        state, orders = await exchange_view(container, account, loop)
         return _POSITIONS.dump_json(positions_read(state, orders, loop.theses()))
 
-    return await container.read_cache.answer(request, account, build)
+    return await cache.answer(request, account, build)
 
 
 class CloseRequest(BaseModel):

@@ -11,8 +11,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.deps import ContainerDep
-from app.bootstrap import Container
 from app.core.errors import AppError
+from app.runtime.container import Container
 
 _bearer = HTTPBearer(auto_error=False, description="API_TOKEN (full) or API_READ_TOKEN (read)")
 

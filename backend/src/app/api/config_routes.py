@@ -27,7 +27,7 @@ from app.config import ACCOUNT_VARIABLES, LIVE_SAFE_VARIABLES, Settings
 from app.core.decimals import plain_decimal
 from app.core.errors import AppError, ConfigError
 from app.core.secrets import redact
-from app.hot_reload import patch_config as change_config
+from app.runtime.reload import patch_config as change_config
 
 router = APIRouter(prefix="/api/v1", tags=["config"])
 _HIDDEN = "********"

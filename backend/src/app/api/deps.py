@@ -7,8 +7,9 @@ from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
-from app.bootstrap import Container
+from app.api.read_cache import ReadCache
 from app.db.session import session_scope
+from app.runtime.container import Container
 
 
 async def get_container(connection: HTTPConnection) -> Container:
@@ -21,6 +22,14 @@ async def get_container(connection: HTTPConnection) -> Container:
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+async def get_read_cache(connection: HTTPConnection) -> ReadCache:
+    """The read cache the lifespan keeps beside the container (``async``: see above)."""
+    return cast(ReadCache, connection.state.read_cache)
+
+
+ReadCacheDep = Annotated[ReadCache, Depends(get_read_cache)]
 
 
 async def get_session(container: ContainerDep) -> AsyncIterator[AsyncSession]:

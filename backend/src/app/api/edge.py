@@ -21,8 +21,8 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.auth import Forbidden, NotAuthenticated, token_role
-from app.bootstrap import Container
 from app.core.errors import AppError
+from app.runtime.container import Container
 
 DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
 """The cap when no container is bound (``API_MAX_BODY_BYTES`` defaults to the same)."""

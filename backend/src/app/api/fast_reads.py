@@ -13,8 +13,8 @@ from typing import Final
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.auth import token_role
-from app.api.read_cache import cache_key
-from app.bootstrap import Container
+from app.api.read_cache import ReadCache, cache_key
+from app.runtime.container import Container
 
 CACHEABLE: Final = re.compile(
     r"^/api/v1/accounts/(?P<account>[A-Za-z0-9][A-Za-z0-9-]{0,31})"
@@ -52,14 +52,17 @@ class FastReads:
         if scope["method"] != "GET":
             return None
         match = CACHEABLE.match(scope["path"])
-        container = scope.get("state", {}).get("container")
+        state = scope.get("state", {})
+        container, cache = state.get("container"), state.get("read_cache")
         if match is None or not isinstance(container, Container):
+            return None
+        if not isinstance(cache, ReadCache):
             return None
         token = _bearer_token(scope)
         if token is None or token_role(container, token) is None:
             return None
         query = scope.get("query_string", b"").decode("latin-1")
-        return container.read_cache.get(match["account"], cache_key(scope["path"], query))
+        return cache.get(match["account"], cache_key(scope["path"], query))
 
 
 def _bearer_token(scope: Scope) -> str | None:

@@ -10,9 +10,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import __version__
 from app.api.deps import ContainerDep
-from app.bootstrap import Container
 from app.db.errors import connection_failure, outage_log
 from app.db.migrate import SchemaState, schema_state
+from app.runtime.container import Container
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,10 @@ from pydantic import BaseModel
 from app.agent import queries
 from app.agent.supervisor import UnknownAccount
 from app.api.auth import ReadAccess
-from app.api.deps import ContainerDep, SessionDep
+from app.api.deps import ContainerDep, ReadCacheDep, SessionDep
 from app.api.errors import API_ERRORS
 from app.api.pagination import Page, PageDep
+from app.api.read_cache import ReadCache
 from app.api.schemas import (
     AdjustmentRead,
     DecisionDetail,
@@ -25,7 +26,6 @@ from app.api.schemas import (
     LlmTotals,
     OrderRead,
 )
-from app.bootstrap import Container
 from app.core.errors import AppError
 from app.core.types import AccountId
 
@@ -53,7 +53,7 @@ AccountDep = Annotated[AccountId, Depends(known_account)]
 
 async def _cached_page[M: BaseModel](
     request: Request,
-    container: Container,
+    cache: ReadCache,
     account: AccountId,
     model: type[M],
     fetch: Callable[[], Awaitable[tuple[Sequence[Any], str | None]]],
@@ -65,7 +65,7 @@ async def _cached_page[M: BaseModel](
         items = [model.model_validate(row) for row in rows]
         return Page[model](items=items, next_cursor=cursor).model_dump_json().encode()  # type: ignore[valid-type]
 
-    return await container.read_cache.answer(request, account, build)
+    return await cache.answer(request, account, build)
 
 
 SymbolQuery = Annotated[
@@ -83,7 +83,7 @@ router = APIRouter(prefix="/api/v1/accounts/{account_id}", responses=API_ERRORS)
 async def list_orders(
     request: Request,
     account: AccountDep,
-    container: ContainerDep,
+    cache: ReadCacheDep,
     session: SessionDep,
     page: PageDep,
     _: ReadAccess,
@@ -95,7 +95,7 @@ async def list_orders(
     """The account's orders, newest first, each with its status history."""
     return await _cached_page(
         request,
-        container,
+        cache,
         account,
         OrderRead,
         lambda: queries.orders(session, account, page, open_only=open_only, symbol=symbol),
@@ -106,7 +106,7 @@ async def list_orders(
 async def list_fills(
     request: Request,
     account: AccountDep,
-    container: ContainerDep,
+    cache: ReadCacheDep,
     session: SessionDep,
     page: PageDep,
     _: ReadAccess,
@@ -115,7 +115,7 @@ async def list_fills(
     """The account's executions, newest first."""
     return await _cached_page(
         request,
-        container,
+        cache,
         account,
         FillRead,
         lambda: queries.fills(session, account, page, symbol=symbol),
@@ -128,7 +128,7 @@ async def list_fills(
 async def list_decisions(
     request: Request,
     account: AccountDep,
-    container: ContainerDep,
+    cache: ReadCacheDep,
     session: SessionDep,
     page: PageDep,
     _: ReadAccess,
@@ -136,7 +136,7 @@ async def list_decisions(
     """The account's decision cycles, newest first."""
     return await _cached_page(
         request,
-        container,
+        cache,
         account,
         DecisionSummary,
         lambda: queries.decisions(session, account, page),

@@ -1,11 +1,13 @@
-"""One account's agent, wired: its exchange (live or paper), decision provider and loop.
+"""One account's agent, built: its exchange (live or paper), decision provider and loop.
 
-:func:`wire_account` builds it from the settings; :func:`agent_config` turns settings into
-the loop's configuration, at startup and again on every hot reload.
+:func:`build_account` builds it from the settings and the parts every account shares
+(:class:`Shared`); :func:`agent_config` turns settings into the loop's configuration, at
+startup and again on every hot reload. This is the one module that knows the concrete
+exchanges: what callers need of them is recorded on the :class:`AccountRuntime`.
 """
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -51,7 +53,18 @@ class Closeable(Protocol):
 
 @dataclass
 class Shared:
-    """What every account's agent shares: settings, market data, journal, clock, clients."""
+    """What every account of a run shares: settings, market data, journal, clock, clients.
+
+    Attributes:
+        settings: The run's settings.
+        market: The market data service every loop reads.
+        journal: Where every account's records go.
+        clock: The run's clock (wall clock, or a replay's).
+        sessions: Database sessions (the LLM spend ledger, paper state).
+        filters: AsterDEX's symbol filters; None on a replay (live accounts then wait).
+        until: When the run ends (a replay's recording), or None.
+        clients: HTTP clients and streams the run opened, in closing order.
+    """
 
     settings: Settings
     market: MarketDataService
@@ -68,14 +81,33 @@ class Shared:
         return self.filters or OFFLINE_FILTERS
 
 
+def _keep_symbols(symbols: Sequence[str]) -> None:
+    """An account that does not run trades nothing: a new symbol list changes nothing."""
+
+
 @dataclass
-class AccountAgent:
-    """One account's running parts, kept so hot reload can reach them."""
+class AccountRuntime:
+    """One account's running parts, kept so hot reload and the API can reach them.
+
+    Attributes:
+        managed: The account under supervision (its mode, and its loop when it runs).
+        exchange: Its exchange port (None when it cannot run).
+        guarded: Its decision provider with the budget guard.
+        llm: Its LLM provider (None without an OpenRouter key).
+        trade_symbols: Lets the exchange trade these symbols from now on (hot reload):
+            a live account's fills are polled for them, a paper account gets their filters.
+    """
 
     managed: ManagedAgent
     exchange: Exchange | None = None
     guarded: GuardedDecisionProvider | None = None
     llm: LlmDecisionProvider | None = None
+    trade_symbols: Callable[[Sequence[str]], None] = _keep_symbols
+
+    @property
+    def live(self) -> bool:
+        """Whether the account trades real money (its exchange answers over the network)."""
+        return self.managed.mode is TradingMode.LIVE
 
 
 def risk_limits(settings: Settings, account: AccountSettings) -> RiskLimits:
@@ -132,8 +164,24 @@ async def resolve_symbols(shared: Shared, account: AccountSettings) -> dict[str,
     return symbols
 
 
-async def wire_account(shared: Shared, account: AccountSettings) -> AccountAgent:
-    """Build one account's agent (its loop is None, with the reason, when it cannot run).
+async def build_account(shared: Shared, account: AccountSettings) -> AccountRuntime:
+    """Build one account's agent: the one way every run gets an account.
+
+    The server builds each configured account here, and so does ``--replay`` (only the
+    market source in ``shared`` differs); a backtest or an arena builds its accounts here too,
+    with its own ``shared`` parts (clock, market data, journal), so every kind of run trades
+    through the same exchange, provider and loop set-up. A live account gets a
+    :class:`~app.exchange.live.LiveExchange` (its own keys, its user-data stream), a paper one
+    a :class:`~app.exchange.paper.PaperExchange` restored from its saved state. The clients
+    it opens are added to ``shared.clients`` for the caller to close.
+
+    Args:
+        shared: What every account of the run shares.
+        account: The account's settings.
+
+    Returns:
+        Its runtime; ``managed.loop`` is None, with the reason in ``managed.detail``, when the
+        account cannot run (a live account without AsterDEX, or refused by it).
 
     Raises:
         ConfigError: An asset is unknown to the market data source.
@@ -146,24 +194,34 @@ async def wire_account(shared: Shared, account: AccountSettings) -> AccountAgent
             "this account waits for a restart with the exchange reachable"
         )
         logger.error("account %s: %s", account.id, detail)
-        return AccountAgent(ManagedAgent(mode, None, detail))
+        return AccountRuntime(ManagedAgent(mode, None, detail))
     symbols = await resolve_symbols(shared, account)
     after_tick: Callable[[], Awaitable[None]] | None = None
     exchange: Exchange
+    trade_symbols: Callable[[Sequence[str]], None]
     if live:
         try:
-            exchange = await _live_exchange(shared, account, list(symbols.values()))
+            live_exchange = await _live_exchange(shared, account, list(symbols.values()))
         except ExchangeError as exc:
             detail = f"AsterDEX refused to set the account up: {exc}"
             logger.error("account %s: %s", account.id, detail)
-            return AccountAgent(ManagedAgent(mode, None, detail))
+            return AccountRuntime(ManagedAgent(mode, None, detail))
+
+        def poll_symbols(wanted: Sequence[str]) -> None:
+            live_exchange.symbols = wanted
+
+        exchange, trade_symbols = live_exchange, poll_symbols
     else:
         paper = await _paper_exchange(shared, account, symbols)
 
         async def checkpoint() -> None:
             await shared.journal.save_paper_state(account.id, paper.snapshot())
 
-        exchange, after_tick = paper, checkpoint
+        def rule_symbols(wanted: Sequence[str]) -> None:
+            rules = shared.rule_filters
+            paper.add_filters({s: rules[s] for s in wanted if s in rules})
+
+        exchange, after_tick, trade_symbols = paper, checkpoint, rule_symbols
     llm = _llm(shared, account)
     guarded = GuardedDecisionProvider(
         llm,
@@ -191,7 +249,7 @@ async def wire_account(shared: Shared, account: AccountSettings) -> AccountAgent
         until=shared.until,
         config_paused=account.agent_paused,
     )
-    return AccountAgent(managed, exchange, guarded, llm)
+    return AccountRuntime(managed, exchange, guarded, llm, trade_symbols)
 
 
 async def _live_exchange(

@@ -1,9 +1,14 @@
-"""Composition root: builds the service's resources from settings, in one place."""
+"""The service's container: its resources built from settings, in one place, at startup.
+
+The container knows nothing of HTTP: the API reads it, and what the API keeps of its own
+(the read cache) listens to it (:attr:`Container.journal_listeners`).
+"""
 
 import asyncio
 import logging
 import secrets
 import sys
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,18 +17,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.agent.supervisor import AgentSupervisor, ManagedAgent
-from app.agents import AgentsRuntime, build_agents
-from app.api.read_cache import ReadCache
 from app.config import Settings, SettingsWatcher
 from app.core.errors import DatabaseError
 from app.core.secrets import register_secrets
 from app.db.engine import create_engine
 from app.db.migrate import SchemaState, schema_state, upgrade_to_head
 from app.db.session import SessionFactory, create_session_factory, session_scope
-from app.hot_reload import start_watching
 from app.llm.errors import LlmError
 from app.llm.http import OpenRouterClient
 from app.llm.provider import check_model
+from app.runtime.agents import AgentsRuntime, build_agents
+from app.runtime.reload import start_watching
 from app.streaming.bus import EventBus
 from app.trading.repository import sync_accounts
 
@@ -43,7 +47,12 @@ class RuntimeOptions:
 
 @dataclass(frozen=True, slots=True)
 class Container:
-    """Everything a request or a tick needs, built once per process by :func:`build_container`."""
+    """Everything a request or a tick needs, built once per process by :func:`build_container`.
+
+    Attributes:
+        journal_listeners: Told the id of the account whose journal changed (an order, a
+            fill, a decision...); the HTTP layer's read cache subscribes here.
+    """
 
     settings: Settings
     options: RuntimeOptions
@@ -55,7 +64,7 @@ class Container:
     bus: EventBus = field(default_factory=EventBus)
     runtime: AgentsRuntime | None = None
     watcher: SettingsWatcher | None = None
-    read_cache: ReadCache = field(default_factory=ReadCache)
+    journal_listeners: list[Callable[[str], None]] = field(default_factory=list)
 
 
 async def build_container(
@@ -90,9 +99,14 @@ async def build_container(
             await sync_accounts(session, accounts)
     _log_accounts(settings)
     await check_llm_models(settings)
-    bus, read_cache = EventBus(), ReadCache()
+    bus, listeners = EventBus(), list[Callable[[str], None]]()
+
+    def journal_changed(account_id: str) -> None:
+        for listener in listeners:
+            listener(account_id)
+
     runtime = await _start_agents(
-        settings, options, engine, sessions, state, stack, bus, read_cache
+        settings, options, engine, sessions, state, stack, bus, journal_changed
     )
     watcher = None
     if runtime is not None:
@@ -111,7 +125,7 @@ async def build_container(
         bus=bus,
         runtime=runtime,
         watcher=watcher,
-        read_cache=read_cache,
+        journal_listeners=listeners,
     )
     return container
 
@@ -124,14 +138,14 @@ async def _start_agents(
     state: SchemaState,
     stack: AsyncExitStack,
     bus: EventBus,
-    read_cache: ReadCache,
+    journal_changed: Callable[[str], None],
 ) -> AgentsRuntime | None:
     if not settings.agents_enabled or not state.at_head:
         return None
     if options.replay:
         logger.warning("--replay: paper trading runs on recorded candles, not live prices")
     runtime = await build_agents(
-        settings, engine, sessions, replay=options.replay, bus=bus, on_change=read_cache.changed
+        settings, engine, sessions, replay=options.replay, bus=bus, on_change=journal_changed
     )
     stack.push_async_callback(runtime.aclose)
     logger.info("market data: %s", runtime.source_name)

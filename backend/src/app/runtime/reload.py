@@ -19,9 +19,7 @@ from collections.abc import Iterable, Mapping
 from contextlib import AsyncExitStack
 
 from app.agent.loop import AgentLoop
-from app.agents import AgentsRuntime
 from app.config import (
-    AccountSettings,
     ConfigChange,
     Settings,
     SettingsWatcher,
@@ -30,10 +28,9 @@ from app.config import (
 from app.core.errors import ConfigError, DatabaseError
 from app.core.types import AccountId
 from app.exchange.errors import ExchangeError
-from app.exchange.live import LiveExchange
-from app.exchange.paper import PaperExchange
 from app.market_data.symbols import UnknownAssetError
-from app.wiring import AccountAgent, Shared, agent_config
+from app.runtime.agents import AgentsRuntime
+from app.runtime.builder import Shared, agent_config, asset_variable
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +68,7 @@ async def vet_change(runtime: AgentsRuntime, change: ConfigChange) -> None:
     for account in settings.accounts:
         if account.id not in running:
             continue  # not running: it takes the configuration at its restart
-        name = _assets_variable(settings, account)
+        name = asset_variable(settings, account)
         try:
             symbols = await runtime.shared.market.resolve_assets(account.assets)
         except UnknownAssetError as exc:
@@ -109,7 +106,7 @@ async def apply_change(runtime: AgentsRuntime, change: ConfigChange) -> None:
                 exc,
             )
             continue
-        _trade_symbols(agent, list(symbols.values()), runtime)
+        agent.trade_symbols(list(symbols.values()))
         agent.managed.loop.reconfigure(agent_config(settings, account, symbols))
         if agent.llm is not None:
             agent.llm.reconfigure(
@@ -157,20 +154,6 @@ def _running(runtime: AgentsRuntime) -> dict[AccountId, AgentLoop]:
         for account, agent in runtime.accounts.items()
         if agent.managed.loop is not None
     }
-
-
-def _assets_variable(settings: Settings, account: AccountSettings) -> str:
-    # Named like the configuration errors name it: per account when it is the account's own.
-    own = settings.multi_account_mode and account.assets != settings.assets
-    return f"ASSETS_{account.id}" if own else "ASSETS"
-
-
-def _trade_symbols(agent: AccountAgent, wanted: list[str], runtime: AgentsRuntime) -> None:
-    if isinstance(agent.exchange, LiveExchange):
-        agent.exchange.symbols = wanted
-    elif isinstance(agent.exchange, PaperExchange):
-        rules = runtime.shared.rule_filters
-        agent.exchange.add_filters({s: rules[s] for s in wanted if s in rules})
 
 
 async def start_watching(

@@ -6,7 +6,7 @@ views as the REST endpoints, so a dashboard sees one shape either way.
 """
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.agent import queries
 from app.api.views import BalanceRead, positions_read
@@ -14,10 +14,8 @@ from app.core.types import AccountId
 from app.db.paging import PageRequest
 from app.db.session import session_scope
 from app.market_data import repository as candles
+from app.runtime.container import Container
 from app.streaming.channels import parse_channel
-
-if TYPE_CHECKING:
-    from app.bootstrap import Container
 
 RECENT = 20
 
@@ -25,7 +23,7 @@ RECENT = 20
 class StreamSnapshots:
     """The :data:`~app.streaming.bus.SnapshotSource` of the service."""
 
-    def __init__(self, container: "Container") -> None:
+    def __init__(self, container: Container) -> None:
         self._container = container
 
     async def __call__(self, channel: str) -> Any:
