@@ -1,5 +1,6 @@
 """The market side of a cycle: fresh candles and marks, paper matching, funding settlement."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -31,15 +32,20 @@ class MarketFeed:
         self._fed: dict[str, datetime] = {}
         self._funding: dict[str, tuple[datetime, Decimal]] = {}
 
-    async def advance(self, symbol: str, now: datetime) -> None:
-        """Fresh candles, exchange matching, a fresh mark, due funding, the next funding."""
-        await self._market.ensure_fresh(symbol)
-        await self._feed_exchange(symbol)
-        # The mark first: funding is owed at the mark of the funding time, and the mark of
-        # the previous look is an interval old.
-        await self._market.refresh_mark(symbol)
-        await self._settle_funding(symbol, now)
-        self._note_funding(symbol)
+    async def advance(self, symbols: Sequence[str], now: datetime) -> None:
+        """Bring ``symbols`` up to date for a cycle at ``now``.
+
+        Fresh candles (one write), then per symbol: exchange matching, a fresh mark, due
+        funding, the next funding.
+        """
+        await self._market.refresh(symbols)
+        for symbol in symbols:
+            await self._feed_exchange(symbol)
+            # The mark first: funding is owed at the mark of the funding time, and the mark
+            # of the previous look is an interval old.
+            await self._market.refresh_mark(symbol)
+            await self._settle_funding(symbol, now)
+            self._note_funding(symbol)
 
     async def _feed_exchange(self, symbol: str) -> None:
         """Hand every newly closed decision-interval candle to the exchange (paper matching)."""

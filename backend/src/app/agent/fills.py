@@ -36,6 +36,9 @@ class FillRecorder:
         self.since = since
         """The exchange's fill cursor (recovery moves it back to the journal's newest fill)."""
         self._unjournaled: list[Execution] = []
+        # Fills at the cursor's time come back at every look (the cursor is inclusive, so
+        # none is missed): those already journaled are not written again.
+        self._journaled: dict[tuple[str, str], datetime] = {}
         self.recorded = 0
         """How many new fills were journaled so far."""
 
@@ -47,11 +50,16 @@ class FillRecorder:
         """
         executions = await self._exchange.executions(self.since)
         if executions:
-            self._unjournaled.extend(executions)
             self.since = max(self.since, *(e.time for e in executions))
+            self._unjournaled.extend(
+                e for e in executions if (e.symbol, e.trade_id) not in self._journaled
+            )
         if not self._unjournaled:
             return 0
         added = await self._journal.fills(self._account, self._unjournaled)
+        for execution in self._unjournaled:
+            self._journaled[(execution.symbol, execution.trade_id)] = execution.time
+        self._journaled = {k: t for k, t in self._journaled.items() if t >= self.since}
         self._unjournaled = []
         self.recorded += len(added)
         for execution in added:

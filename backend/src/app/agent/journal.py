@@ -26,6 +26,7 @@ from app.agent.ports import SavedThesis
 from app.agent.publishing import JournalPublisher
 from app.core.secrets import redact, redact_json, redact_optional
 from app.db.session import SessionFactory, session_scope
+from app.db.upsert import insert_ignore
 from app.exchange.ports import AccountState, Execution
 from app.exchange.types import ExchangeOrder, OrderRequest
 from app.llm.models import LlmCall
@@ -298,37 +299,36 @@ class SqlJournal(JournalReads):
 
     async def snapshot(self, account_id: str, state: AccountState, at: datetime) -> None:
         """Equity and every position at ``at`` (idempotent per time)."""
+        equity = {
+            "run_id": self._run_id,
+            "account_id": account_id,
+            "taken_at": at,
+            "equity": state.equity,
+            "wallet_balance": state.wallet_balance,
+            "available_balance": state.available_balance,
+            "unrealized_pnl": state.unrealized_pnl,
+            "margin_used": state.margin_used,
+        }
+        positions = [
+            {
+                "run_id": self._run_id,
+                "account_id": account_id,
+                "symbol": position.symbol,
+                "taken_at": at,
+                "side": "long" if position.amount > 0 else "short",
+                "quantity": abs(position.amount),
+                "entry_price": position.entry_price,
+                "mark_price": position.mark_price,
+                "unrealized_pnl": position.unrealized_pnl,
+                "leverage": Decimal(position.leverage),
+            }
+            for position in state.positions.values()
+        ]
+        # One statement per table, no look-up first: a snapshot already taken at ``at`` stays.
         async with session_scope(self._sessions) as session:
-            if await session.get(EquitySnapshot, (self._run_id, account_id, at)) is None:
-                session.add(
-                    EquitySnapshot(
-                        run_id=self._run_id,
-                        account_id=account_id,
-                        taken_at=at,
-                        equity=state.equity,
-                        wallet_balance=state.wallet_balance,
-                        available_balance=state.available_balance,
-                        unrealized_pnl=state.unrealized_pnl,
-                        margin_used=state.margin_used,
-                    )
-                )
-            for position in state.positions.values():
-                key = (self._run_id, account_id, position.symbol, at)
-                if await session.get(PositionSnapshot, key) is None:
-                    session.add(
-                        PositionSnapshot(
-                            run_id=self._run_id,
-                            account_id=account_id,
-                            symbol=position.symbol,
-                            taken_at=at,
-                            side="long" if position.amount > 0 else "short",
-                            quantity=abs(position.amount),
-                            entry_price=position.entry_price,
-                            mark_price=position.mark_price,
-                            unrealized_pnl=position.unrealized_pnl,
-                            leverage=Decimal(position.leverage),
-                        )
-                    )
+            await session.execute(insert_ignore(session, EquitySnapshot, [equity]))
+            if positions:
+                await session.execute(insert_ignore(session, PositionSnapshot, positions))
         if self._publisher is not None:
             self._publisher.snapshot(account_id, state, at)
 

@@ -33,10 +33,8 @@ def to_json(value: Any) -> Any:
     return value
 
 
-def leg_row(
-    decision_id: uuid.UUID, verdict: LegVerdict, leg: ParsedLeg | None, at: datetime
-) -> DecisionLeg:
-    """The journal row of one leg: requested, approved, every adjustment."""
+def leg_fields(verdict: LegVerdict, leg: ParsedLeg | None) -> dict[str, Any]:
+    """What a journal keeps of one leg: requested, approved, every adjustment (redacted)."""
     proposal = verdict.proposal
     requested = to_json(asdict(proposal))
     if leg is not None:
@@ -55,16 +53,21 @@ def leg_row(
             "take_profit": to_json(verdict.take_profit),
             "notional_usd": to_json(verdict.notional_usd),
         }
-    return DecisionLeg(
-        decision_id=decision_id,
-        symbol=proposal.symbol,
-        action=proposal.action.value,
-        requested=redact_json(requested),  # the model's rationale and invalidation text
-        approved=approved,
-        adjustments=redact_json([to_json(asdict(a)) for a in verdict.adjustments]),
-        status=verdict.status.value,
-        created_at=at,
-    )
+    return {
+        "symbol": proposal.symbol,
+        "action": proposal.action.value,
+        "requested": redact_json(requested),  # the model's rationale and invalidation text
+        "approved": approved,
+        "adjustments": redact_json([to_json(asdict(a)) for a in verdict.adjustments]),
+        "status": verdict.status.value,
+    }
+
+
+def leg_row(
+    decision_id: uuid.UUID, verdict: LegVerdict, leg: ParsedLeg | None, at: datetime
+) -> DecisionLeg:
+    """The journal row of one leg (:func:`leg_fields`), written at ``at``."""
+    return DecisionLeg(decision_id=decision_id, created_at=at, **leg_fields(verdict, leg))
 
 
 def redacted_calls(calls: Sequence[LlmCallRecord]) -> list[LlmCallRecord]:

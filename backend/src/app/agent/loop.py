@@ -394,8 +394,7 @@ class AgentLoop(OperatorActions):
         """
         account = self._config.account_id
         symbols = list(self._config.symbols.values())
-        for symbol in symbols:
-            await self._feed.advance(symbol, now)
+        await self._feed.advance(symbols, now)
         fills_before = self._fills.recorded
         _guarded, state = await self._guard(now)
         outcome.fills = self._fills.recorded - fills_before
@@ -412,7 +411,7 @@ class AgentLoop(OperatorActions):
             )
             await self._snapshot(now, state)
             return None
-        features = {s: await self._market.features(s) for s in symbols}
+        features = await self._market.features_of(symbols)
         outcome.closed_by_invalidation = await close_invalidated(
             self._executor, self._theses, features, state, now
         )
@@ -420,7 +419,8 @@ class AgentLoop(OperatorActions):
             state = await self._exchange.account_state()
         before = await self._journal.risk_state(account)
         risk = roll_day(before, state.equity, now, self._config.limits)
-        await self._journal.save_risk_state(account, risk, at=now)
+        if risk != before:  # most cycles change nothing: no write
+            await self._journal.save_risk_state(account, risk, at=now)
         if risk.halted and not (before is not None and before.halted and before.day == risk.day):
             await self._journal.event(
                 account,

@@ -39,7 +39,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
-from app.agent.journal_rows import leg_row, llm_cost, redacted_calls, to_json
+from app.agent.journal_rows import leg_fields, llm_cost, redacted_calls, to_json
 from app.agent.ports import IN_FLIGHT, OPEN, PendingOrder, SavedThesis
 from app.agent.publishing import JournalPublisher
 from app.core.secrets import redact, redact_json, redact_optional
@@ -347,17 +347,17 @@ class MemoryJournal:
         rows = []
         for verdict in verdicts:
             # The SQL row builder, so both journals shape (and redact) a leg alike.
-            row = leg_row(decision_id, verdict, by_symbol.get(verdict.proposal.symbol), at)
+            row = leg_fields(verdict, by_symbol.get(verdict.proposal.symbol))
             rows.append(
                 JournalLeg(
                     uuid.uuid4(),
                     decision_id,
-                    row.symbol,
-                    row.action,
-                    row.requested,
-                    row.approved,
-                    row.adjustments,
-                    row.status,
+                    row["symbol"],
+                    row["action"],
+                    row["requested"],
+                    row["approved"],
+                    row["adjustments"],
+                    row["status"],
                     created,
                 )
             )

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.agent.execution import Thesis
 from app.agent.router import AgentRead
+from app.agent.theses import Thesis
 from app.api.health import DatabaseRead, TimescaleRead
 from app.config import AccountSettings, Settings
 from app.core.decimals import PlainDecimal

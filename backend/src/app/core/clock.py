@@ -5,7 +5,7 @@ domain or agent code calls ``datetime.now()`` or ``asyncio.sleep()`` directly.
 """
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -67,4 +67,39 @@ class ReplayClock:
         delay = (when - self._now).total_seconds() / self._speed
         if delay > 0:
             await asyncio.sleep(delay)
+        self._now = max(self._now, when)
+
+
+class SimulatedClock:
+    """Backtest time: moves only when told, and a sleep jumps straight to its end.
+
+    A loop on this clock runs as fast as its work allows: nothing ever waits for the wall
+    clock. Tests and benchmarks move it with :meth:`advance` or :meth:`set`.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("SimulatedClock needs a timezone-aware start")
+        self._now = start
+
+    def now(self) -> datetime:
+        """Simulated time now."""
+        return self._now
+
+    def advance(self, delta: timedelta) -> None:
+        """Move time forward by ``delta``.
+
+        Raises:
+            ValueError: ``delta`` is negative (time does not go backwards).
+        """
+        if delta < timedelta(0):
+            raise ValueError("time does not go backwards")
+        self._now += delta
+
+    def set(self, when: datetime) -> None:
+        """Jump to ``when`` (never backwards)."""
+        self.advance(when - self._now)
+
+    async def sleep_until(self, when: datetime) -> None:
+        """Move time to ``when`` at once (it never goes backwards)."""
         self._now = max(self._now, when)

@@ -45,6 +45,18 @@ class MarkState:
     time: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class IndicatorValues:
+    """The indicator snapshot of one closed candle, as stored."""
+
+    symbol: str
+    interval: str
+    open_time: datetime
+    indicator_set: str
+    """The indicator configuration's fingerprint."""
+    values: dict[str, Any]
+
+
 class CandleStore(Protocol):
     """Where the market view keeps candles and indicator snapshots beyond its working set.
 
@@ -65,16 +77,8 @@ class CandleStore(Protocol):
         """Grid open times missing between the oldest and the newest stored candle."""
         ...
 
-    async def save_indicators(
-        self,
-        symbol: str,
-        interval: str,
-        open_time: datetime,
-        indicator_set: str,
-        values: dict[str, Any],
-        at: datetime,
-    ) -> None:
-        """Store (or replace) the indicator snapshot of one closed candle, computed at ``at``."""
+    async def save_indicators(self, snapshots: Sequence[IndicatorValues], at: datetime) -> None:
+        """Store (or replace) indicator snapshots of closed candles, computed at ``at``."""
         ...
 
 
@@ -86,6 +90,10 @@ class MarketView(Protocol):
 
     async def ensure_fresh(self, symbol: str) -> int:
         """Fetch closed candles newer than the newest held ones; how many were new."""
+        ...
+
+    async def refresh(self, symbols: Sequence[str]) -> int:
+        """:meth:`ensure_fresh` for several symbols, stored in one write."""
         ...
 
     async def closed_candles(self, symbol: str, interval: str, count: int) -> list[Kline]:
@@ -106,4 +114,8 @@ class MarketView(Protocol):
 
     async def features(self, symbol: str) -> AssetFeatures:
         """The multi-timeframe feature object of ``symbol``."""
+        ...
+
+    async def features_of(self, symbols: Sequence[str]) -> dict[str, AssetFeatures]:
+        """:meth:`features` for several symbols, their new snapshots stored in one write."""
         ...

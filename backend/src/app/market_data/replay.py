@@ -127,6 +127,7 @@ class ReplayMarketData:
         self._keys: dict[tuple[str, str], list[int]] = {}
         self._recordings: list[tuple[str, str]] | None = None
         self._funding: dict[str, list[tuple[int, Decimal]]] = {}
+        self._funding_times: dict[str, list[int]] = {}
         self._shift_ms = 0
         if anchor is not None:
             self._shift_ms = self._shift_to(anchor)
@@ -244,7 +245,10 @@ class ReplayMarketData:
                         )
             self._funding[symbol] = rows
         now_ms = int(now.timestamp() * 1000)
-        times = [t + self._shift_ms for t, _ in self._funding[symbol]]
+        times = self._funding_times.get(symbol)
+        if times is None:  # shifted once: this runs for every symbol at every tick
+            times = [t + self._shift_ms for t, _ in self._funding[symbol]]
+            self._funding_times[symbol] = times
         index = bisect_right(times, now_ms)
         eight_hours = 8 * 3_600_000
         next_ms = times[index] if index < len(times) else (now_ms // eight_hours + 1) * eight_hours

@@ -37,6 +37,7 @@ CANDLE_COLUMNS: Final = (
     "trade_count",
     "ingested_at",
 )
+_SMALL_BATCH: Final = 64
 _INSERT_CHUNK: Final = 2000  # 11 columns x 2000 rows stays under PostgreSQL's 32767 parameters
 
 
@@ -77,6 +78,9 @@ async def upsert_candles(session: AsyncSession, candles: Sequence[Kline]) -> int
         return 0
     if any(not c.closed for c in candles):
         raise ValueError("only closed candles are stored")
+    if len(candles) <= _SMALL_BATCH:
+        # A cycle's few new candles: one statement, no look-up first, no savepoint.
+        return await _insert_ignore(session, candles)
     fresh = await _not_stored(session, candles)
     if not fresh:
         return 0
@@ -323,15 +327,36 @@ async def save_snapshot(
 
     ``computed_at`` defaults to now; the market view passes its clock's time.
     """
+    await save_snapshots(
+        session, [(symbol, interval, open_time, indicator_set, values)], computed_at or utc_now()
+    )
+
+
+async def save_snapshots(
+    session: AsyncSession,
+    snapshots: Sequence[tuple[str, str, datetime, str, dict[str, Any]]],
+    computed_at: datetime,
+) -> None:
+    """Store (or replace) indicator snapshots in one statement.
+
+    Each is ``(symbol, interval, open time, indicator set, values)``.
+    """
+    if not snapshots:
+        return
     connection = await session.connection()
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     statement = insert(IndicatorSnapshot).values(
-        symbol=symbol,
-        interval=interval,
-        open_time=open_time,
-        indicator_set=indicator_set,
-        values=values,
-        computed_at=computed_at or utc_now(),
+        [
+            {
+                "symbol": symbol,
+                "interval": interval,
+                "open_time": open_time,
+                "indicator_set": indicator_set,
+                "values": values,
+                "computed_at": computed_at,
+            }
+            for symbol, interval, open_time, indicator_set, values in snapshots
+        ]
     )
     statement = statement.on_conflict_do_update(
         index_elements=["symbol", "interval", "open_time", "indicator_set"],

@@ -22,7 +22,7 @@ from app.exchange.events import KlineClosed, MarkPriceUpdate
 from app.exchange.types import Kline
 from app.indicators.features import features_of_arrays
 from app.indicators.schemas import AssetFeatures, IndicatorConfig, TimeframeFeatures
-from app.market_data.ports import CandleStore, MarketDataSource, MarkState
+from app.market_data.ports import CandleStore, IndicatorValues, MarketDataSource, MarkState
 from app.market_data.quality import QualityVerdict, TimeframeState, assess
 from app.market_data.series import CandleSeries
 from app.market_data.stores import MemoryCandleStore, SqlCandleStore
@@ -68,6 +68,7 @@ class MarketDataService:
         self._clock = clock
         self._intervals = tuple(dict.fromkeys(intervals))
         self._indicators = indicators or IndicatorConfig()
+        self._indicator_set = self._indicators.fingerprint  # a hash: once, not per frame
         self._backfill = max(backfill_bars, self._indicators.warmup_bars)
         self._max_deviation = max_mark_deviation
         self._marks: dict[str, MarkState] = {}
@@ -159,21 +160,27 @@ class MarketDataService:
 
     async def ensure_fresh(self, symbol: str) -> int:
         """REST fallback: fetch closed candles newer than the newest held ones."""
+        return await self.refresh([symbol])
+
+    async def refresh(self, symbols: Sequence[str]) -> int:
+        """:meth:`ensure_fresh` for several symbols; their new candles stored in one write."""
         added = 0
-        for interval in self._intervals:
-            newest = (await self._held(symbol, interval)).last_open_time
-            expected = last_closed_open(self._clock.now(), interval)
-            if newest is not None and newest >= expected:
-                continue
-            if newest is None:
-                added += await self._backfill_series(symbol, interval)
-                continue
-            fetched = await self._source.candles(
-                symbol, interval, start=newest + interval_delta(interval), end=expected
-            )
-            closed = [c for c in fetched if c.closed]
-            added += await self._keep(closed)
-            self._announce(closed)
+        fetched: list[Kline] = []
+        for symbol in symbols:
+            for interval in self._intervals:
+                newest = (await self._held(symbol, interval)).last_open_time
+                expected = last_closed_open(self._clock.now(), interval)
+                if newest is not None and newest >= expected:
+                    continue
+                if newest is None:
+                    added += await self._backfill_series(symbol, interval)
+                    continue
+                candles = await self._source.candles(
+                    symbol, interval, start=newest + interval_delta(interval), end=expected
+                )
+                fetched.extend(c for c in candles if c.closed)
+        added += await self._keep(fetched)
+        self._announce(fetched)
         return added
 
     def _announce(self, candles: Sequence[Kline]) -> None:
@@ -251,10 +258,30 @@ class MarketDataService:
         Raises:
             ValueError: A timeframe has no closed candles.
         """
-        frames = {interval: await self._frame(symbol, interval) for interval in self._intervals}
-        return AssetFeatures(asset=asset_for(symbol), symbol=symbol, timeframes=frames)
+        return (await self.features_of([symbol]))[symbol]
 
-    async def _frame(self, symbol: str, interval: str) -> TimeframeFeatures:
+    async def features_of(self, symbols: Sequence[str]) -> dict[str, AssetFeatures]:
+        """:meth:`features` of several symbols; their new snapshots stored in one write.
+
+        A frame is computed (and stored) once per new candle of its series: a 4h frame once
+        per 4h candle, not at every 1h cycle.
+
+        Raises:
+            ValueError: A timeframe has no closed candles.
+        """
+        fresh: list[IndicatorValues] = []
+        found: dict[str, AssetFeatures] = {}
+        for symbol in symbols:
+            frames = {
+                interval: await self._frame(symbol, interval, fresh) for interval in self._intervals
+            }
+            found[symbol] = AssetFeatures(asset=asset_for(symbol), symbol=symbol, timeframes=frames)
+        await self._store.save_indicators(fresh, self._clock.now())
+        return found
+
+    async def _frame(
+        self, symbol: str, interval: str, fresh: list[IndicatorValues]
+    ) -> TimeframeFeatures:
         series = await self._held(symbol, interval)
         cached = self._frames.get((symbol, interval))
         if cached is not None and cached[0] == series.version:
@@ -263,14 +290,14 @@ class MarketDataService:
         if last is None:
             raise ValueError(f"no closed candles for {symbol} {interval}")
         frame = features_of_arrays(symbol, interval, last, series.arrays(), self._indicators)
-        # Stored once per new candle (it used to be rewritten at every tick).
-        await self._store.save_indicators(
-            symbol,
-            interval,
-            frame.open_time,
-            self._indicators.fingerprint,
-            frame.model_dump(mode="json"),
-            self._clock.now(),
+        fresh.append(
+            IndicatorValues(
+                symbol,
+                interval,
+                frame.open_time,
+                self._indicator_set,
+                frame.model_dump(mode="json"),
+            )
         )
         self._frames[(symbol, interval)] = (series.version, frame)
         return frame

@@ -8,6 +8,7 @@ from app.core.types import interval_delta
 from app.db.session import SessionFactory, session_scope
 from app.exchange.types import Kline
 from app.market_data import repository as repo
+from app.market_data.ports import IndicatorValues
 
 
 class SqlCandleStore:
@@ -44,19 +45,15 @@ class SqlCandleStore:
                 session, symbol, interval, oldest[0].open_time, newest
             )
 
-    async def save_indicators(
-        self,
-        symbol: str,
-        interval: str,
-        open_time: datetime,
-        indicator_set: str,
-        values: dict[str, Any],
-        at: datetime,
-    ) -> None:
-        """Store (or replace) the indicator snapshot of one closed candle, computed at ``at``."""
+    async def save_indicators(self, snapshots: Sequence[IndicatorValues], at: datetime) -> None:
+        """Store (or replace) indicator snapshots of closed candles, computed at ``at``."""
+        if not snapshots:
+            return
         async with session_scope(self._sessions) as session:
-            await repo.save_snapshot(
-                session, symbol, interval, open_time, indicator_set, values, computed_at=at
+            await repo.save_snapshots(
+                session,
+                [(v.symbol, v.interval, v.open_time, v.indicator_set, v.values) for v in snapshots],
+                at,
             )
 
 
@@ -98,14 +95,7 @@ class MemoryCandleStore:
             moment += step
         return missing
 
-    async def save_indicators(
-        self,
-        symbol: str,
-        interval: str,
-        open_time: datetime,
-        indicator_set: str,
-        values: dict[str, Any],
-        at: datetime,
-    ) -> None:
-        """Store (or replace) the indicator snapshot of one closed candle, computed at ``at``."""
-        self.snapshots[(symbol, interval, open_time, indicator_set)] = (values, at)
+    async def save_indicators(self, snapshots: Sequence[IndicatorValues], at: datetime) -> None:
+        """Store (or replace) indicator snapshots of closed candles, computed at ``at``."""
+        for v in snapshots:
+            self.snapshots[(v.symbol, v.interval, v.open_time, v.indicator_set)] = (v.values, at)
