@@ -29,8 +29,11 @@ class CandleSeries:
         self._capacity = capacity
         self._candles: list[Kline] = []
         self._times: list[datetime] = []
-        # Columns of every held candle; a spare tail so appends rarely reallocate.
+        # Columns of the held candles live at [_start, _start + len) of a buffer twice the
+        # capacity: dropping the oldest moves _start, and only a full buffer is compacted
+        # (a numpy copy, no Decimal converted again).
         self._columns = np.empty((5, 2 * capacity), dtype=np.float64)
+        self._start = 0
         self.version = 0
         """Bumped whenever the held candles change (for caches of derived values)."""
 
@@ -64,7 +67,7 @@ class CandleSeries:
             # candles of the batch only join the lists (the columns are stale until then).
             if not rebuild and (not self._times or candle.open_time > self._times[-1]):
                 self._append(candle)
-            else:  # a refilled gap: rare, rebuild the columns once at the end
+            else:  # a refilled gap: rare, convert the columns again once at the end
                 index = bisect.bisect_left(self._times, candle.open_time)
                 self._times.insert(index, candle.open_time)
                 self._candles.insert(index, candle)
@@ -74,7 +77,7 @@ class CandleSeries:
             drop = len(self._candles) - self._capacity
             del self._candles[:drop]
             del self._times[:drop]
-            rebuild = True
+            self._start += drop
             # A candle older than a full window of newer ones is dropped at once: it is not
             # held, and nothing derived from the series (features, snapshots) changed.
             added = [c for c in added if c.open_time >= self._times[0]]
@@ -85,11 +88,11 @@ class CandleSeries:
         return added
 
     def _append(self, candle: Kline) -> None:
-        count = len(self._candles)
-        if count == self._columns.shape[1]:
-            self._rebuild()  # compacts: the held candles never exceed ``capacity`` + this one
-            count = len(self._candles)
-        self._columns[:, count] = (
+        end = self._start + len(self._candles)
+        if end == self._columns.shape[1]:
+            self._compact()
+            end = len(self._candles)
+        self._columns[:, end] = (
             float(candle.open),
             float(candle.high),
             float(candle.low),
@@ -99,10 +102,22 @@ class CandleSeries:
         self._candles.append(candle)
         self._times.append(candle.open_time)
 
+    def _compact(self) -> None:
+        """Move the held columns to the front of the buffer (it has room for them all)."""
+        count = len(self._candles)
+        if count >= self._columns.shape[1]:  # only while a batch overfills: grow
+            grown = np.empty((5, 2 * count), dtype=np.float64)
+            grown[:, :count] = self._columns[:, self._start : self._start + count]
+            self._columns = grown
+        else:
+            self._columns[:, :count] = self._columns[:, self._start : self._start + count].copy()
+        self._start = 0
+
     def _rebuild(self) -> None:
         self._columns = np.empty(
-            (5, max(2 * self._capacity, len(self._candles) + 1)), dtype=np.float64
+            (5, max(2 * self._capacity, 2 * len(self._candles))), dtype=np.float64
         )
+        self._start = 0
         if self._candles:
             arrays = CandleArrays.from_candles(self._candles)
             for row, column in enumerate(
@@ -119,8 +134,9 @@ class CandleSeries:
 
         Views of the held columns: valid until the next :meth:`add`.
         """
-        end = len(self._candles)
-        start = 0 if count is None else max(0, end - count)
+        held = len(self._candles)
+        end = self._start + held
+        start = self._start if count is None else end - min(max(count, 0), held)
         return CandleArrays(*(self._columns[row, start:end] for row in range(5)))
 
     def missing(self, oldest: datetime, newest: datetime, step: timedelta) -> list[datetime]:
