@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from app.core.errors import ConfigError, DatabaseError, MigrationError
-from app.db.errors import is_connection_error
 from app.exchange.errors import ExchangeAuthError, ExchangeError
 from app.llm.errors import LlmError
 
@@ -39,15 +38,13 @@ class ProtectionPending(ExchangeError):
 def is_database_outage(exc: BaseException) -> bool:
     """True for a database that cannot be reached now (not for a bad query or schema).
 
-    Sessions already raise :class:`~app.core.errors.DatabaseUnavailable`; a driver error
-    from a connection used outside them (the replica lock's) is recognised by its cause.
+    Adapters raise :class:`~app.core.errors.DatabaseUnavailable` for a lost database
+    (sessions and the replica lock translate the driver's errors), so this needs no driver.
     """
     if isinstance(exc, MigrationError):
         return False
-    return (
-        isinstance(exc, (DatabaseError, ConnectionError, TimeoutError))
-        or (isinstance(exc, OSError) and exc.errno is not None)
-        or is_connection_error(exc)
+    return isinstance(exc, (DatabaseError, ConnectionError, TimeoutError)) or (
+        isinstance(exc, OSError) and exc.errno is not None
     )
 
 

@@ -20,6 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.db.errors import translate_connection_errors
+
 logger = logging.getLogger(__name__)
 
 
@@ -102,13 +104,18 @@ class PostgresAccountLocks:
     async def acquire(self, account_id: str) -> AccountLock | None:
         """Try the account's advisory lock without waiting."""
         key = lock_key(account_id)
-        connection = await self._engine.connect()
-        try:
-            got = await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
-            await connection.commit()
-        except BaseException:
-            await connection.close()
-            raise
+        # Outside a session: say DatabaseUnavailable for a lost database, as sessions do,
+        # so the loop and the supervisor tell outages from bugs without knowing the driver.
+        with translate_connection_errors():
+            connection = await self._engine.connect()
+            try:
+                got = await connection.scalar(
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
+                )
+                await connection.commit()
+            except BaseException:
+                await connection.close()
+                raise
         if not got:
             await connection.close()
             return None

@@ -34,7 +34,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -292,6 +292,23 @@ class MemoryJournal:
     def positions(self) -> tuple[PositionPoint, ...]:
         """Every position snapshot, in the order written."""
         return tuple(self._positions.values())
+
+    async def spent(self, account_id: str, day: date) -> Decimal:
+        """Total cost in USD of the account's LLM calls on a UTC day (a spend ledger).
+
+        By the calls' own times, as the SQL ledger counts them, so a backtest's daily LLM
+        budget rolls on its simulated days.
+        """
+        return sum(
+            (
+                call.cost_usd
+                for decision in self._decisions.values()
+                if decision.account_id == account_id
+                for call in decision.calls
+                if call.cost_usd is not None and call.started_at.astimezone(UTC).date() == day
+            ),
+            Decimal(0),
+        )
 
     @property
     def risk_states(self) -> Mapping[str, SavedRisk]:
