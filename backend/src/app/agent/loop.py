@@ -22,7 +22,7 @@ stages (their values are in :mod:`app.agent.cycle`):
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -35,14 +35,14 @@ from app.agent.cycle import (
     Judgement,
 )
 from app.agent.execution import Executor
-from app.agent.failures import JournalBacklog, is_database_outage, is_transient
+from app.agent.failures import JournalBacklog, is_transient
 from app.agent.feed import MarketFeed
 from app.agent.fills import FillRecorder
-from app.agent.guardian import Guardian, GuardReport, UnmanagedPolicy
+from app.agent.guardian import Guardian, UnmanagedPolicy
 from app.agent.invalidations import close_invalidated
 from app.agent.operator_actions import OperatorActions
 from app.agent.ports import Journal
-from app.agent.recovery import fills_since, load_theses, record_recovery
+from app.agent.protection_passes import ProtectionPasses
 from app.agent.schedule import next_close, retry_at, sleep_until
 from app.agent.theses import Theses, Thesis
 from app.agent.views import account_snapshot, decision_context, market_snapshots, remember
@@ -93,7 +93,7 @@ class TickOutcome:
 type TickHook = Callable[[TickOutcome], Awaitable[None]]
 
 
-class AgentLoop(OperatorActions):
+class AgentLoop(ProtectionPasses, OperatorActions):
     """One account's decision loop over its ports.
 
     Args:
@@ -160,6 +160,16 @@ class AgentLoop(OperatorActions):
     def config(self) -> AgentConfig:
         """The loop's configuration."""
         return self._config
+
+    @property
+    def account_id(self) -> str:
+        """The account the loop trades."""
+        return self._config.account_id
+
+    @property
+    def thesis_vocabulary(self) -> tuple[Collection[str], Collection[str]]:
+        """The features and intervals a stored invalidation condition may name."""
+        return FEATURES, {self._config.interval, self._config.long_interval}
 
     @property
     def symbols(self) -> list[str]:
@@ -271,41 +281,6 @@ class AgentLoop(OperatorActions):
                 await self.recover()
             return await self._tick()
 
-    async def recover(self) -> GuardReport:
-        """Before the first cycle: theses, in-flight orders, missed fills, protection.
-
-        See :mod:`app.agent.recovery`; safe to run again (everything is idempotent).
-        """
-        account, now = self._config.account_id, self._clock.now()
-        report = GuardReport()
-        try:
-            # Orders first: an entry filled before a crash only becomes the thesis of its
-            # position once the journal knows it filled.
-            self._fills.since = await fills_since(self._journal, account, self._fills.since)
-            orders = await self._exchange.open_orders()
-            await self._guardian.reconcile_orders(now, report, orders)
-            fills = await self._fills.record()
-            state = await self._exchange.account_state()
-            missing = [s for s in state.positions if s not in self._theses]
-            intervals = {self._config.interval, self._config.long_interval}
-            self._theses.restore(
-                await load_theses(
-                    self._journal, account, missing, features=FEATURES, intervals=intervals
-                )
-            )
-        except Exception as exc:
-            if not is_database_outage(exc):
-                raise
-            # No journal to tell our positions from others': a stop for each, then wait.
-            orders = await self._exchange.open_orders()
-            state = await self._exchange.account_state()
-            await self._guardian.bridge(state, self._theses, now, report, orders)
-            raise
-        await self._guardian.guard(state, self._theses, now, report, orders)
-        self._restored = True  # only now: a recovery cut short by the exchange runs again
-        await record_recovery(self._journal, account, report, fills, now)
-        return report
-
     def theses(self) -> dict[str, Thesis]:
         """The theses of the open positions (a copy)."""
         return self._theses.copy()
@@ -319,53 +294,6 @@ class AgentLoop(OperatorActions):
     def exchange(self) -> Exchange:
         """The account's exchange port (for reads by the API)."""
         return self._exchange
-
-    async def guard_pass(self) -> GuardReport:
-        """Between cycles, after a failure: journal backlog, fills, orders, protection.
-
-        Needs the exchange, not the database: fills and order statuses the journal cannot
-        take now are kept and written later, and protection is checked regardless.
-
-        Raises:
-            ProtectionPending: Some position's protection could not be settled.
-            Exception: Whatever the exchange or the database raised (once protection ran).
-        """
-        async with self._tick_lock:
-            if not self._restored:
-                return await self.recover()
-            guarded, _state = await self._guard(self._clock.now())
-            return guarded
-
-    async def _guard(self, now: datetime) -> tuple[GuardReport, AccountState]:
-        """Record fills, reconcile orders, guard protection; the journal's failures last.
-
-        Protection runs even when the journal is away; the first database failure is raised
-        once it has.
-        """
-        guarded = GuardReport()
-        deferred: Exception | None = None
-        try:
-            await self._executor.backlog.flush()
-            await self._fills.record()
-        except Exception as exc:
-            if not is_database_outage(exc):
-                raise
-            deferred = exc
-        orders = await self._exchange.open_orders()
-        if deferred is None:
-            try:
-                await self._guardian.reconcile_orders(now, guarded, orders)
-            except Exception as exc:
-                if not is_database_outage(exc):
-                    raise
-                deferred = exc
-        state = await self._exchange.account_state()
-        await self._guardian.guard(state, self._theses, now, guarded, orders)
-        if guarded.flattened:  # positions changed: read the account again
-            state = await self._exchange.account_state()
-        if deferred is not None:
-            raise deferred
-        return guarded, state
 
     async def _tick(self) -> TickOutcome:
         now = self._clock.now()
