@@ -193,19 +193,36 @@ async def test_buckets_align_to_the_origin_not_to_the_first_snapshot(seeded: Dat
     assert all(p.at.minute == 50 for p in points)
 
 
-async def test_range_bounds_are_inclusive(seeded: Database) -> None:
+async def test_the_range_includes_start_and_leaves_out_end(seeded: Database) -> None:
     points = await curve(
-        seeded, HOUR, start=DAY + timedelta(hours=1, minutes=30), end=DAY + 5 * HOUR
+        seeded, HOUR, start=DAY + timedelta(hours=1, minutes=50), end=DAY + 5 * HOUR
     )
 
     assert [p.at - DAY for p in points] == [
-        timedelta(hours=1, minutes=50),
+        timedelta(hours=1, minutes=50),  # the start itself
         timedelta(hours=2, minutes=50),
         timedelta(hours=3, minutes=50),
-        timedelta(hours=4, minutes=50),
-        timedelta(hours=5),  # the end itself, alone in its bucket
+        timedelta(hours=4, minutes=50),  # not the 05:00 snapshot at the end
     ]
-    assert points[-1].equity == equity_at(30)
+    assert points[-1].equity == equity_at(29)
+
+
+async def test_start_equal_to_end_is_an_empty_range(seeded: Database) -> None:
+    # A snapshot, a fill, a decision and an LLM call all lie at 02:00: none is in [02:00, 02:00).
+    at = DAY + 2 * HOUR
+    async with session_scope(seeded.sessions) as session:
+        inputs = await repo.performance_inputs(session, ACCOUNT, start=at, end=at)
+
+    assert await curve(seeded, timedelta(seconds=1), start=at, end=at) == []
+    assert inputs == repo.PerformanceInputs(
+        realized=[],
+        trips=[],
+        fees=D(0),
+        funding=D(0),
+        unrealized=D(0),
+        llm_cost=D(0),
+        decisions=0,
+    )
 
 
 async def test_an_account_without_snapshots_has_an_empty_curve(seeded: Database) -> None:
@@ -216,6 +233,17 @@ async def test_an_account_without_snapshots_has_an_empty_curve(seeded: Database)
 async def test_a_range_too_long_for_the_bucket_is_refused_before_querying(seeded: Database) -> None:
     with pytest.raises(repo.TooManyPoints, match="wider bucket"):
         await curve(seeded, timedelta(seconds=1), start=DAY, end=DAY + HOUR * 2)
+
+
+async def test_a_range_of_exactly_max_points_buckets_is_answered(
+    seeded: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # [00:00, 03:00) touches the 00:00, 01:00 and 02:00 buckets, not the one starting at end.
+    monkeypatch.setattr(repo, "MAX_POINTS", 3)
+    assert len(await curve(seeded, HOUR, start=DAY, end=DAY + 3 * HOUR)) == 3
+    # Unaligned bounds touch one bucket more: 00:30 .. 03:30 reaches into the 03:00 bucket.
+    with pytest.raises(repo.TooManyPoints):
+        await curve(seeded, HOUR, start=DAY + HOUR / 2, end=DAY + 3.5 * HOUR)
 
 
 async def test_an_open_range_with_too_many_buckets_is_refused(
@@ -266,8 +294,9 @@ async def test_inputs_narrowed_and_unbounded(seeded: Database) -> None:
         everything = await repo.performance_inputs(session, ACCOUNT, start=None, end=None)
         nobody = await repo.performance_inputs(session, "nobody", start=None, end=None)
 
-    assert (morning.realized, morning.fees, morning.funding) == ([D("12.5"), D(-4)], D("0.9"), D(0))
-    assert (morning.llm_cost, morning.decisions, morning.unrealized) == (D("0.02"), 2, D("1.8"))
+    # The fill, LLM call, decision and snapshot at 03:00, the end, are left out.
+    assert (morning.realized, morning.fees, morning.funding) == ([D("12.5")], D("0.6"), D(0))
+    assert (morning.llm_cost, morning.decisions, morning.unrealized) == (D("0.02"), 1, D("1.7"))
     assert everything.realized == [D("12.5"), D(-4), D(8), D(100)]
     assert (everything.fees, everything.funding) == (D("10.7"), D("-7.375"))
     assert (everything.llm_cost, everything.decisions) == (D("1.03"), 4)
@@ -330,3 +359,29 @@ async def test_trades_are_round_trips_net_of_fees_closed_in_range(
     assert day.trips == [D(0)]
     assert day.realized == [D(3), D(-1)]  # the fills' own figure stays per fill, before fees
     assert ever.trips == [D(3), D(0)]
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+async def test_fills_of_one_time_follow_the_trade_ids_sequence_past_9(
+    seeded: Database, sqlite: Database, backend: str
+) -> None:
+    """A stop and the next entry fill in one cycle, at one clock time, as paper-9 and paper-10:
+    the stop ends the first trip and the entry opens the second (as text, paper-10 would sort
+    first, growing the long, and the stop would close nothing)."""
+    db = seeded if backend == "postgresql" else sqlite
+    trades = [
+        ("paper-8", "BUY", "0.01", "0", "0.1", DAY + HOUR),  # entry
+        ("paper-9", "SELL", "0.01", "-2", "0.1", DAY + 2 * HOUR),  # stopped out ...
+        ("paper-10", "BUY", "0.01", "0", "0.1", DAY + 2 * HOUR),  # ... and in again, same cycle
+        ("paper-11", "SELL", "0.01", "5", "0.1", DAY + 3 * HOUR),  # target
+    ]
+    async with session_scope(db.sessions) as session:
+        await sync_accounts(session, [(AccountId("delta"), TradingMode.PAPER)])
+        for n, (trade_id, side, quantity, pnl, fee, at) in enumerate(trades):
+            row = fill("delta", 200 + n, at, pnl, fee)
+            row.trade_id, row.side, row.quantity = trade_id, side, D(quantity)
+            session.add(row)
+    async with session_scope(db.sessions) as session:
+        inputs = await repo.performance_inputs(session, "delta", start=None, end=None)
+
+    assert inputs.trips == [D("-2.2"), D("4.8")]

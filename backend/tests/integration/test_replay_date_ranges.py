@@ -4,9 +4,9 @@ returns exactly what the unbounded read, cut to that window by hand, holds (list
 and other events, the equity curve, the performance totals), and no record carries the wall
 clock's time.
 
-Lists take ``start`` (inclusive) and ``end`` (exclusive); ``/performance`` documents its
-``end`` as inclusive. The window's bounds are the times of funding events, so records lie
-exactly on both bounds and each side's inclusiveness is tested.
+Lists and ``/performance`` alike take ``start`` (inclusive) and ``end`` (exclusive). The
+window's bounds are the times of funding events, so records lie exactly on both bounds and
+each side's inclusiveness is tested.
 """
 
 import logging
@@ -147,8 +147,8 @@ class Window:
     def query(self) -> dict[str, str]:
         return {"start": self.start.isoformat(), "end": self.end.isoformat()}
 
-    def holds(self, moment: datetime, *, end_included: bool = False) -> bool:
-        return self.start <= moment < self.end or (end_included and moment == self.end)
+    def holds(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
 
 
 @pytest.fixture(scope="module")
@@ -267,11 +267,9 @@ async def test_every_list_in_a_window_is_the_unbounded_list_cut_to_it(
 async def test_performance_in_a_window_sums_what_the_lists_hold_in_it(
     replayed: Replayed, window: Window
 ) -> None:
-    """``/performance`` with its documented bounds: from ``start`` to ``end``, both included."""
-
-    def keep(moment: datetime) -> bool:
-        return window.holds(moment, end_included=True)
-
+    """``/performance`` with its documented bounds: from ``start`` (included) to ``end`` (left
+    out)."""
+    keep = window.holds
     async with replayed.client() as http:
         ranged = await performance(http, **window.query())
 
@@ -308,16 +306,6 @@ async def test_the_whole_replay_adds_up_too(replayed: Replayed) -> None:
     assert whole["profit_factor"] == profit_factor(closed)
 
 
-class EndIncluded(AssertionError):
-    """``/performance`` counted records the lists leave out of the same window."""
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=EndIncluded,
-    reason="/performance counts records at `end`, which every list leaves out: "
-    "performance_repository._within compares `<= end` where the lists compare `< end`",
-)
 async def test_performance_and_the_lists_agree_on_one_window(
     replayed: Replayed, window: Window
 ) -> None:
@@ -339,5 +327,4 @@ async def test_performance_and_the_lists_agree_on_one_window(
         "fees": Decimal(ranged["fees"]),
         "decisions": ranged["decisions"],
     }
-    if answered != listed:
-        raise EndIncluded(f"/performance {answered} != lists {listed}")
+    assert answered == listed

@@ -95,12 +95,17 @@ async def get_performance(
         str, Query(description="Curve resolution, a kline interval such as 1h or 1d")
     ] = "1h",
     start: Annotated[UtcQueryTime | None, Query(description="From (inclusive)")] = None,
-    end: Annotated[UtcQueryTime | None, Query(description="To (inclusive)")] = None,
+    end: Annotated[
+        UtcQueryTime | None,
+        Query(description="To (exclusive, like the lists); equal to start: an empty range"),
+    ] = None,
 ) -> PerformanceRead:
     """How the account has done over the range.
 
     Return, drawdown, Sharpe, Sortino, win rate, profit factor, PnL, fees, funding, LLM
-    cost and cost per decision; the curve is bucketed in SQL (``date_bin``).
+    cost and cost per decision; the curve is bucketed in SQL (``date_bin``). The range is
+    ``start <= t < end``, as on every list, so the same bounds select the same records;
+    ``start == end`` selects none, ``start`` after ``end`` is a 422.
     """
     if bucket not in KLINE_INTERVALS_MS:
         raise InvalidRange(f"bucket must be one of {', '.join(KLINE_INTERVALS_MS)}")

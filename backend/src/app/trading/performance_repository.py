@@ -1,7 +1,10 @@
 """SQL behind an account's performance: the bucketed equity curve and the metrics' inputs.
 
-Ranges are inclusive at both ends (``start <= t <= end``), like the market data queries; an
-open bound (None) does not filter. Repositories read only; the caller owns the session.
+Ranges are half-open (``start <= t < end``), like every list of the REST API
+(:func:`app.db.paging.fetch_page`), so the same ``start``/``end`` means the same records on
+``/performance`` and on the lists, and consecutive ranges never count a record twice. An open
+bound (None) does not filter; ``start == end`` is an empty range. Repositories read only; the
+caller owns the session.
 
 On PostgreSQL the equity curve is bucketed in SQL with ``date_bin`` (core PostgreSQL 14+,
 so it works with or without TimescaleDB, unlike ``time_bucket``). SQLite has no
@@ -14,6 +17,8 @@ Every query reads one run (:mod:`app.trading.runs`): the account's own trading u
 """
 
 import logging
+import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -83,7 +88,8 @@ async def equity_curve(
     without a snapshot yield no point.
 
     Raises:
-        ValueError: ``bucket`` is not positive, or ``start`` is after ``end``.
+        ValueError: ``bucket`` is not positive, or ``start`` is after ``end`` (``start ==
+            end`` is an empty range: no points).
         TooManyPoints: With both bounds given, the range spans more than :data:`MAX_POINTS`
             buckets (checked before any query); otherwise, the snapshots fill more than
             :data:`MAX_POINTS` buckets. The caller should widen the bucket or narrow the range.
@@ -148,20 +154,47 @@ async def _trips(
 ) -> list[Decimal]:
     run_id, account_id = owner
     # From the first fill, not from ``start``: a trip closing in range may have opened before.
-    query = (
-        select(Fill.symbol, Fill.side, Fill.quantity, Fill.realized_pnl, Fill.fee, Fill.filled_at)
-        .where(
-            Fill.run_id == run_id,
-            Fill.account_id == account_id,
-            *_within(Fill.filled_at, None, end),
-        )
-        .order_by(Fill.filled_at, Fill.trade_id)
+    query = select(
+        Fill.symbol,
+        Fill.side,
+        Fill.quantity,
+        Fill.realized_pnl,
+        Fill.fee,
+        Fill.filled_at,
+        Fill.trade_id,
+        Fill.id,
+    ).where(
+        Fill.run_id == run_id,
+        Fill.account_id == account_id,
+        *_within(Fill.filled_at, None, end),
     )
+    rows = sorted(await session.execute(query), key=lambda r: _fill_order(r[5], r[6], r[7]))
     fills = [
         TradeFill(symbol, quantity if side == "BUY" else -quantity, pnl, fee, at)
-        for symbol, side, quantity, pnl, fee, at in await session.execute(query)
+        for symbol, side, quantity, pnl, fee, at, _, _ in rows
     ]
     return [t.net_pnl for t in round_trips(fills) if start is None or t.closed_at >= start]
+
+
+_SEQUENCE: Final = re.compile(r"(.*?)(\d+)")
+
+
+def _fill_order(
+    filled_at: datetime, trade_id: str, row_id: uuid.UUID
+) -> tuple[datetime, str, int, str, str]:
+    """Fills in the exchange's order: by time, then by the trade id's sequence number.
+
+    The fills of one cycle share one clock time (a stop and the next entry, say), so the tie
+    decides which trip a fill belongs to. Trade ids end in the exchange's sequence number
+    (``918273`` live, ``paper-10`` on paper), which must compare as a number: as text,
+    ``paper-10`` comes before ``paper-9``. An id without one sorts by its text; the row id
+    (random, so not the insertion order) only makes equal ids from different symbols
+    deterministic.
+    """
+    match = _SEQUENCE.fullmatch(trade_id)
+    if match is None:
+        return filled_at, trade_id, -1, trade_id, str(row_id)
+    return filled_at, match[1], int(match[2]), trade_id, str(row_id)
 
 
 def _check_range(bucket: timedelta, start: datetime | None, end: datetime | None) -> None:
@@ -171,8 +204,11 @@ def _check_range(bucket: timedelta, start: datetime | None, end: datetime | None
         return
     if start > end:
         raise ValueError("start must not be after end")
-    # Buckets touched by [start, end], counted on the same grid date_bin uses.
-    spanned = (end - BUCKET_ORIGIN) // bucket - (start - BUCKET_ORIGIN) // bucket + 1
+    # Buckets touched by [start, end), counted on the same grid date_bin uses: from the one
+    # holding ``start`` to the last one starting before ``end`` (none when start == end).
+    first = (start - BUCKET_ORIGIN) // bucket
+    past_last = -((BUCKET_ORIGIN - end) // bucket)  # ceiling of (end - origin) / bucket
+    spanned = past_last - first if start < end else 0
     if spanned > MAX_POINTS:
         raise TooManyPoints(_too_many(bucket))
 
@@ -191,7 +227,7 @@ def _within(
     if start is not None:
         conditions.append(column >= start)
     if end is not None:
-        conditions.append(column <= end)
+        conditions.append(column < end)
     return conditions
 
 
