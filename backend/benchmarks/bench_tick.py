@@ -27,9 +27,7 @@ from typing import Any, Final
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from app.agent.journal import SqlJournal
 from app.agent.loop import AgentConfig, AgentLoop
-from app.agent.memory_journal import MemoryJournal
 from app.agent.ports import Journal
 from app.core.clock import SimulatedClock
 from app.core.types import AccountId, TradingMode
@@ -43,6 +41,8 @@ from app.llm.ports import DecisionOutcome
 from app.llm.rules import RulesDecisionProvider
 from app.market_data.replay import ReplayMarketData
 from app.market_data.service import MarketDataService
+from app.records.memory_journal import MemoryJournal
+from app.records.sql_journal import SqlJournal
 from app.trading.domain import RiskLimits
 from app.trading.repository import sync_accounts
 from benchmarks.candles import CANDLES_DIR

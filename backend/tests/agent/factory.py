@@ -8,9 +8,7 @@ journal and candle store, end to end.
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from app.agent.journal import SqlJournal
 from app.agent.loop import AgentConfig, AgentLoop
-from app.agent.memory_journal import MemoryJournal
 from app.agent.ports import Journal
 from app.core.clock import Clock
 from app.core.types import AccountId, TradingMode
@@ -23,6 +21,8 @@ from app.llm.repository import DatabaseSpendLedger
 from app.llm.rules import RulesDecisionProvider
 from app.market_data.replay import ReplayMarketData
 from app.market_data.service import MarketDataService
+from app.records.memory_journal import MemoryJournal
+from app.records.sql_journal import SqlJournal
 from app.trading.domain import RiskLimits
 from app.trading.repository import sync_accounts
 

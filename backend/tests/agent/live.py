@@ -15,7 +15,6 @@ from typing import Any
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from app.agent.journal import SqlJournal
 from app.agent.loop import AgentConfig, AgentLoop
 from app.agent.models import AgentEvent
 from app.core.types import AccountId, TradingMode
@@ -31,6 +30,7 @@ from app.llm.http import OpenRouterClient
 from app.llm.provider import LlmDecisionProvider
 from app.market_data.exchange_source import ExchangeMarketData
 from app.market_data.service import MarketDataService
+from app.records.sql_journal import SqlJournal
 from app.trading.domain import RiskLimits
 from app.trading.models import Fill, Order
 from app.trading.repository import sync_accounts

@@ -5,11 +5,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app.agent.journal import SqlJournal
 from app.agent.supervisor import AgentState, AgentSupervisor, AgentUnavailable, ManagedAgent
 from app.core.types import AccountId, TradingMode
 from app.db.session import session_scope
 from app.exchange.ports import Exchange
+from app.records.sql_journal import SqlJournal
 from app.trading.models import Decision, Order
 from tests.db import Database
 from tests.fakes.clock import ManualClock

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import select
 
 from app.agent.failures import ProtectionPending
-from app.agent.journal import SqlJournal
 from app.agent.models import AgentEvent
 from app.agent.supervisor import AgentState, AgentSupervisor, ManagedAgent
 from app.config._values import normalise_database_url
@@ -23,6 +22,7 @@ from app.core.types import AccountId, TradingMode
 from app.db.engine import create_engine
 from app.db.session import SessionFactory, create_session_factory, session_scope
 from app.exchange.errors import RateLimited
+from app.records.sql_journal import SqlJournal
 from app.trading.models import Decision
 from tests.db import Database
 from tests.fakes.asterdex import Fault

@@ -17,7 +17,6 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr
 
-from app.agent.journal import SqlJournal
 from app.agent.loop import AgentConfig, AgentLoop
 from app.exchange.errors import ExchangeError
 from app.exchange.http.auth import HmacSigner
@@ -33,6 +32,7 @@ from app.llm.http import OpenRouterClient
 from app.llm.provider import LlmDecisionProvider
 from app.market_data.exchange_source import ExchangeMarketData
 from app.market_data.service import MarketDataService
+from app.records.sql_journal import SqlJournal
 from tests.db import Database
 from tests.fakes.asterdex import FakeAccount, FakeAsterdex, Fault
 from tests.fakes.clock import ManualClock

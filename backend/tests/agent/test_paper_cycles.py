@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import func, select
 
 from app.agent.loop import AgentLoop
-from app.agent.memory_journal import MemoryJournal
 from app.db.session import session_scope
 from app.exchange.paper import PaperExchange
 from app.exchange.types import OrderRequest, OrderType, Side
 from app.market_data.replay import SAMPLE_DIR, ReplayMarketData
+from app.records.memory_journal import MemoryJournal
 from app.trading.models import Decision, DecisionLeg, EquitySnapshot, Fill, Order
 from tests.db import Database
 from tests.fakes.clock import ManualClock

@@ -3,7 +3,7 @@
 Every test runs on both. Each implementation is read back through a small reader that turns
 what it holds into the same plain values (the SQL rows, the memory journal's records), so one
 assertion states what both must keep. Known differences (decimal scale, refused references'
-exception types) are spelled out where a test meets them; see ``app.agent.memory_journal``.
+exception types) are spelled out where a test meets them; see ``app.records.memory_journal``.
 """
 
 import asyncio
@@ -22,20 +22,19 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from app.agent.journal import SqlJournal
-from app.agent.memory_journal import JournalIntegrityError, MemoryJournal
 from app.agent.models import AgentControl, AgentEvent
 from app.agent.ports import IN_FLIGHT, OPEN, Journal, PendingOrder, SavedThesis
-from app.agent.publishing import JournalPublisher
 from app.core.secrets import REDACTED, register_secrets
 from app.core.types import AccountId, TradingMode
 from app.db.session import SessionFactory, session_scope
 from app.exchange.ports import AccountState, Execution, PositionState
 from app.exchange.types import ExchangeOrder, OrderRequest, OrderStatus, OrderType, Side
-from app.llm.invalidation import parse_condition
 from app.llm.models import LlmCall
 from app.llm.parsing import ParsedDecision, ParsedLeg
 from app.llm.ports import DecisionOutcome, LlmCallRecord
+from app.records.memory_journal import JournalIntegrityError, MemoryJournal
+from app.records.publishing import JournalPublisher
+from app.records.sql_journal import SqlJournal
 from app.trading.domain import (
     Action,
     Adjustment,
@@ -45,6 +44,7 @@ from app.trading.domain import (
     Proposal,
     RiskState,
 )
+from app.trading.invalidation import parse_condition
 from app.trading.models import (
     Decision,
     DecisionLeg,

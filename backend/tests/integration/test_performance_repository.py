@@ -17,7 +17,7 @@ from app.db.engine import create_engine
 from app.db.migrate import upgrade_to_head
 from app.db.session import create_session_factory, session_scope
 from app.llm.models import LlmCall
-from app.trading import performance_repository as repo
+from app.records import performance_queries as repo
 from app.trading.models import Decision, EquitySnapshot, Fill
 from app.trading.performance import EquityPoint
 from app.trading.repository import sync_accounts

@@ -22,8 +22,6 @@ import pytest
 from sqlalchemy import BindParameter, Date, Uuid, bindparam, func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from app.agent import queries
-from app.agent.journal import SqlJournal
 from app.config._values import normalise_database_url
 from app.core.types import AccountId, TradingMode
 from app.db.base import UtcDateTime
@@ -36,7 +34,9 @@ from app.exchange.types import ExchangeOrder, OrderRequest, OrderStatus, OrderTy
 from app.llm.parsing import ParsedDecision, ParsedLeg
 from app.llm.ports import DecisionOutcome, LlmCallRecord
 from app.llm.repository import DatabaseSpendLedger, spent_on
-from app.trading import performance_repository as performance
+from app.records import performance_queries as performance
+from app.records import queries
+from app.records.sql_journal import SqlJournal
 from app.trading.domain import Action, LegStatus, LegVerdict, OrderPlan, Proposal, RiskState
 from app.trading.models import EquitySnapshot, Fill, Order
 from app.trading.repository import load_risk_state, sync_accounts

@@ -7,7 +7,7 @@ from app.agent.execution import Executor
 from app.agent.theses import Theses
 from app.exchange.ports import AccountState
 from app.indicators.schemas import AssetFeatures
-from app.llm.invalidation import feature_values
+from app.trading.invalidation import feature_values
 
 
 async def close_invalidated(

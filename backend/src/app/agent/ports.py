@@ -1,8 +1,8 @@
 """The journal port: everything the agent loop and its helpers write and read back.
 
 Two implementations keep the same contract (``tests/contract/test_journal_port.py``):
-:class:`~app.agent.journal.SqlJournal` (the database, for live and paper accounts) and
-:class:`~app.agent.memory_journal.MemoryJournal` (in memory, for backtests and fast tests).
+:class:`~app.records.sql_journal.SqlJournal` (the database, for live and paper accounts) and
+:class:`~app.records.memory_journal.MemoryJournal` (in memory, for backtests and fast tests).
 
 Every write carries the clock's time (``at``), never the wall clock's: a replay or a backtest
 stamps its records with the simulated time, so date-range queries over them stay consistent.

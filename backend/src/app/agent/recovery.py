@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from app.agent.guardian import GuardReport
 from app.agent.ports import Journal
 from app.agent.theses import Thesis
-from app.llm.invalidation import InvalidationError, parse_condition
+from app.trading.invalidation import InvalidationError, parse_condition
 
 logger = logging.getLogger(__name__)
 MAX_LOOKBACK = timedelta(days=7)

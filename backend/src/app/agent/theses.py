@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from app.llm.invalidation import Condition
+from app.trading.invalidation import Condition
 
 
 @dataclass(frozen=True, slots=True)

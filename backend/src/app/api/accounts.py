@@ -14,14 +14,12 @@ from fastapi import APIRouter, Body, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from app import __version__
-from app.agent import queries
 from app.agent.loop import AgentLoop
 from app.agent.router import agent_read
 from app.api.auth import FullAccess, ReadAccess
-from app.api.deps import ContainerDep, ReadCacheDep, SessionDep
-from app.api.errors import API_ERRORS
+from app.api.deps import AccountDep, ContainerDep, ReadCacheDep, SessionDep
+from app.api.errors import API_ERRORS, NotFound
 from app.api.health import probe_database
-from app.api.journal import AccountDep, NotFound
 from app.api.views import (
     AccountRead,
     BalanceRead,
@@ -34,6 +32,7 @@ from app.config import Settings
 from app.core.types import AccountId, TradingMode
 from app.exchange.ports import AccountState, Exchange
 from app.exchange.types import ExchangeOrder
+from app.records import queries
 from app.runtime.container import Container
 
 router = APIRouter(prefix="/api/v1", responses=API_ERRORS)

@@ -7,7 +7,9 @@ from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
+from app.agent.supervisor import UnknownAccount
 from app.api.read_cache import ReadCache
+from app.core.types import AccountId
 from app.db.session import session_scope
 from app.runtime.container import Container
 
@@ -42,3 +44,17 @@ async def get_session(container: ContainerDep) -> AsyncIterator[AsyncSession]:
 # success the database did not keep, and a commit that fails is answered in the one error
 # shape (503 when the connection is gone) instead of failing after the response started.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def known_account(account_id: str, container: ContainerDep) -> AccountId:
+    """The path's account id, when the service has that account.
+
+    Raises:
+        UnknownAccount: It does not.
+    """
+    if account_id not in {a.id for a in container.settings.accounts}:
+        raise UnknownAccount(account_id)
+    return AccountId(account_id)
+
+
+AccountDep = Annotated[AccountId, Depends(known_account)]

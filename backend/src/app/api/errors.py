@@ -25,6 +25,13 @@ from app.db.errors import OutageLog, database_unavailable, is_connection_error, 
 logger = logging.getLogger(__name__)
 
 
+class NotFound(AppError):
+    """The account has no such item."""
+
+    status_code = 404
+    code = "not_found"
+
+
 class ErrorResponse(BaseModel):
     """The body of every error response."""
 

@@ -16,9 +16,9 @@ from typing import Final
 
 from pydantic import ValidationError
 
-from app.llm.invalidation import Condition, InvalidationError, parse_condition
 from app.llm.schemas import AssetDecisionModel, DecisionModel
 from app.trading.domain import Action, Proposal
+from app.trading.invalidation import Condition, InvalidationError, parse_condition
 
 _THINK: Final = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
 _FENCE: Final = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)

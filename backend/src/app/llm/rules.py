@@ -19,10 +19,10 @@ from typing import Final
 
 from app.indicators.schemas import TimeframeFeatures
 from app.llm.context import AssetView, DecisionContext
-from app.llm.invalidation import Condition, parse_condition
 from app.llm.parsing import ParsedDecision, ParsedLeg
 from app.llm.ports import DecisionOutcome
 from app.trading.domain import Action, PositionSide, Proposal
+from app.trading.invalidation import Condition, parse_condition
 
 RULES_NAME: Final = "trend-momentum-v1"
 STOP_ATR: Final = Decimal(2)

@@ -12,9 +12,7 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.agent.journal import SqlJournal
 from app.agent.locks import account_locks
-from app.agent.publishing import JournalPublisher
 from app.agent.supervisor import AgentSupervisor
 from app.config import Settings
 from app.core.clock import SystemClock
@@ -22,6 +20,8 @@ from app.core.types import AccountId
 from app.db.session import SessionFactory
 from app.exchange.http.client import AsterdexClient
 from app.market_data.service import MarketDataService
+from app.records.publishing import JournalPublisher
+from app.records.sql_journal import SqlJournal
 from app.runtime.builder import AccountRuntime, Closeable, Shared, build_account
 from app.runtime.market_source import choose_market_source
 from app.streaming.bus import EventBus

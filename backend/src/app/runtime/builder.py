@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from app.agent.journal import SqlJournal
 from app.agent.loop import AgentConfig, AgentLoop
 from app.agent.supervisor import ManagedAgent
 from app.config import AccountSettings, Settings
@@ -38,6 +37,7 @@ from app.llm.repository import DatabaseSpendLedger
 from app.llm.rules import RulesDecisionProvider
 from app.market_data.service import MarketDataService
 from app.market_data.symbols import UnknownAssetError
+from app.records.sql_journal import SqlJournal
 from app.trading.domain import RiskLimits
 
 logger = logging.getLogger(__name__)

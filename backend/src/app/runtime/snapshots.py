@@ -8,12 +8,12 @@ views as the REST endpoints, so a dashboard sees one shape either way.
 from dataclasses import asdict
 from typing import Any
 
-from app.agent import queries
 from app.api.views import BalanceRead, positions_read
 from app.core.types import AccountId
 from app.db.paging import PageRequest
 from app.db.session import session_scope
 from app.market_data import repository as candles
+from app.records import queries
 from app.runtime.container import Container
 from app.streaming.channels import parse_channel
 

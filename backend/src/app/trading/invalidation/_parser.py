@@ -4,7 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal, Never, assert_never
 
-from app.llm.invalidation._ast import (
+from app.trading.invalidation._ast import (
     BOOLEAN,
     NUMERIC,
     And,
@@ -18,8 +18,8 @@ from app.llm.invalidation._ast import (
     Or,
     Variable,
 )
-from app.llm.invalidation._common import MAX_COMPARISONS, MAX_DEPTH, InvalidationError
-from app.llm.invalidation._tokens import Kind, Token, Vocabulary, tokenize
+from app.trading.invalidation._common import MAX_COMPARISONS, MAX_DEPTH, InvalidationError
+from app.trading.invalidation._tokens import Kind, Token, Vocabulary, tokenize
 
 _PRECEDENCE: Final = {"+": 1, "-": 1, "*": 2, "/": 2}
 

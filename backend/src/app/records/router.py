@@ -4,14 +4,12 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
-from app.agent import queries
-from app.agent.supervisor import UnknownAccount
 from app.api.auth import ReadAccess
-from app.api.deps import ContainerDep, ReadCacheDep, SessionDep
-from app.api.errors import API_ERRORS
+from app.api.deps import AccountDep, ReadCacheDep, SessionDep
+from app.api.errors import API_ERRORS, NotFound
 from app.api.pagination import Page, PageDep
 from app.api.read_cache import ReadCache
 from app.api.schemas import (
@@ -26,29 +24,8 @@ from app.api.schemas import (
     LlmTotals,
     OrderRead,
 )
-from app.core.errors import AppError
 from app.core.types import AccountId
-
-
-class NotFound(AppError):
-    """The account has no such item."""
-
-    status_code = 404
-    code = "not_found"
-
-
-async def known_account(account_id: str, container: ContainerDep) -> AccountId:
-    """The path's account id, when the service has that account.
-
-    Raises:
-        UnknownAccount: It does not.
-    """
-    if account_id not in {a.id for a in container.settings.accounts}:
-        raise UnknownAccount(account_id)
-    return AccountId(account_id)
-
-
-AccountDep = Annotated[AccountId, Depends(known_account)]
+from app.records import queries
 
 
 async def _cached_page[M: BaseModel](

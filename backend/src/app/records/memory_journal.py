@@ -1,9 +1,9 @@
 """The journal in memory (:class:`app.agent.ports.Journal`): for backtests and fast tests.
 
-It keeps what :class:`~app.agent.journal.SqlJournal` writes, in the same shapes (a leg's
+It keeps what :class:`~app.records.sql_journal.SqlJournal` writes, in the same shapes (a leg's
 ``requested`` / ``approved`` / ``adjustments`` documents, an order's ``status_history``),
 redacted the same way (:mod:`app.core.secrets`: no secret is ever held unredacted), and calls
-the same :class:`~app.agent.publishing.JournalPublisher` events, so a backtest can stream its
+the same :class:`~app.records.publishing.JournalPublisher` events, so a backtest can stream its
 progress. ``tests/contract/test_journal_port.py`` holds both implementations to one contract.
 
 Every write is a few dictionary operations (orders by client id, trades by symbol and trade
@@ -39,14 +39,14 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
-from app.agent.journal_rows import leg_fields, llm_cost, redacted_calls, to_json
 from app.agent.ports import IN_FLIGHT, OPEN, PendingOrder, SavedThesis
-from app.agent.publishing import JournalPublisher
 from app.core.secrets import redact, redact_json, redact_optional
 from app.exchange.ports import AccountState, Execution
 from app.exchange.types import ExchangeOrder, OrderRequest
 from app.llm.parsing import ParsedLeg
 from app.llm.ports import DecisionOutcome, LlmCallRecord
+from app.records.journal_rows import leg_fields, llm_cost, redacted_calls, to_json
+from app.records.publishing import JournalPublisher
 from app.trading.domain import LegVerdict, RiskState
 
 _PENDING = frozenset(IN_FLIGHT + OPEN)

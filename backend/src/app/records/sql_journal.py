@@ -19,11 +19,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.agent.journal_reads import JournalReads
-from app.agent.journal_rows import leg_row, llm_cost, order_data, redacted_calls, to_json
 from app.agent.models import AgentControl, AgentEvent
 from app.agent.ports import SavedThesis
-from app.agent.publishing import JournalPublisher
 from app.core.secrets import redact, redact_json, redact_optional
 from app.db.session import SessionFactory, session_scope
 from app.db.upsert import insert_ignore
@@ -33,6 +30,9 @@ from app.llm.models import LlmCall
 from app.llm.parsing import ParsedLeg
 from app.llm.ports import DecisionOutcome
 from app.llm.repository import save_calls
+from app.records.journal_reads import JournalReads
+from app.records.journal_rows import leg_row, llm_cost, order_data, redacted_calls, to_json
+from app.records.publishing import JournalPublisher
 from app.trading.domain import LegVerdict, RiskState
 from app.trading.models import (
     Decision,

@@ -7,7 +7,7 @@ from decimal import Decimal
 from difflib import get_close_matches
 from typing import Final, Literal
 
-from app.llm.invalidation._common import ASTERDEX_INTERVALS, WHITESPACE, InvalidationError
+from app.trading.invalidation._common import ASTERDEX_INTERVALS, WHITESPACE, InvalidationError
 
 _FRIENDLY_ALIASES: Final = {"price": "close", "bb_mid": "bb_middle", "macdhist": "macd_hist"}
 _MAX_EXPONENT: Final = 20

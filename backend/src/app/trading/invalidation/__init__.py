@@ -6,6 +6,10 @@ position when it holds. The text comes from a model, so it is read by a hand-wri
 and recursive-descent parser (never ``eval``, ``exec`` or ``ast``) into a tree of frozen
 dataclasses, and evaluated by walking that tree.
 
+The grammar is a trading concept, not an LLM one: a condition on features that ends a
+position's thesis. So it lives with the trading domain and imports nothing of ``app.llm``;
+the model's reply parser, the rules provider and the agent's theses use it.
+
 Grammar (EBNF; whitespace is free between tokens, keywords are case-insensitive)::
 
     expr       = or_expr ;
@@ -41,8 +45,8 @@ missing, ``None``, NaN or infinite, or when arithmetic divides by zero or overfl
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from app.llm.invalidation._ast import BoolExpr, truth
-from app.llm.invalidation._common import (
+from app.trading.invalidation._ast import BoolExpr, truth
+from app.trading.invalidation._common import (
     ASTERDEX_INTERVALS,
     MAX_COMPARISONS,
     MAX_DEPTH,
@@ -50,8 +54,8 @@ from app.llm.invalidation._common import (
     WHITESPACE,
     InvalidationError,
 )
-from app.llm.invalidation._parser import Parser, render
-from app.llm.invalidation._tokens import Vocabulary
+from app.trading.invalidation._parser import Parser, render
+from app.trading.invalidation._tokens import Vocabulary
 
 __all__ = [
     "ASTERDEX_INTERVALS",

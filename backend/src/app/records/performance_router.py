@@ -8,19 +8,18 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.api.auth import ReadAccess
-from app.api.deps import SessionDep
+from app.api.deps import AccountDep, SessionDep
 from app.api.errors import API_ERRORS
-from app.api.journal import AccountDep
 from app.api.pagination import UtcQueryTime
 from app.core.decimals import PlainDecimal
 from app.core.errors import AppError
 from app.core.types import KLINE_INTERVALS_MS
-from app.trading.performance import compute_metrics
-from app.trading.performance_repository import (
+from app.records.performance_queries import (
     TooManyPoints,
     equity_curve,
     performance_inputs,
 )
+from app.trading.performance import compute_metrics
 
 router = APIRouter(prefix="/api/v1/accounts/{account_id}", responses=API_ERRORS)
 _PLACES = Decimal("0.00000001")

@@ -9,7 +9,7 @@ from hypothesis import given, reject
 from hypothesis import strategies as st
 
 from app.core.types import KLINE_INTERVALS_MS
-from app.llm.invalidation import (
+from app.trading.invalidation import (
     ASTERDEX_INTERVALS,
     MAX_COMPARISONS,
     MAX_DEPTH,
