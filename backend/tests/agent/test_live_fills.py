@@ -4,7 +4,8 @@ A trade placed by hand on the same account (and so also a liquidation or an auto
 a fill of an order the service did not send) in a symbol the service does not trade must not
 be lost while the user-data stream is down or reconnecting, nor to a REST poll that fails.
 Everything runs over loopback against the fake AsterDEX; a second client with the same key
-plays the person trading by hand.
+plays the person trading by hand. The loop's test runs on the in-memory journal and again on
+PostgreSQL, where a fill is kept once per trade across a restart by the database's own key.
 """
 
 import asyncio
@@ -18,6 +19,7 @@ import pytest
 from pydantic import SecretStr
 
 from app.agent.loop import AgentConfig, AgentLoop
+from app.db.session import SessionFactory
 from app.exchange.errors import ExchangeError
 from app.exchange.http.auth import HmacSigner
 from app.exchange.http.client import AsterdexClient
@@ -32,8 +34,6 @@ from app.llm.http import OpenRouterClient
 from app.llm.provider import LlmDecisionProvider
 from app.market_data.exchange_source import ExchangeMarketData
 from app.market_data.service import MarketDataService
-from app.records.sql_journal import SqlJournal
-from tests.db import Database
 from tests.fakes.asterdex import FakeAccount, FakeAsterdex, Fault
 from tests.fakes.clock import ManualClock
 from tests.fakes.openrouter import Reply
@@ -47,9 +47,9 @@ from .live import (
     LLM_KEY,
     START,
     LiveRig,
-    journal,
     leg,
     live_rig,
+    records,
 )
 
 FAST = ReconnectPolicy(base_delay_s=0.05, max_delay_s=0.2)
@@ -256,7 +256,7 @@ async def btc_only_loop(rig: LiveRig) -> tuple[AgentLoop, LiveExchange]:
         market=market,
         exchange=live,
         provider=provider,
-        journal=SqlJournal(rig.sessions),
+        journal=rig.journal(),
     )
     return loop, live
 
@@ -265,11 +265,10 @@ def hold(rig: LiveRig) -> None:
     rig.router.script(Reply.json({"decisions": [leg("BTC")], "summary": "test"}))
 
 
-@pytest.mark.postgres
 async def test_the_loop_journals_a_trade_by_hand_made_while_the_stream_was_down(
-    pg: Database,
+    store: SessionFactory | None,
 ) -> None:
-    async with live_rig(pg.sessions) as rig:
+    async with live_rig(store) as rig:
         loop, live = await btc_only_loop(rig)
         hold(rig)
         await loop.tick()
@@ -285,11 +284,11 @@ async def test_the_loop_journals_a_trade_by_hand_made_while_the_stream_was_down(
 
         await loop.tick()
 
-        _, fills, _ = await journal(pg.sessions)
-        by_symbol = sorted((f.symbol, f.order_id) for f in fills)
+        _, fills, _ = await records(rig)
+        by_symbol = sorted((f.symbol, f.order_client_id) for f in fills)
         restarted, _ = await btc_only_loop(rig)
         await restarted.recover()  # after a restart: nothing new, nothing twice
-        _, after_restart, _ = await journal(pg.sessions)
+        _, after_restart, _ = await records(rig)
 
     assert by_symbol == [("BTCUSDT", None)] * 2 + [("ETHUSDT", None)] * 2
     assert sorted(f.trade_id for f in after_restart) == sorted(f.trade_id for f in fills)
