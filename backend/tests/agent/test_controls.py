@@ -1,4 +1,9 @@
-"""Operator control: pause, stop, cycle, kill switch (persisted across restarts)."""
+"""Operator control: pause, stop, cycle, kill switch (persisted across restarts).
+
+The loops run on the in-memory journal, shared by a loop and its restart as a restarted process
+finds its database; the kill switch also runs on PostgreSQL, where the halt a restart obeys is
+the row the first process wrote.
+"""
 
 from datetime import timedelta
 
@@ -7,35 +12,54 @@ from sqlalchemy import func, select
 
 from app.agent.supervisor import AgentState, AgentSupervisor, AgentUnavailable, ManagedAgent
 from app.core.types import AccountId, TradingMode
-from app.db.session import session_scope
+from app.db.session import SessionFactory, session_scope
 from app.exchange.ports import Exchange
+from app.records.memory_journal import MemoryJournal
 from app.records.sql_journal import SqlJournal
 from app.trading.models import Decision, Order
-from tests.db import Database
 from tests.fakes.clock import ManualClock
 
 from .factory import START, paper_loop
 
-pytestmark = pytest.mark.postgres
 ACCOUNT = AccountId("paper")
 
 
-async def count(db: Database, model: type) -> int:
-    async with session_scope(db.sessions) as session:
-        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+async def decisions(sessions: SessionFactory | None, memory: MemoryJournal) -> int:
+    """How many decisions are journaled (in the database given sessions, else in memory)."""
+    if sessions is None:
+        return len(memory.decisions)
+    async with session_scope(sessions) as session:
+        return int((await session.execute(select(func.count()).select_from(Decision))).scalar_one())
 
 
-async def supervisor_for(db: Database, clock: ManualClock) -> tuple[AgentSupervisor, Exchange]:
-    loop, exchange = await paper_loop(db.sessions, clock, ACCOUNT)
+async def kill_orders(sessions: SessionFactory | None, memory: MemoryJournal) -> list[bool]:
+    """Whether each journaled order the kill switch sent (``ta-kill-…``) was reduce-only."""
+    if sessions is None:
+        return [o.reduce_only for o in memory.orders if o.client_order_id.startswith("ta-kill-")]
+    async with session_scope(sessions) as session:
+        rows = await session.scalars(select(Order).where(Order.client_order_id.like("ta-kill-%")))
+        return [o.reduce_only for o in rows]
+
+
+async def supervisor_for(
+    sessions: SessionFactory | None, memory: MemoryJournal, clock: ManualClock
+) -> tuple[AgentSupervisor, Exchange]:
+    """A supervisor of one paper loop, as a (re)started process builds it: on a new SQL journal
+    over the database, or on the shared memory journal."""
+    journal = SqlJournal(sessions) if sessions is not None else memory
+    loop, exchange = await paper_loop(sessions, clock, ACCOUNT, journal=journal)
     supervisor = AgentSupervisor(
-        {ACCOUNT: ManagedAgent(TradingMode.PAPER, loop, "ready")}, controls=SqlJournal(db.sessions)
+        {ACCOUNT: ManagedAgent(TradingMode.PAPER, loop, "ready")}, controls=journal
     )
     return supervisor, exchange
 
 
-async def test_a_kill_switch_halts_cancels_flattens_and_survives_a_restart(pg: Database) -> None:
+async def test_a_kill_switch_halts_cancels_flattens_and_survives_a_restart(
+    store: SessionFactory | None,
+) -> None:
     clock = ManualClock(START)
-    first, exchange = await supervisor_for(pg, clock)
+    memory = MemoryJournal()
+    first, exchange = await supervisor_for(store, memory, clock)
     await first.hold(ACCOUNT, AgentState.PAUSED, "test")
     with pytest.raises(AgentUnavailable):
         await first.cycle(ACCOUNT)
@@ -55,31 +79,29 @@ async def test_a_kill_switch_halts_cancels_flattens_and_survives_a_restart(pg: D
     assert killed.state is AgentState.HALTED
     assert "drill" in killed.detail
 
-    restarted, _ = await supervisor_for(pg, clock)
+    restarted, _ = await supervisor_for(store, memory, clock)
     await restarted.start()
     status = restarted.account_status(ACCOUNT)
-    decisions = await count(pg, Decision)
+    decided = await decisions(store, memory)
 
     assert status.state is AgentState.HALTED  # persisted: no trading after a restart
     assert status.detail == "halted by an operator: drill"
     with pytest.raises(AgentUnavailable):
         await restarted.cycle(ACCOUNT)
-    assert await count(pg, Decision) == decisions
+    assert await decisions(store, memory) == decided
 
     released = await restarted.resume(ACCOUNT)
     assert released.state is AgentState.RUNNING
     await restarted.aclose()
-    async with session_scope(pg.sessions) as session:
-        kills = list(
-            await session.scalars(select(Order).where(Order.client_order_id.like("ta-kill-%")))
-        )
+    kills = await kill_orders(store, memory)
     assert kills
-    assert all(o.reduce_only for o in kills)
+    assert all(kills)
 
 
-async def test_theses_come_back_after_a_restart(pg: Database) -> None:
+async def test_theses_come_back_after_a_restart() -> None:
     clock = ManualClock(START)
-    loop, exchange = await paper_loop(pg.sessions, clock, ACCOUNT)
+    journal = MemoryJournal()
+    loop, exchange = await paper_loop(None, clock, ACCOUNT, journal=journal)
     for _ in range(200):
         await loop.tick()
         clock.advance(timedelta(hours=1))
@@ -89,7 +111,7 @@ async def test_theses_come_back_after_a_restart(pg: Database) -> None:
     assert before
 
     # A restart: a new loop over the same (persisted) paper state and journal.
-    restarted, _ = await paper_loop(pg.sessions, clock, ACCOUNT, exchange=exchange)
+    restarted, _ = await paper_loop(None, clock, ACCOUNT, exchange=exchange, journal=journal)
     await restarted.recover()
     after = restarted.theses()
 
