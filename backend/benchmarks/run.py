@@ -2,7 +2,7 @@
 
 Usage, from the repository root::
 
-    uv run python backend/benchmarks/run.py [--only ingest|indicators|features|rest|ws_fanout]
+    uv run python backend/benchmarks/run.py [--only ingest|indicators|features|rest|ws_fanout|tick]
 
 Goals are reported (``"met"``), never asserted: the exit code is 0 unless a benchmark
 crashed, in which case its line carries ``"error"`` and the exit code is 1. A benchmark that
@@ -20,7 +20,7 @@ from typing import Any, Final
 
 HERE: Final = Path(__file__).resolve().parent
 BACKEND: Final = HERE.parent
-NAMES: Final = ("ingest", "indicators", "features", "rest", "ws_fanout")
+NAMES: Final = ("ingest", "indicators", "features", "rest", "ws_fanout", "tick")
 
 
 def _importable() -> None:
@@ -43,6 +43,7 @@ def _benchmarks() -> dict[str, Callable[[], dict[str, Any]]]:
         bench_indicators,
         bench_ingest,
         bench_rest,
+        bench_tick,
         bench_ws_fanout,
     )
 
@@ -52,6 +53,7 @@ def _benchmarks() -> dict[str, Callable[[], dict[str, Any]]]:
         "features": bench_features.run,
         "rest": bench_rest.run,
         "ws_fanout": bench_ws_fanout.run,
+        "tick": lambda: asyncio.run(bench_tick.run()),
     }
 
 

@@ -17,7 +17,7 @@ import contextlib
 import logging
 from asyncio import FIRST_COMPLETED
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from app.exchange.errors import ExchangeError, ExchangeRejected, OrderRejected
@@ -108,7 +108,7 @@ class LiveExchange:
         # The stream's connection count when the last successful look began: the same count
         # and a live connection now mean the stream delivered everything in between.
         self._connections_seen = -1
-        self._funding_since = funding_since or datetime.now(UTC)
+        self._funding_since = funding_since or client.clock.now()
         self._funding_seen: set[tuple[str, str]] = set()
 
     @property

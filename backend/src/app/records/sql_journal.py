@@ -12,7 +12,7 @@ streamed: an upstream error that repeats the key it was sent must not be stored 
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -70,6 +70,7 @@ class SqlJournal(JournalReads):
     ) -> None:
         self._sessions = sessions
         self._publisher = publisher
+        self._risk: dict[str, RiskState | None] = {}
         self._run_id = run_id
 
     @property
@@ -333,14 +334,23 @@ class SqlJournal(JournalReads):
             self._publisher.snapshot(account_id, state, at)
 
     async def risk_state(self, account_id: str) -> RiskState | None:
-        """The persisted risk state."""
-        async with session_scope(self._sessions) as session:
-            return await load_risk_state(session, account_id, run_id=self._run_id)
+        """The persisted risk state.
+
+        Read from the database once, then kept: the account's loop (the only writer of its
+        risk state, one instance per account under the account lock) writes through this
+        journal, so every cycle need not read it back.
+        """
+        if account_id not in self._risk:
+            async with session_scope(self._sessions) as session:
+                loaded = await load_risk_state(session, account_id, run_id=self._run_id)
+            self._risk[account_id] = _copied(loaded)
+        return _copied(self._risk[account_id])
 
     async def save_risk_state(self, account_id: str, state: RiskState, *, at: datetime) -> None:
         """Persist the risk state as of ``at``."""
         async with session_scope(self._sessions) as session:
             await save_risk_state(session, account_id, state, at, run_id=self._run_id)
+        self._risk[account_id] = _copied(state)  # only once it is stored
 
     async def paper_state(self, account_id: str) -> dict[str, Any] | None:
         """The paper exchange's saved state."""
@@ -415,3 +425,8 @@ class SqlJournal(JournalReads):
                     order.created_at,
                 )
         return found
+
+
+def _copied(state: RiskState | None) -> RiskState | None:
+    """A copy no caller can change behind the cache's back (``stop_outs`` is a dict)."""
+    return None if state is None else replace(state, stop_outs=dict(state.stop_outs))

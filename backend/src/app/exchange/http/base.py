@@ -53,6 +53,11 @@ class ClientBase:
         self._rate_limits: list[dict[str, Any]] = []
 
     @property
+    def clock(self) -> Clock:
+        """The client's time source (request timestamps, waits)."""
+        return self._clock
+
+    @property
     def transport(self) -> HttpTransport:
         """The underlying transport (weight used, clock offset)."""
         return self._http
