@@ -32,6 +32,7 @@ class SqlCandleStore:
         if not candles:
             return 0
         async with session_scope(self._sessions) as session:
+            await repo.relaxed_durability(session)
             return await repo.upsert_candles(session, candles)
 
     async def gaps(self, symbol: str, interval: str) -> list[datetime]:
@@ -50,6 +51,7 @@ class SqlCandleStore:
         if not snapshots:
             return
         async with session_scope(self._sessions) as session:
+            await repo.relaxed_durability(session)
             await repo.save_snapshots(
                 session,
                 [(v.symbol, v.interval, v.open_time, v.indicator_set, v.values) for v in snapshots],

@@ -15,7 +15,7 @@ class JournalReads:
     _sessions: SessionFactory
     _run_id: str
 
-    async def pending_orders(self, account_id: str) -> list[PendingOrder]:
+    async def _load_pending_orders(self, account_id: str) -> list[PendingOrder]:
         """Orders journaled as intent/unknown (maybe sent) or open, oldest first."""
         async with session_scope(self._sessions) as session:
             rows = await session.scalars(

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.agent.models import AgentControl, AgentEvent
-from app.agent.ports import SavedThesis
+from app.agent.ports import IN_FLIGHT, OPEN, PendingOrder, SavedThesis
 from app.core.secrets import redact, redact_json, redact_optional
 from app.db.session import SessionFactory, session_scope
 from app.db.upsert import insert_ignore
@@ -71,6 +71,7 @@ class SqlJournal(JournalReads):
         self._sessions = sessions
         self._publisher = publisher
         self._risk: dict[str, RiskState | None] = {}
+        self._pending: dict[str, dict[str, PendingOrder]] = {}
         self._run_id = run_id
 
     @property
@@ -194,6 +195,10 @@ class SqlJournal(JournalReads):
                     status_history=[{"status": "intent", "at": at.isoformat()}],
                 )
             )
+        if account_id in self._pending:  # written: the account's pending orders gain it
+            self._pending[account_id][request.client_order_id] = PendingOrder(
+                request.client_order_id, request.symbol, "intent", purpose, at
+            )
         if self._publisher is not None:
             self._publisher.order(
                 account_id, "intent", to_json(asdict(request)) | {"purpose": purpose}
@@ -234,8 +239,30 @@ class SqlJournal(JournalReads):
                 entry["reason"] = error
             row.status_history = [*row.status_history, entry]
             data = order_data(row)
+        self._note_status(data["account_id"], client_order_id, new_status)
         if self._publisher is not None:
             self._publisher.order(data["account_id"], new_status, data)
+
+    def _note_status(self, account_id: str, client_order_id: str, status: str) -> None:
+        """Keep the cached pending orders in step with a committed status change."""
+        pending = self._pending.get(account_id)
+        if pending is None or client_order_id not in pending:
+            return
+        if status in IN_FLIGHT + OPEN:
+            pending[client_order_id] = replace(pending[client_order_id], status=status)
+        else:
+            del pending[client_order_id]
+
+    async def pending_orders(self, account_id: str) -> list[PendingOrder]:
+        """Orders journaled as intent/unknown (maybe sent) or open, oldest first.
+
+        Read from the database once, then kept in step with this journal's own writes (the
+        account's loop is the only writer of its orders): no read at every cycle.
+        """
+        if account_id not in self._pending:
+            loaded = await self._load_pending_orders(account_id)
+            self._pending[account_id] = {p.client_order_id: p for p in loaded}
+        return sorted(self._pending[account_id].values(), key=lambda p: p.intent_at)
 
     async def fills(self, account_id: str, executions: Sequence[Execution]) -> list[Execution]:
         """Store fills (idempotent on the exchange trade id); returns the new ones.
@@ -327,9 +354,8 @@ class SqlJournal(JournalReads):
         ]
         # One statement per table, no look-up first: a snapshot already taken at ``at`` stays.
         async with session_scope(self._sessions) as session:
-            await session.execute(insert_ignore(session, EquitySnapshot, [equity]))
-            if positions:
-                await session.execute(insert_ignore(session, PositionSnapshot, positions))
+            await insert_ignore(session, EquitySnapshot, [equity])
+            await insert_ignore(session, PositionSnapshot, positions)
         if self._publisher is not None:
             self._publisher.snapshot(account_id, state, at)
 
