@@ -40,7 +40,8 @@ from app.llm.models import LlmCall
 from app.llm.provider import LlmDecisionProvider
 from app.market_data.exchange_source import ExchangeMarketData
 from app.market_data.service import MarketDataService
-from app.records.memory_journal import JournalEvent, JournalFill, JournalOrder, MemoryJournal
+from app.records.memory_journal import MemoryJournal
+from app.records.memory_records import JournalEvent, JournalFill, JournalOrder
 from app.records.sql_journal import SqlJournal
 from app.trading.domain import RiskLimits
 from app.trading.models import Decision, DecisionLeg, Fill, Order

@@ -32,7 +32,8 @@ from app.exchange.types import ExchangeOrder, OrderRequest, OrderStatus, OrderTy
 from app.llm.models import LlmCall
 from app.llm.parsing import ParsedDecision, ParsedLeg
 from app.llm.ports import DecisionOutcome, LlmCallRecord
-from app.records.memory_journal import JournalIntegrityError, MemoryJournal
+from app.records.memory_journal import MemoryJournal
+from app.records.memory_records import JournalIntegrityError
 from app.records.publishing import JournalPublisher
 from app.records.sql_journal import SqlJournal
 from app.trading.domain import (

@@ -14,7 +14,7 @@ REPO_ROOT = BACKEND.parent
 
 
 def test_a_read_beside_the_repository_is_recorded_and_one_inside_is_not(tmp_path: Path) -> None:
-    repo, sibling = tmp_path / "repo", tmp_path / "shared" / "data"
+    repo, sibling = tmp_path / "repo", tmp_path / "neighbour" / "data"
     repo.mkdir()
     sibling.mkdir(parents=True)
     (repo / "inside.csv").write_text("a\n")
@@ -53,11 +53,11 @@ def test_allowed_folders_and_reads_elsewhere_are_not_recorded(tmp_path: Path) ->
 def test_a_test_that_reads_beside_the_repository_fails_the_run(tmp_path: Path) -> None:
     # A stand-in repository with a sibling, both in the temporary folder: the session's
     # guard watches the stand-in, and the test it runs reads the sibling.
-    stand_in, beside = tmp_path / "clone" / "repo", tmp_path / "clone" / "shared" / "candles.csv"
+    stand_in, beside = tmp_path / "clone" / "repo", tmp_path / "clone" / "neighbour" / "candles.csv"
     stand_in.mkdir(parents=True)
     (stand_in / "test_reads_beside.py").write_text(
         "from pathlib import Path\n\n\n"
-        "def test_reads_shared_candles() -> None:\n"
+        "def test_reads_neighbour_candles() -> None:\n"
         "    try:\n"
         f"        Path({str(beside)!r}).read_text()\n"
         "    except FileNotFoundError:\n"
@@ -84,7 +84,7 @@ def test_a_test_that_reads_beside_the_repository_fails_the_run(tmp_path: Path) -
 
 def test_a_clone_inside_an_allowed_folder_is_still_guarded(tmp_path: Path) -> None:
     """A clone under the temporary directory: its siblings are not allowed for that."""
-    repo, sibling = tmp_path / "clone" / "repo", tmp_path / "clone" / "shared"
+    repo, sibling = tmp_path / "clone" / "repo", tmp_path / "clone" / "neighbour"
     repo.mkdir(parents=True)
     sibling.mkdir()
     (sibling / "candles.csv").write_text("b\n")
