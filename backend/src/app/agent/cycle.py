@@ -9,18 +9,48 @@ today, an approval queue or a backtest's bookkeeping later, without touching the
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
 from app.agent.execution import Executor
+from app.agent.guardian import UnmanagedPolicy
 from app.agent.theses import Theses
 from app.exchange.ports import AccountState
+from app.exchange.types import OrderType
 from app.indicators.schemas import AssetFeatures
 from app.llm.parsing import ParsedLeg
 from app.llm.ports import DecisionOutcome
 from app.market_data.ports import MarkState
-from app.trading.domain import LegVerdict, MarketSnapshot, RiskState
+from app.trading.domain import LegVerdict, MarketSnapshot, RiskLimits, RiskState
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    """What one account's loop trades, and how."""
+
+    account_id: str
+    symbols: Mapping[str, str]  # asset -> symbol
+    interval: str
+    long_interval: str
+    limits: RiskLimits
+    grace: timedelta = timedelta(seconds=5)
+    entry_type: OrderType = OrderType.MARKET
+    unmanaged_policy: UnmanagedPolicy = "adopt"
+
+
+@dataclass(slots=True)
+class TickOutcome:
+    """What one cycle did, for logs, tests, progress and the API."""
+
+    at: datetime
+    skipped: str | None = None
+    orders_sent: int = 0
+    fills: int = 0
+    closed_by_invalidation: list[str] = field(default_factory=list)
+    decided: bool = False
+    held: list[str] = field(default_factory=list)
+    """Symbols whose approved legs the execution policy kept back."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,23 +22,24 @@ stages (their values are in :mod:`app.agent.cycle`):
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable, Collection
+from datetime import datetime
 
 from app.agent import order_ids
 from app.agent.cycle import (
+    AgentConfig,
     ApprovedLeg,
     AutomaticExecution,
     CycleInputs,
     ExecutionPolicy,
     Judgement,
+    TickOutcome,
 )
 from app.agent.execution import Executor
 from app.agent.failures import JournalBacklog, is_transient
 from app.agent.feed import MarketFeed
 from app.agent.fills import FillRecorder
-from app.agent.guardian import Guardian, UnmanagedPolicy
+from app.agent.guardian import Guardian
 from app.agent.invalidations import close_invalidated
 from app.agent.operator_actions import OperatorActions
 from app.agent.ports import Journal
@@ -49,45 +50,17 @@ from app.agent.views import account_snapshot, decision_context, market_snapshots
 from app.core.clock import Clock
 from app.core.types import interval_delta, last_closed_open
 from app.exchange.ports import AccountState, Exchange
-from app.exchange.types import OrderType
 from app.indicators.features import feature_names
 from app.indicators.schemas import IndicatorConfig
 from app.llm.context import HistoryItem
 from app.llm.ports import DecisionOutcome, DecisionProvider
 from app.market_data.ports import MarketView
-from app.trading.domain import RiskLimits
 from app.trading.risk import evaluate, roll_day
+
+__all__ = ["AgentConfig", "AgentLoop", "TickHook", "TickOutcome"]
 
 logger = logging.getLogger(__name__)
 FEATURES = feature_names(IndicatorConfig())
-
-
-@dataclass(frozen=True, slots=True)
-class AgentConfig:
-    """What one account's loop trades, and how."""
-
-    account_id: str
-    symbols: Mapping[str, str]  # asset -> symbol
-    interval: str
-    long_interval: str
-    limits: RiskLimits
-    grace: timedelta = timedelta(seconds=5)
-    entry_type: OrderType = OrderType.MARKET
-    unmanaged_policy: UnmanagedPolicy = "adopt"
-
-
-@dataclass(slots=True)
-class TickOutcome:
-    """What one cycle did, for logs, tests, progress and the API."""
-
-    at: datetime
-    skipped: str | None = None
-    orders_sent: int = 0
-    fills: int = 0
-    closed_by_invalidation: list[str] = field(default_factory=list)
-    decided: bool = False
-    held: list[str] = field(default_factory=list)
-    """Symbols whose approved legs the execution policy kept back."""
 
 
 type TickHook = Callable[[TickOutcome], Awaitable[None]]

@@ -3,8 +3,8 @@
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
+from app.agent.cycle import AgentConfig
 from app.agent.theses import Thesis
 from app.exchange.ports import AccountState, Exchange
 from app.indicators.schemas import AssetFeatures
@@ -18,9 +18,6 @@ from app.trading.domain import (
     Position,
     PositionSide,
 )
-
-if TYPE_CHECKING:
-    from app.agent.loop import AgentConfig
 
 
 def _side(amount: Decimal) -> PositionSide:
@@ -45,7 +42,7 @@ def account_snapshot(
 
 
 def decision_context(
-    config: "AgentConfig",
+    config: AgentConfig,
     now: datetime,
     state: AccountState,
     features: Mapping[str, AssetFeatures],
