@@ -1,10 +1,15 @@
-"""The ``trading-agent`` command (also ``python -m app.main``)."""
+"""The ``trading-agent`` command (also ``python -m app.main``).
+
+Bare ``trading-agent`` (with ``--replay``, ``--check-config``...) serves; the subcommands in
+:mod:`app.commands` (``backtest``, ``backfill``, ``replay-decisions``) run once and exit.
+"""
 
 import argparse
 import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from app import __version__
 from app.application import configured_app
@@ -15,6 +20,9 @@ from app.runtime.container import RuntimeOptions
 from app.runtime.market_source import check_market
 
 logger = logging.getLogger("app")
+
+COMMANDS: tuple[ModuleType, ...] = ()
+"""The subcommand modules in ``--help`` order (see :mod:`app.commands`)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,12 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
         " too), print a summary without secrets, and exit",
     )
     parser.add_argument("--version", action="version", version=f"trading-agent {__version__}")
+    subparsers = parser.add_subparsers(
+        dest="command", metavar="COMMAND", help="run once and exit instead of serving"
+    )
+    for command in COMMANDS:
+        command.add_parser(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Validate configuration (exit 2 on error), then serve until interrupted."""
     args = build_parser().parse_args(argv)
+    for command in COMMANDS:
+        if args.command == command.NAME:
+            raise SystemExit(command.run(args))
     app, settings = configured_app(RuntimeOptions(replay=args.replay))
     if args.check_config:
         market = _market_or_exit(settings, replay=args.replay)

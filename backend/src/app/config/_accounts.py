@@ -6,7 +6,7 @@ In multi-account mode account ``alice`` reads ``ASTERDEX_API_KEY_ALICE`` (any ca
 
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
@@ -21,8 +21,23 @@ from app.config._values import (
 )
 from app.core.types import DEFAULT_ACCOUNT_ID, AccountId, TradingMode
 
-if TYPE_CHECKING:
-    from app.config._settings import Settings
+
+class AccountDefaults(Protocol):
+    """What account resolution reads from the global settings.
+
+    A protocol rather than ``Settings`` itself so that this module does not import the
+    module that imports it. The per-field fallbacks are read by name (``ACCOUNT_VARIABLES``).
+    """
+
+    @property
+    def multi_account_mode(self) -> bool:
+        """Whether ``ACCOUNT_IDS`` lists the accounts."""
+        ...
+
+    @property
+    def account_ids(self) -> list[str]:
+        """The configured account ids (multi-account mode only)."""
+        ...
 
 # Field name of AccountSettings -> the global variable it falls back to. The per-account
 # variable is the global name plus "_<ID>".
@@ -87,7 +102,7 @@ class AccountSettings(BaseModel):
 
 
 def resolve_accounts(
-    settings: "Settings", raw: Mapping[str, str]
+    settings: AccountDefaults, raw: Mapping[str, str]
 ) -> tuple[tuple[AccountSettings, ...], list[str]]:
     """Build every account from the globals and its ``<VAR>_<ID>`` overrides.
 
@@ -122,7 +137,7 @@ def resolve_accounts(
 
 
 def _resolve_one(
-    settings: "Settings", raw: Mapping[str, str], account_id: str
+    settings: AccountDefaults, raw: Mapping[str, str], account_id: str
 ) -> tuple[AccountSettings | None, list[str]]:
     data: dict[str, object] = {"id": account_id}
     overridden: dict[str, str] = {}
