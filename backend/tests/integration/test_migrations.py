@@ -72,7 +72,7 @@ async def test_cli_upgrade_and_downgrade_on_postgres(postgres_url: str) -> None:
     check = alembic("check", database_url=postgres_url)
     assert check.returncode == 0, check.stdout + check.stderr  # models match the migrations
 
-    down = alembic("downgrade", "-1", database_url=postgres_url)
+    down = alembic("downgrade", "0006", database_url=postgres_url)
     assert down.returncode == 0, down.stderr
     assert "run_id" not in await column_names(postgres_url, "llm_calls")
     base = alembic("downgrade", "base", database_url=postgres_url)
