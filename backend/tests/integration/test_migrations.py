@@ -93,7 +93,7 @@ async def test_cli_upgrade_and_downgrade_on_sqlite(tmp_path: Path) -> None:
     check = alembic("check", database_url=url)
     assert check.returncode == 0, check.stdout + check.stderr
 
-    down = alembic("downgrade", "-1", database_url=url)
+    down = alembic("downgrade", "0006", database_url=url)
     assert down.returncode == 0, down.stderr
     assert "run_id" not in await column_names(url, "llm_calls")
     base = alembic("downgrade", "base", database_url=url)
