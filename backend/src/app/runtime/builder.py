@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from app.agent.loop import AgentConfig, AgentLoop
+from app.agent.ports import Journal
 from app.agent.supervisor import ManagedAgent
 from app.config import AccountSettings, Settings
 from app.core.clock import Clock
@@ -30,14 +31,13 @@ from app.exchange.ports import Exchange
 from app.exchange.types import OrderType
 from app.indicators.features import feature_names
 from app.indicators.schemas import IndicatorConfig
-from app.llm.guard import GuardedDecisionProvider
+from app.llm.guard import GuardedDecisionProvider, SpendLedger
 from app.llm.http import OpenRouterClient
 from app.llm.provider import LlmDecisionProvider
 from app.llm.repository import DatabaseSpendLedger
 from app.llm.rules import RulesDecisionProvider
 from app.market_data.service import MarketDataService
 from app.market_data.symbols import UnknownAssetError
-from app.records.sql_journal import SqlJournal
 from app.trading.domain import RiskLimits
 
 logger = logging.getLogger(__name__)
@@ -60,20 +60,30 @@ class Shared:
         market: The market data service every loop reads.
         journal: Where every account's records go.
         clock: The run's clock (wall clock, or a replay's).
-        sessions: Database sessions (the LLM spend ledger, paper state).
+        sessions: Database sessions (the LLM spend ledger); None for a run in memory.
         filters: AsterDEX's symbol filters; None on a replay (live accounts then wait).
         until: When the run ends (a replay's recording), or None.
         clients: HTTP clients and streams the run opened, in closing order.
+        spend: The LLM spend ledger; None: the calls persisted in ``sessions``.
     """
 
     settings: Settings
     market: MarketDataService
-    journal: SqlJournal
+    journal: Journal
     clock: Clock
-    sessions: SessionFactory
+    sessions: SessionFactory | None
     filters: dict[str, SymbolFilters] | None
     until: datetime | None = None
     clients: list[Closeable] = field(default_factory=list)
+    spend: SpendLedger | None = None
+
+    def spend_ledger(self) -> SpendLedger:
+        """Where the LLM budget reads the day's spend."""
+        if self.spend is not None:
+            return self.spend
+        if self.sessions is None:
+            raise ValueError("a run without a database needs its own spend ledger")
+        return DatabaseSpendLedger(self.sessions)
 
     @property
     def rule_filters(self) -> Mapping[str, SymbolFilters]:
@@ -227,7 +237,7 @@ async def build_account(shared: Shared, account: AccountSettings) -> AccountRunt
         llm,
         RulesDecisionProvider(),
         clock=shared.clock,
-        spend=DatabaseSpendLedger(shared.sessions),
+        spend=shared.spend_ledger(),
         daily_budget_usd=shared.settings.llm_daily_budget_usd,
         alert=lambda kind, message: shared.journal.event(
             account.id, kind, message, at=shared.clock.now(), severity="critical"

@@ -1,0 +1,262 @@
+"""Run a backtest: the live agent loop on a simulated clock, the paper exchange, memory ports.
+
+Nothing here decides or trades: the account is built by
+:func:`app.runtime.builder.build_account` exactly as the server builds a paper account, and
+driven by :meth:`app.agent.loop.AgentLoop.run` exactly as the server drives it. Only the
+parts differ: a :class:`~app.core.clock.SimulatedClock` (a sleep jumps to the next candle
+close), recorded candles as the market source (no candle is served before it has closed on
+that clock), an in-memory journal and candle store, and the offline symbol filters. The
+paper replay and a backtest of the same window therefore make the same trades.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from app.agent.cycle import TickOutcome
+from app.backtest.spec import BacktestSpec, resolve
+from app.config import AccountSettings, Settings
+from app.core.clock import Clock, SimulatedClock
+from app.core.errors import ConfigError
+from app.core.types import KLINE_INTERVALS_MS
+from app.indicators.schemas import IndicatorConfig
+from app.market_data.ports import MarketDataSource
+from app.market_data.service import MarketDataService
+from app.market_data.symbols import UnknownAssetError, resolve_assets
+from app.records.memory_journal import MemoryJournal
+from app.runtime.builder import Shared, build_account
+from app.trading.runs import new_run_id
+
+logger = logging.getLogger(__name__)
+
+_ZERO = Decimal(0)
+
+
+class RunStatus(StrEnum):
+    """How a backtest ended (or that it has not yet)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    COST_CAP = "stopped_at_cost_cap"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where a running backtest is.
+
+    Attributes:
+        ticks: Decision cycles run.
+        total_ticks: Decision cycles in the window.
+        candles: Closed candles of the decision interval processed (ticks x assets).
+        decisions: Decisions recorded.
+        trades: Fills so far.
+        equity: The account's equity after the last cycle.
+        llm_cost_usd: LLM spend so far.
+        at: The simulated time of the last cycle.
+    """
+
+    ticks: int
+    total_ticks: int
+    candles: int
+    decisions: int
+    trades: int
+    equity: Decimal | None
+    llm_cost_usd: Decimal
+    at: datetime | None
+
+    def fields(self) -> dict[str, object]:
+        """What a progress bar shows beside the count."""
+        return {
+            "candles": self.candles,
+            "decisions": self.decisions,
+            "trades": self.trades,
+            "equity": f"{self.equity:.2f}" if self.equity is not None else "-",
+        }
+
+
+ProgressHook = Callable[[Progress], Awaitable[None]]
+
+
+@dataclass
+class BacktestRun:
+    """A backtest's parts and, once it ended, its records.
+
+    Attributes:
+        run_id: The run's id (``backtest-<uuid>``): its records' scope.
+        spec: The request.
+        settings: The resolved settings.
+        account: The paper account it traded.
+        journal: Every record the loop wrote (decisions with their LLM calls, orders,
+            fills, equity, positions, events).
+        source: The market data it replayed.
+        symbols: Asset -> exchange symbol.
+        status: How it ended.
+        notes: Warnings for the report (cost cap reached, possible training leakage...).
+        error: Why it failed, when it did.
+        progress: The last progress.
+    """
+
+    run_id: str
+    spec: BacktestSpec
+    settings: Settings
+    account: AccountSettings
+    journal: MemoryJournal
+    source: MarketDataSource
+    symbols: dict[str, str] = field(default_factory=dict)
+    status: RunStatus = RunStatus.PENDING
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+    progress: Progress | None = None
+
+
+def decision_times(start: datetime, end: datetime, interval: str) -> int:
+    """How many candle closes of ``interval`` fall in ``[start, end)`` (the run's cycles)."""
+    step = KLINE_INTERVALS_MS[interval]
+    first = -(-int(start.timestamp() * 1000) // step)  # the first close at or after start
+    last = -(-int(end.timestamp() * 1000) // step)  # the first close at or after end
+    return max(0, last - first)
+
+
+def llm_spend(journal: MemoryJournal) -> Decimal:
+    """What the run's LLM calls cost (cached replies cost nothing)."""
+    return sum(
+        (call.cost_usd or _ZERO for decision in journal.decisions for call in decision.calls),
+        _ZERO,
+    )
+
+
+SourceFactory = Callable[[Clock], MarketDataSource]
+"""Builds the run's market source on the run's clock (no candle is served before it closed)."""
+
+
+async def run_backtest(
+    spec: BacktestSpec,
+    source_of: SourceFactory,
+    *,
+    run_id: str | None = None,
+    on_progress: ProgressHook | None = None,
+    cancel: asyncio.Event | None = None,
+    shared_hook: Callable[[Shared], None] | None = None,
+) -> BacktestRun:
+    """Run ``spec`` to its end, a cost cap, or ``cancel``.
+
+    Args:
+        spec: The request.
+        source_of: Builds the recorded candles (a CSV directory or the database's) on the
+            run's simulated clock.
+        run_id: The run's id; a fresh ``backtest-<uuid>`` by default.
+        on_progress: Told after every cycle.
+        cancel: Set to stop between cycles (the run ends ``cancelled``).
+        shared_hook: Adjusts the run's shared parts before the account is built (the LLM
+            reply cache, for one).
+
+    Returns:
+        The run with its records; ``status`` says how it ended.
+
+    Raises:
+        ConfigError: The request or the data cannot make a run (one line per problem).
+    """
+    settings, account = resolve(spec)
+    clock = SimulatedClock(spec.start)
+    source = source_of(clock)
+    journal = MemoryJournal()
+    run = BacktestRun(run_id or new_run_id("backtest"), spec, settings, account, journal, source)
+    intervals = tuple(dict.fromkeys((spec.interval, spec.long_interval)))
+    await check_history(source, spec, intervals)
+    market = MarketDataService(
+        source, None, clock, intervals=intervals, backfill_bars=settings.backfill_bars
+    )
+    shared = Shared(settings, market, journal, clock, None, None, until=spec.end, spend=journal)
+    if shared_hook is not None:
+        shared_hook(shared)
+    try:
+        runtime = await build_account(shared, account)
+        loop = runtime.managed.loop
+        if loop is None:
+            raise ConfigError([f"backtest: the account cannot run: {runtime.managed.detail}"])
+        run.symbols = dict(loop.config.symbols)
+        await _drive(run, loop.run, clock, on_progress, cancel)
+    finally:
+        for client in shared.clients:
+            await client.aclose()
+    return run
+
+
+async def _drive(
+    run: BacktestRun,
+    loop_run: Callable[..., Awaitable[None]],
+    clock: SimulatedClock,
+    on_progress: ProgressHook | None,
+    cancel: asyncio.Event | None,
+) -> None:
+    spec, journal = run.spec, run.journal
+    stop = cancel or asyncio.Event()
+    total = decision_times(spec.start, spec.end, spec.interval)
+    ticks = 0
+    run.status = RunStatus.RUNNING
+
+    async def on_tick(outcome: TickOutcome) -> None:
+        nonlocal ticks
+        ticks += 1
+        equity = journal.equity[-1].equity if journal.equity else None
+        spent = llm_spend(journal)
+        run.progress = Progress(
+            ticks,
+            total,
+            ticks * len(run.symbols),
+            len(journal.decisions),
+            len(journal.fill_records),
+            equity,
+            spent,
+            outcome.at,
+        )
+        if spec.max_cost_usd is not None and spent >= spec.max_cost_usd:
+            run.status = RunStatus.COST_CAP
+            run.notes.append(
+                f"stopped at the cost cap: LLM spend {spent} USD reached --max-cost-usd "
+                f"{spec.max_cost_usd} at {clock.now().isoformat()}"
+            )
+            stop.set()
+        if on_progress is not None:
+            await on_progress(run.progress)
+
+    await loop_run(stop, on_tick=on_tick, until=spec.end)
+    if run.status is RunStatus.RUNNING:
+        run.status = RunStatus.CANCELLED if stop.is_set() else RunStatus.COMPLETED
+
+
+async def check_history(
+    source: MarketDataSource, spec: BacktestSpec, intervals: Sequence[str]
+) -> None:
+    """Refuse a request the data cannot serve: unknown assets, no warm-up before the start.
+
+    Raises:
+        ConfigError: One line per asset and interval without enough history.
+    """
+    try:
+        symbols = resolve_assets(spec.assets, await source.symbols())
+    except UnknownAssetError as exc:
+        raise ConfigError([f"--assets: {exc}"]) from exc
+    warmup = IndicatorConfig().warmup_bars
+    problems: list[str] = []
+    for symbol in symbols.values():
+        for interval in intervals:
+            step = timedelta(milliseconds=KLINE_INTERVALS_MS[interval])
+            before = await source.candles(
+                symbol, interval, start=spec.start - step * (warmup + 1), end=spec.start - step
+            )
+            if len(before) < warmup:
+                problems.append(
+                    f"--from {spec.start.isoformat()}: {symbol} has {len(before)} {interval} "
+                    f"candles before it, the indicators need {warmup} (start later, or "
+                    "backfill more history)"
+                )
+    if problems:
+        raise ConfigError(problems)
