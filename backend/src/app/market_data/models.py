@@ -1,4 +1,4 @@
-"""Market data tables: closed candles and the indicator snapshots computed from them."""
+"""Market data tables: closed candles (last and mark price), indicator snapshots, funding."""
 
 from datetime import datetime
 from decimal import Decimal
@@ -27,6 +27,24 @@ class Candle(Base):
     quote_volume: Mapped[Decimal | None]
     trade_count: Mapped[int | None] = mapped_column(BigInteger)
     ingested_at: Mapped[datetime] = created_at()
+
+
+class MarkCandle(Base):
+    """One closed mark-price kline (backfilled for backtests), keyed like :class:`Candle`.
+
+    The exchange's mark-price klines carry no volume, so only the prices are kept.
+    Hypertable on ``open_time`` when TimescaleDB is in use, like ``candles``.
+    """
+
+    __tablename__ = "mark_candles"
+
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    interval: Mapped[str] = mapped_column(String(4), primary_key=True)
+    open_time: Mapped[datetime] = mapped_column(primary_key=True)
+    open: Mapped[Decimal]
+    high: Mapped[Decimal]
+    low: Mapped[Decimal]
+    close: Mapped[Decimal]
 
 
 class IndicatorSnapshot(Base):

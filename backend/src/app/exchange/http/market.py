@@ -99,6 +99,28 @@ class MarketDataMixin(ClientBase):
         now_ms = self._http.now_ms()
         return [parse_kline(symbol, interval, row, now_ms) for row in data]
 
+    async def mark_price_klines(
+        self,
+        symbol: str,
+        interval: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[Kline]:
+        """One page of mark-price candles, oldest first (volume fields carry no meaning)."""
+        if not 0 < limit <= KLINES_MAX_LIMIT:
+            raise ValueError(f"limit must be 1..{KLINES_MAX_LIMIT}, not {limit}")
+        params = [("symbol", symbol), ("interval", interval)]
+        if start is not None:
+            params.append(("startTime", str(to_ms(start))))
+        if end is not None:
+            params.append(("endTime", str(to_ms(end))))
+        params.append(("limit", str(limit)))
+        data = await self._call(ep.MARK_PRICE_KLINES, params, weight=_kline_weight(limit))
+        now_ms = self._http.now_ms()
+        return [parse_kline(symbol, interval, row, now_ms) for row in data]
+
     async def iter_klines(
         self, symbol: str, interval: str, *, start: datetime, end: datetime | None = None
     ) -> AsyncIterator[list[Kline]]:

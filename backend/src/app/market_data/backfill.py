@@ -1,0 +1,424 @@
+"""Historical backfill: klines, mark-price klines and funding rates over a date window.
+
+For backtests that reach further back than the bundled sample (``trading-agent backfill``).
+Every series is walked in pages of the endpoint's limit on the interval grid. A page whose
+bars are all stored costs one query and no request, so a second identical run asks the
+exchange for nothing, and an interrupted run (each page is committed as it lands) resumes
+at the first page with a hole. Only bars closed by the clock's "now" are stored, never the
+forming one; writes are idempotent on each table's key.
+
+Funding has no fixed grid (a symbol settles every 1, 4 or 8 hours), so its holes are found
+from the stored times: a stretch longer than the shortest spacing seen (one hour when there
+is nothing to compare) is fetched again, from the first hole to the last, in pages.
+"""
+
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from itertools import pairwise
+from typing import Final, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.clock import Clock
+from app.core.types import KLINE_INTERVALS_MS, interval_delta, last_closed_open
+from app.db.session import SessionFactory, session_scope
+from app.db.upsert import insert_ignore
+from app.exchange.types import FundingRate, Kline
+from app.market_data import repository as repo
+from app.market_data.models import FundingRateRow, MarkCandle
+
+logger = logging.getLogger(__name__)
+
+KLINES_PAGE: Final = 1500
+"""Bars per ``klines`` / ``markPriceKlines`` request (the endpoints' maximum ``limit``)."""
+FUNDING_PAGE: Final = 1000
+"""Rows per ``fundingRate`` request (the endpoint's maximum ``limit``)."""
+BACKFILL_INTERVALS: Final = tuple(
+    name for name, length in KLINE_INTERVALS_MS.items() if length <= 86_400_000
+)
+"""Intervals a backfill accepts: up to a day, whose bars sit on a grid from the epoch
+(weekly and monthly bars do not)."""
+_SHORTEST_FUNDING: Final = timedelta(hours=1)
+_MS: Final = timedelta(milliseconds=1)
+
+
+class BackfillSource(Protocol):
+    """The exchange's history endpoints (:class:`~app.exchange.http.client.AsterdexClient`)."""
+
+    async def klines(
+        self,
+        symbol: str,
+        interval: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[Kline]:
+        """One page of candles from ``start`` to ``end`` (open times, inclusive)."""
+        ...
+
+    async def mark_price_klines(
+        self,
+        symbol: str,
+        interval: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[Kline]:
+        """One page of mark-price candles from ``start`` to ``end`` (inclusive)."""
+        ...
+
+    async def funding_rates(
+        self,
+        symbol: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+    ) -> list[FundingRate]:
+        """Settled funding rates from ``start`` to ``end`` (inclusive), oldest first."""
+        ...
+
+
+ProgressSink = Callable[[int, int, Mapping[str, object]], None]
+"""Told ``(done, total, fields)`` as units complete (``ProgressReporter.advance``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillPlan:
+    """What to backfill.
+
+    Attributes:
+        symbols: Exchange symbols (``BTCUSDT``).
+        intervals: Kline intervals, each one of :data:`BACKFILL_INTERVALS`.
+        start: First instant of the window (UTC).
+        end: End of the window, exclusive (UTC); capped at the clock's now when run.
+    """
+
+    symbols: tuple[str, ...]
+    intervals: tuple[str, ...]
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        unknown = [i for i in self.intervals if i not in BACKFILL_INTERVALS]
+        if unknown:
+            raise ValueError(f"unsupported interval(s): {', '.join(unknown)}")
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("the window's times must be timezone-aware")
+        if self.start >= self.end:
+            raise ValueError("the window must start before it ends")
+
+
+@dataclass(slots=True)
+class BackfillResult:
+    """What a backfill stored and how many requests it made.
+
+    Attributes:
+        candles: New rows in ``candles``.
+        mark_candles: New rows in ``mark_candles``.
+        funding_rates: New rows in ``funding_rates``.
+        requests: History requests sent to the exchange.
+        per_series: New candles per ``(symbol, interval)``.
+    """
+
+    candles: int = 0
+    mark_candles: int = 0
+    funding_rates: int = 0
+    requests: int = 0
+    per_series: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+class _Series(Protocol):
+    """One kind of kline table: what it holds already, how to fetch and store more."""
+
+    name: str
+
+    async def missing(
+        self, session: AsyncSession, symbol: str, interval: str, first: datetime, last: datetime
+    ) -> list[datetime]: ...
+
+    async def fetch(
+        self, source: BackfillSource, symbol: str, interval: str, first: datetime, last: datetime
+    ) -> list[Kline]: ...
+
+    async def save(self, session: AsyncSession, candles: Sequence[Kline]) -> None: ...
+
+
+def _page_limit(first: datetime, last: datetime, step: timedelta) -> int:
+    return (last - first) // step + 1
+
+
+class _Candles:
+    name = "candles"
+
+    async def missing(
+        self, session: AsyncSession, symbol: str, interval: str, first: datetime, last: datetime
+    ) -> list[datetime]:
+        return await repo.missing_open_times(session, symbol, interval, first, last)
+
+    async def fetch(
+        self, source: BackfillSource, symbol: str, interval: str, first: datetime, last: datetime
+    ) -> list[Kline]:
+        limit = _page_limit(first, last, interval_delta(interval))
+        return await source.klines(symbol, interval, start=first, end=last, limit=limit)
+
+    async def save(self, session: AsyncSession, candles: Sequence[Kline]) -> None:
+        await repo.upsert_candles(session, candles)
+
+
+class _MarkCandles:
+    name = "mark_candles"
+
+    async def missing(
+        self, session: AsyncSession, symbol: str, interval: str, first: datetime, last: datetime
+    ) -> list[datetime]:
+        stored = {
+            _utc(moment)
+            for moment in await session.scalars(
+                select(MarkCandle.open_time).where(
+                    MarkCandle.symbol == symbol,
+                    MarkCandle.interval == interval,
+                    MarkCandle.open_time.between(first, last),
+                )
+            )
+        }
+        step = interval_delta(interval)
+        count = _page_limit(first, last, step)
+        return [t for t in (first + step * i for i in range(count)) if t not in stored]
+
+    async def fetch(
+        self, source: BackfillSource, symbol: str, interval: str, first: datetime, last: datetime
+    ) -> list[Kline]:
+        limit = _page_limit(first, last, interval_delta(interval))
+        return await source.mark_price_klines(symbol, interval, start=first, end=last, limit=limit)
+
+    async def save(self, session: AsyncSession, candles: Sequence[Kline]) -> None:
+        await insert_ignore(
+            session,
+            MarkCandle,
+            [
+                {
+                    "symbol": c.symbol,
+                    "interval": c.interval,
+                    "open_time": c.open_time,
+                    "open": c.open,
+                    "high": c.high,
+                    "low": c.low,
+                    "close": c.close,
+                }
+                for c in candles
+            ],
+        )
+
+
+_SERIES: Final[tuple[_Series, ...]] = (_Candles(), _MarkCandles())
+
+
+def grid_window(
+    start: datetime, end: datetime, interval: str, now: datetime
+) -> tuple[datetime, datetime] | None:
+    """Open times of the first and last closed bar inside ``[start, end)``, or None if none.
+
+    A bar is inside when it opens at or after ``start`` and before ``end``; it is closed
+    when it ends by ``now``.
+    """
+    step_ms = KLINE_INTERVALS_MS[interval]
+    start_ms, end_ms = _to_ms(start), _to_ms(end)
+    first = -(-start_ms // step_ms) * step_ms
+    last = min((end_ms - 1) // step_ms * step_ms, _to_ms(last_closed_open(now, interval)))
+    if last < first:
+        return None
+    return _from_ms(first), _from_ms(last)
+
+
+async def backfill(
+    plan: BackfillPlan,
+    source: BackfillSource,
+    sessions: SessionFactory,
+    clock: Clock,
+    *,
+    progress: ProgressSink | None = None,
+) -> BackfillResult:
+    """Store the plan's closed klines, mark-price klines and funding rates; resume as needed.
+
+    Progress counts bars (each series' bars in the window, once for klines and once for
+    mark-price klines) plus one unit per symbol's funding history.
+
+    Raises:
+        ExchangeError: The exchange failed past the client's retries; what was stored so far
+            stays, and the same call resumes from there.
+        DatabaseError: The database failed (likewise resumable).
+    """
+    now = clock.now()
+    windows = {
+        interval: grid_window(plan.start, plan.end, interval, now) for interval in plan.intervals
+    }
+    bars = {
+        interval: _page_limit(*window, interval_delta(interval)) if window else 0
+        for interval, window in windows.items()
+    }
+    total = sum(bars.values()) * len(plan.symbols) * len(_SERIES) + len(plan.symbols)
+    result = BackfillResult()
+    done = 0
+
+    def report(fields: Mapping[str, object]) -> None:
+        if progress is not None:
+            progress(done, total, fields)
+
+    for symbol in plan.symbols:
+        for interval in plan.intervals:
+            window = windows[interval]
+            for series in _SERIES:
+                if window is None:
+                    continue
+                async for page_bars, new in _fill_series(
+                    series, source, sessions, symbol, interval, window, result
+                ):
+                    done += page_bars
+                    report({"series": f"{symbol} {interval} {series.name}", "new": new})
+        new_funding = await _fill_funding(
+            source, sessions, symbol, plan.start, min(plan.end, now), result
+        )
+        done += 1
+        report({"series": f"{symbol} funding", "new": new_funding})
+    return result
+
+
+async def _fill_series(
+    series: _Series,
+    source: BackfillSource,
+    sessions: SessionFactory,
+    symbol: str,
+    interval: str,
+    window: tuple[datetime, datetime],
+    result: BackfillResult,
+) -> AsyncIterator[tuple[int, int]]:
+    """Walk one series page by page; yield ``(bars in the page, new rows)`` per page."""
+    step = interval_delta(interval)
+    page_start, last = window
+    while page_start <= last:
+        page_end = min(page_start + step * (KLINES_PAGE - 1), last)
+        async with session_scope(sessions) as session:
+            missing = await series.missing(session, symbol, interval, page_start, page_end)
+        new = 0
+        if missing:
+            fetched = await series.fetch(source, symbol, interval, missing[0], missing[-1])
+            result.requests += 1
+            wanted = set(missing)
+            # Only closed bars on the grid that are not stored yet: never the forming bar,
+            # and nothing outside the page (a server may answer more than was asked).
+            keep = [c for c in fetched if c.closed and c.open_time in wanted]
+            keep = list({c.open_time: c for c in keep}.values())
+            if keep:
+                async with session_scope(sessions) as session:
+                    await series.save(session, keep)
+            new = len(keep)
+            if series.name == "candles":
+                result.candles += new
+                key = (symbol, interval)
+                result.per_series[key] = result.per_series.get(key, 0) + new
+            else:
+                result.mark_candles += new
+            if len(keep) < len(missing):
+                logger.info(
+                    "%s %s %s: the exchange has no bar for %d of %d open times from %s",
+                    symbol,
+                    interval,
+                    series.name,
+                    len(missing) - len(keep),
+                    len(missing),
+                    missing[0].isoformat(),
+                )
+        yield _page_limit(page_start, page_end, step), new
+        page_start = page_end + step
+
+
+async def _fill_funding(
+    source: BackfillSource,
+    sessions: SessionFactory,
+    symbol: str,
+    start: datetime,
+    end: datetime,
+    result: BackfillResult,
+) -> int:
+    """Fetch the funding rates of ``[start, end)`` that are not stored; how many were new."""
+    if end <= start:
+        return 0
+    async with session_scope(sessions) as session:
+        stored = sorted(
+            _utc(moment)
+            for moment in await session.scalars(
+                select(FundingRateRow.funding_time).where(
+                    FundingRateRow.symbol == symbol,
+                    FundingRateRow.funding_time >= start,
+                    FundingRateRow.funding_time < end,
+                )
+            )
+        )
+    span = funding_span(stored, start, end)
+    if span is None:
+        return 0
+    cursor, stop = span
+    known = set(stored)
+    new = 0
+    while cursor < stop:
+        page = await source.funding_rates(symbol, start=cursor, end=stop - _MS, limit=FUNDING_PAGE)
+        result.requests += 1
+        rates: list[tuple[datetime, Decimal]] = [
+            (rate.time, rate.rate)
+            for rate in page
+            if rate.symbol == symbol and start <= rate.time < end and rate.time not in known
+        ]
+        if rates:
+            async with session_scope(sessions) as session:
+                await repo.save_funding_rates(session, symbol, rates)
+            known.update(moment for moment, _ in rates)
+            new += len(rates)
+        if len(page) < FUNDING_PAGE:
+            break
+        cursor = page[-1].time + _MS
+    result.funding_rates += new
+    return new
+
+
+def funding_span(
+    stored: Sequence[datetime], start: datetime, end: datetime
+) -> tuple[datetime, datetime] | None:
+    """The stretch ``[from, to)`` of ``[start, end)`` still to fetch, or None when complete.
+
+    ``stored`` are the funding times held in the window, sorted. The shortest spacing among
+    them is taken as the symbol's funding period (one hour, the shortest there is, without
+    two to compare); any longer stretch without a row, at either end too, is a hole.
+    """
+    if not stored:
+        return start, end
+    spacings = [b - a for a, b in pairwise(stored)]
+    period = min(spacings) if spacings else _SHORTEST_FUNDING
+    holes: list[tuple[datetime, datetime]] = []
+    if stored[0] - period >= start:
+        holes.append((start, stored[0]))
+    holes.extend((a + _MS, b) for a, b in pairwise(stored) if b - a > period)
+    if end - stored[-1] > period:
+        holes.append((stored[-1] + _MS, end))
+    if not holes:
+        return None
+    return holes[0][0], holes[-1][1]
+
+
+def _to_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _from_ms(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, UTC)
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands times back naive; they are stored in UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
