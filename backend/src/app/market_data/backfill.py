@@ -14,7 +14,7 @@ is nothing to compare) is fetched again, from the first hole to the last, in pag
 
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
@@ -124,14 +124,12 @@ class BackfillResult:
         mark_candles: New rows in ``mark_candles``.
         funding_rates: New rows in ``funding_rates``.
         requests: History requests sent to the exchange.
-        per_series: New candles per ``(symbol, interval)``.
     """
 
     candles: int = 0
     mark_candles: int = 0
     funding_rates: int = 0
     requests: int = 0
-    per_series: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 class _Series(Protocol):
@@ -272,11 +270,10 @@ async def backfill(
             progress(done, total, fields)
 
     for symbol in plan.symbols:
-        for interval in plan.intervals:
-            window = windows[interval]
+        for interval, window in windows.items():
+            if window is None:  # no closed bar of this interval inside the window
+                continue
             for series in _SERIES:
-                if window is None:
-                    continue
                 async for page_bars, new in _fill_series(
                     series, source, sessions, symbol, interval, window, result
                 ):
@@ -321,8 +318,6 @@ async def _fill_series(
             new = len(keep)
             if series.name == "candles":
                 result.candles += new
-                key = (symbol, interval)
-                result.per_series[key] = result.per_series.get(key, 0) + new
             else:
                 result.mark_candles += new
             if len(keep) < len(missing):
