@@ -27,6 +27,12 @@ _SECRET_SHAPES: Final = (
     re.compile(r"(?i)(X-MBX-APIKEY[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9]+"),
 )
 
+# Every string a shape above can match contains one of these: text without any of them
+# skips the four substitutions (most journal strings: numbers, symbols, a model's prose).
+_SHAPE_HINT: Final = re.compile(
+    r"(?i)bearer|sk-or-|signature=|api[_-]?key|secret=|token=|password=|x-mbx-apikey"
+)
+
 
 class SecretRedactor:
     """Masks known secret values and secret-shaped substrings in text and JSON documents.
@@ -48,9 +54,13 @@ class SecretRedactor:
 
     def redact(self, text: str) -> str:
         """Return ``text`` with every secret replaced by ``***``."""
+        if len(text) < _MIN_SECRET_LENGTH:
+            return text  # shorter than any secret and any shape
         for value in self._values:
             if value in text:
                 text = text.replace(value, REDACTED)
+        if _SHAPE_HINT.search(text) is None:
+            return text
         for shape in _SECRET_SHAPES:
             text = shape.sub(_keep_prefix, text)
         return text

@@ -1,5 +1,6 @@
 """The paper exchange: orders, candle matching, liquidation and funding on one simulated account."""
 
+from bisect import bisect_left
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -85,6 +86,9 @@ class PaperExchange:
         self._maintenance = maintenance_margin
         self.account = account
         self._state = PaperState(wallet=balance)
+        # The open orders, oldest first: matching every bar scans these, not every order the
+        # account ever placed (a year's backtest places thousands). Pruned as they close.
+        self._resting: dict[str, PaperOrder] = {}
 
     @classmethod
     def restore(
@@ -116,6 +120,7 @@ class PaperExchange:
             account=account,
         )
         exchange._state = load_state(dict(data))
+        exchange._resting = {k: o for k, o in exchange._state.orders.items() if o.is_open}
         return exchange
 
     def snapshot(self) -> dict[str, Any]:
@@ -142,11 +147,7 @@ class PaperExchange:
         last = self._state.last_candle.get(candle.symbol)
         if not candle.closed or (last is not None and candle.open_time <= last):
             return
-        resting = [
-            o
-            for o in self._state.orders.values()
-            if o.is_open and o.request.symbol == candle.symbol
-        ]
+        resting = [o for o in self._open() if o.request.symbol == candle.symbol]
         for order in sorted(resting, key=priority):
             if order.is_open:  # an earlier fill of this bar may have expired it
                 self._match(order, candle)
@@ -255,15 +256,19 @@ class PaperExchange:
 
     async def open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
         """Resting orders, oldest first."""
-        return [
-            o.view()
-            for o in self._state.orders.values()
-            if o.is_open and symbol in (None, o.request.symbol)
-        ]
+        return [o.view() for o in self._open() if symbol in (None, o.request.symbol)]
+
+    def _open(self) -> list[PaperOrder]:
+        """The open orders, oldest first (those that closed since the last look dropped)."""
+        if any(not o.is_open for o in self._resting.values()):
+            self._resting = {k: o for k, o in self._resting.items() if o.is_open}
+        return list(self._resting.values())
 
     async def executions(self, since: datetime) -> list[Execution]:
         """Fills (liquidations included) since ``since`` (inclusive), oldest first."""
-        return [e for e in self._state.executions if e.time >= since]
+        executions = self._state.executions
+        # Appended in clock order, and the clock never goes back: the tail is a bisection.
+        return executions[bisect_left(executions, since, key=lambda e: e.time) :]
 
     # -- extras of the paper account ------------------------------------------------------
 
@@ -336,6 +341,7 @@ class PaperExchange:
         self._state.order_seq += 1
         accepted = PaperOrder(order, self._state.order_seq, OrderStatus.NEW, now, now)
         self._state.orders[order.client_order_id] = accepted
+        self._resting[order.client_order_id] = accepted
         return accepted
 
     def _match(self, order: PaperOrder, candle: Kline) -> None:
