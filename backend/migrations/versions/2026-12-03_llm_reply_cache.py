@@ -1,11 +1,18 @@
 """LLM reply cache: replies keyed by a hash of the exact request, for backtest re-runs.
 
+Also marks the LLM calls answered from that cache (``cache_hit``, ``cached_from``).
+
 Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-03
 """
 
 from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from app.db.base import ExactDecimal, UtcDateTime
 
 revision: str = "0009"
 down_revision: str | None = "0008"
@@ -14,8 +21,30 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "llm_reply_cache",
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("model", sa.String(length=128), nullable=False),
+        sa.Column("served_model", sa.String(length=128), nullable=False),
+        sa.Column("content", sa.Text(), nullable=True),
+        sa.Column("finish_reason", sa.String(length=32), nullable=True),
+        sa.Column("prompt_tokens", sa.Integer(), nullable=True),
+        sa.Column("completion_tokens", sa.Integer(), nullable=True),
+        sa.Column("cost_usd", ExactDecimal(), nullable=True),
+        sa.Column("generation_id", sa.String(length=128), nullable=True),
+        sa.Column("original_call_at", UtcDateTime(), nullable=False),
+        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("request_hash", name=op.f("pk_llm_reply_cache")),
+    )
+    with op.batch_alter_table("llm_calls") as batch:
+        batch.add_column(
+            sa.Column("cache_hit", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+        batch.add_column(sa.Column("cached_from", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("llm_calls") as batch:
+        batch.drop_column("cached_from")
+        batch.drop_column("cache_hit")
+    op.drop_table("llm_reply_cache")

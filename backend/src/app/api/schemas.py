@@ -169,6 +169,12 @@ class LlmCallRead(BaseModel):
     status: str
     attempt: int
     error: str | None
+    cache_hit: bool = Field(
+        default=False, description="Served from the reply cache: it cost nothing this run"
+    )
+    cached_from: str | None = Field(
+        default=None, description="For a cached reply, when the original request was made"
+    )
     created_at: datetime
 
 

@@ -2,7 +2,7 @@
 
 from app.agent.models import AgentControl, AgentEvent
 from app.db.base import Base
-from app.llm.models import LlmCall
+from app.llm.models import LlmCall, LlmReplyRow
 from app.market_data.models import Candle, FundingRateRow, IndicatorSnapshot
 from app.trading.models import (
     Account,
@@ -29,6 +29,7 @@ __all__ = [
     "FundingRateRow",
     "IndicatorSnapshot",
     "LlmCall",
+    "LlmReplyRow",
     "Order",
     "PaperAccountRow",
     "PositionSnapshot",

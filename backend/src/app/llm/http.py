@@ -10,8 +10,9 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any, Final
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final, Protocol
 
 import httpx
 from pydantic import SecretStr
@@ -35,7 +36,20 @@ APP_TITLE: Final = "trading-agent"
 
 @dataclass(frozen=True, slots=True)
 class Completion:
-    """A successful completion."""
+    """A successful completion.
+
+    Attributes:
+        content: The message text (None when the model sent none).
+        model: The model that served the request.
+        finish_reason: Why generation stopped, as OpenRouter reports it.
+        prompt_tokens: Tokens billed for the prompt.
+        completion_tokens: Tokens billed for the answer (reasoning included).
+        cost_usd: What this request cost now: 0 for a reply served from the cache.
+        generation_id: OpenRouter's ``gen-...`` id (the original one for a cached reply).
+        latency_ms: Time spent waiting for it now (0 for a cached reply).
+        cached: Served from the reply cache (:mod:`app.llm.cache`), not by OpenRouter now.
+        cached_from: For a cached reply, when the original request was made (ISO 8601 UTC).
+    """
 
     content: str | None
     model: str
@@ -45,16 +59,43 @@ class Completion:
     cost_usd: Decimal | None
     generation_id: str | None
     latency_ms: int
+    cached: bool = False
+    cached_from: str | None = None
+
+
+class Completions(Protocol):
+    """Anything that answers a chat-completions request body (the client, or a cache)."""
+
+    async def complete(self, body: dict[str, Any]) -> Completion:
+        """Answer one request body.
+
+        Raises:
+            LlmError: Classified failure (see :mod:`app.llm.errors`).
+        """
+        ...
 
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
-    """What ``GET /models`` says about one model."""
+    """What ``GET /models`` says about one model.
+
+    Attributes:
+        id: The model id.
+        supported_parameters: Request parameters some route of the model honours.
+        context_length: Prompt plus output tokens the model accepts.
+        expiration_date: ``YYYY-MM-DD`` retirement date, if one is announced.
+        prompt_price: USD per prompt token; None when not listed or not a number.
+        completion_price: USD per completion token; None when not listed or not a number.
+        created: When OpenRouter added the model (UTC): a proxy for its release date.
+    """
 
     id: str
     supported_parameters: frozenset[str]
     context_length: int | None
     expiration_date: str | None
+    prompt_price: Decimal | None = None
+    completion_price: Decimal | None = None
+    created: datetime | None = None
 
 
 class OpenRouterClient:
@@ -153,15 +194,45 @@ class OpenRouterClient:
         if response.status_code != 200:
             raise _classify(response.status_code, data, response.headers.get("Retry-After"))
         return {
-            item["id"]: ModelInfo(
-                id=item["id"],
-                supported_parameters=frozenset(item.get("supported_parameters") or ()),
-                context_length=item.get("context_length"),
-                expiration_date=item.get("expiration_date"),
-            )
+            item["id"]: model_info(item)
             for item in data.get("data", [])
             if isinstance(item, dict) and "id" in item
         }
+
+
+def model_info(item: dict[str, Any]) -> ModelInfo:
+    """One entry of ``GET /models`` (spec §1.4) as a :class:`ModelInfo`.
+
+    Prices are decimal strings in USD per token; ``created`` is unix seconds. A value that
+    is missing or malformed becomes None rather than failing the whole list.
+    """
+    pricing = item.get("pricing") if isinstance(item.get("pricing"), dict) else {}
+    assert isinstance(pricing, dict)
+    created = item.get("created")
+    return ModelInfo(
+        id=item["id"],
+        supported_parameters=frozenset(item.get("supported_parameters") or ()),
+        context_length=item.get("context_length"),
+        expiration_date=item.get("expiration_date"),
+        prompt_price=_price(pricing.get("prompt")),
+        completion_price=_price(pricing.get("completion")),
+        created=(
+            datetime.fromtimestamp(created, UTC)
+            if isinstance(created, int | float) and not isinstance(created, bool)
+            else None
+        ),
+    )
+
+
+def _price(value: Any) -> Decimal | None:
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        return None
+    try:
+        price = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    # OpenRouter lists "-1" for routers whose price depends on the model picked: unknown.
+    return price if price.is_finite() and price >= 0 else None
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
@@ -240,4 +311,11 @@ def _completion(data: dict[str, Any], response: httpx.Response, latency_ms: int)
     )
 
 
-__all__ = ["Completion", "LlmError", "ModelInfo", "OpenRouterClient"]
+__all__ = [
+    "Completion",
+    "Completions",
+    "LlmError",
+    "ModelInfo",
+    "OpenRouterClient",
+    "model_info",
+]

@@ -11,7 +11,12 @@ from app.llm.parsing import ParsedDecision
 
 @dataclass(frozen=True, slots=True)
 class LlmCallRecord:
-    """One request to a provider, kept whole for audit (persisted in ``llm_calls``)."""
+    """One request to a provider, kept whole for audit (persisted in ``llm_calls``).
+
+    ``cached`` marks a reply served from the reply cache (:mod:`app.llm.cache`): it cost
+    nothing now (``cost_usd`` 0, ``latency_ms`` 0) and ``cached_from`` says when the original
+    request was made; ``generation_id`` stays the original generation's.
+    """
 
     provider: str
     model: str
@@ -27,6 +32,8 @@ class LlmCallRecord:
     generation_id: str | None = None
     error: str | None = None
     attempt: int = 1
+    cached: bool = False
+    cached_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from typing import Any
 from app.core.clock import Clock, SystemClock
 from app.llm.context import DecisionContext
 from app.llm.errors import LlmAuthError, LlmError, LlmNoCredits, StructuredOutputUnsupported
-from app.llm.http import Completion, ModelInfo, OpenRouterClient
+from app.llm.http import Completion, Completions, ModelInfo
 from app.llm.parsing import DecisionParseError, ParsedDecision, parse_decision
 from app.llm.ports import DecisionOutcome, LlmCallRecord
 from app.llm.prompt import Prompt, build_prompt
@@ -35,7 +35,8 @@ class LlmDecisionProvider:
     """Implements :class:`~app.llm.ports.DecisionProvider` over OpenRouter.
 
     Args:
-        client: The account's OpenRouter client.
+        client: The account's OpenRouter client, or a reply cache in front of it
+            (:class:`~app.llm.cache.CachingCompletions`).
         model: The model id (``LLM_MODEL``).
         fallback_models: Tried by OpenRouter in order when the model fails.
         features: Feature names the invalidation grammar accepts.
@@ -47,7 +48,7 @@ class LlmDecisionProvider:
 
     def __init__(
         self,
-        client: OpenRouterClient,
+        client: Completions,
         *,
         model: str,
         features: frozenset[str],
@@ -216,6 +217,8 @@ class LlmDecisionProvider:
                 cost_usd=completion.cost_usd,
                 generation_id=completion.generation_id,
                 attempt=attempt,
+                cached=completion.cached,
+                cached_from=completion.cached_from,
             )
         )
         return completion

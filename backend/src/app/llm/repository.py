@@ -43,6 +43,8 @@ async def save_calls(
             status=c.status,
             error=c.error,
             attempt=c.attempt,
+            cache_hit=c.cached,
+            cached_from=c.cached_from,
             created_at=c.started_at,
         )
         for c in calls
