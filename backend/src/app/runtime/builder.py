@@ -32,6 +32,7 @@ from app.exchange.types import OrderType
 from app.indicators.features import feature_names
 from app.indicators.schemas import IndicatorConfig
 from app.llm.guard import GuardedDecisionProvider, SpendLedger
+from app.llm.ports import DecisionProvider
 from app.llm.http import OpenRouterClient
 from app.llm.provider import LlmDecisionProvider
 from app.llm.repository import DatabaseSpendLedger
@@ -65,6 +66,8 @@ class Shared:
         until: When the run ends (a replay's recording), or None.
         clients: HTTP clients and streams the run opened, in closing order.
         spend: The LLM spend ledger; None: the calls persisted in ``sessions``.
+        decide: Decides instead of the account's LLM and rules (a decision replay answers
+            with the recorded decisions); None: the account's own provider.
     """
 
     settings: Settings
@@ -76,6 +79,7 @@ class Shared:
     until: datetime | None = None
     clients: list[Closeable] = field(default_factory=list)
     spend: SpendLedger | None = None
+    decide: DecisionProvider | None = None
 
     def spend_ledger(self) -> SpendLedger:
         """Where the LLM budget reads the day's spend."""
@@ -248,7 +252,7 @@ async def build_account(shared: Shared, account: AccountSettings) -> AccountRunt
         clock=shared.clock,
         market=shared.market,
         exchange=exchange,
-        provider=guarded,
+        provider=shared.decide or guarded,
         journal=shared.journal,
     )
     managed = ManagedAgent(
