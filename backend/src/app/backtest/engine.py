@@ -18,12 +18,14 @@ from decimal import Decimal
 from enum import StrEnum
 
 from app.agent.cycle import TickOutcome
-from app.backtest.spec import BacktestSpec, resolve
+from app.backtest.llm_setup import LlmPlan, cached, check_model
+from app.backtest.spec import BacktestSpec, ProviderKind, resolve
 from app.config import AccountSettings, Settings
 from app.core.clock import Clock, SimulatedClock
 from app.core.errors import ConfigError
 from app.core.types import KLINE_INTERVALS_MS
 from app.indicators.schemas import IndicatorConfig
+from app.llm.cache import MemoryReplyStore, ReplyStore
 from app.market_data.ports import MarketDataSource
 from app.market_data.service import MarketDataService
 from app.market_data.symbols import UnknownAssetError, resolve_assets
@@ -83,6 +85,9 @@ class Progress:
 
 ProgressHook = Callable[[Progress], Awaitable[None]]
 
+SourceFactory = Callable[[Clock], MarketDataSource]
+"""Builds the run's market source on the run's clock (no candle is served before it closed)."""
+
 
 @dataclass
 class BacktestRun:
@@ -95,12 +100,13 @@ class BacktestRun:
         account: The paper account it traded.
         journal: Every record the loop wrote (decisions with their LLM calls, orders,
             fills, equity, positions, events).
-        source: The market data it replayed.
+        source_of: Builds its market data on a clock (the report reads the window with it).
         symbols: Asset -> exchange symbol.
         status: How it ended.
         notes: Warnings for the report (cost cap reached, possible training leakage...).
         error: Why it failed, when it did.
         progress: The last progress.
+        plan: An LLM run's cost estimate.
     """
 
     run_id: str
@@ -108,12 +114,13 @@ class BacktestRun:
     settings: Settings
     account: AccountSettings
     journal: MemoryJournal
-    source: MarketDataSource
+    source_of: SourceFactory
     symbols: dict[str, str] = field(default_factory=dict)
     status: RunStatus = RunStatus.PENDING
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     progress: Progress | None = None
+    plan: LlmPlan | None = None
 
 
 def decision_times(start: datetime, end: datetime, interval: str) -> int:
@@ -132,10 +139,6 @@ def llm_spend(journal: MemoryJournal) -> Decimal:
     )
 
 
-SourceFactory = Callable[[Clock], MarketDataSource]
-"""Builds the run's market source on the run's clock (no candle is served before it closed)."""
-
-
 async def run_backtest(
     spec: BacktestSpec,
     source_of: SourceFactory,
@@ -144,6 +147,8 @@ async def run_backtest(
     on_progress: ProgressHook | None = None,
     cancel: asyncio.Event | None = None,
     shared_hook: Callable[[Shared], None] | None = None,
+    replies: ReplyStore | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> BacktestRun:
     """Run ``spec`` to its end, a cost cap, or ``cancel``.
 
@@ -154,8 +159,10 @@ async def run_backtest(
         run_id: The run's id; a fresh ``backtest-<uuid>`` by default.
         on_progress: Told after every cycle.
         cancel: Set to stop between cycles (the run ends ``cancelled``).
-        shared_hook: Adjusts the run's shared parts before the account is built (the LLM
-            reply cache, for one).
+        shared_hook: Adjusts the run's shared parts before the account is built (a decision
+            replay's recorded decisions, for one).
+        replies: The LLM reply cache (an LLM run); in memory for this run only by default.
+        announce: Told the LLM cost estimate before the first cycle (a terminal prints it).
 
     Returns:
         The run with its records; ``status`` says how it ended.
@@ -167,13 +174,22 @@ async def run_backtest(
     clock = SimulatedClock(spec.start)
     source = source_of(clock)
     journal = MemoryJournal()
-    run = BacktestRun(run_id or new_run_id("backtest"), spec, settings, account, journal, source)
+    run = BacktestRun(run_id or new_run_id("backtest"), spec, settings, account, journal, source_of)
     intervals = tuple(dict.fromkeys((spec.interval, spec.long_interval)))
     await check_history(source, spec, intervals)
     market = MarketDataService(
         source, None, clock, intervals=intervals, backfill_bars=settings.backfill_bars
     )
     shared = Shared(settings, market, journal, clock, None, None, until=spec.end, spend=journal)
+    if spec.provider is ProviderKind.LLM:
+        run.plan = await check_model(
+            settings, account, spec, decision_times(spec.start, spec.end, spec.interval)
+        )
+        run.notes.extend(run.plan.notes)
+        if announce is not None:
+            announce(run.plan.describe())
+        store = replies if replies is not None else MemoryReplyStore()  # an empty one is falsy
+        shared.completions = cached(store, spec)
     if shared_hook is not None:
         shared_hook(shared)
     try:

@@ -14,6 +14,7 @@ whole recording is shifted so that its last candle closes at the anchor time, so
 import csv
 import gzip
 from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -132,6 +133,41 @@ class ReplayMarketData:
         if anchor is not None:
             self._shift_ms = self._shift_to(anchor)
 
+    @classmethod
+    def from_rows(
+        cls,
+        clock: Clock,
+        series: Mapping[tuple[str, str], Sequence[CandleRow]],
+        funding: Mapping[str, Sequence[tuple[int, Decimal]]] | None = None,
+    ) -> "ReplayMarketData":
+        """A recording already in memory (e.g. read from the database).
+
+        ``series`` is keyed by ``(symbol, interval)``; ``funding`` holds
+        ``(funding_time_ms, rate)`` per symbol. Intervals not given are aggregated from a
+        finer one, as with files.
+        """
+        source = cls(clock, Path("/nonexistent"))
+        source._recordings = sorted(key for key, rows in series.items() if rows)
+        for key, rows in series.items():
+            ordered = sorted(rows, key=lambda row: row.open_ms)
+            source._series[key] = ordered
+            source._keys[key] = [row.open_ms for row in ordered]
+        for symbol in {symbol for symbol, _ in series}:
+            source._funding[symbol] = list((funding or {}).get(symbol, ()))
+        return source
+
+    def at(self, clock: Clock) -> "ReplayMarketData":
+        """The same recording on another clock, sharing what was already read.
+
+        A backtest reads its recording once and runs each pass (and its report) on a clock
+        of its own.
+        """
+        twin = ReplayMarketData(clock, self._dir)
+        twin._series, twin._keys, twin._funding = self._series, self._keys, self._funding
+        twin._recordings, twin._funding_times = self._recordings, self._funding_times
+        twin._shift_ms = self._shift_ms
+        return twin
+
     def _shift_to(self, anchor: datetime) -> int:
         latest_close = max(
             rows[-1].open_ms + KLINE_INTERVALS_MS[interval]
@@ -174,7 +210,7 @@ class ReplayMarketData:
         )
         if not bases:
             raise ReplayDataError(f"no recording of {symbol} at {interval} or a finer interval")
-        base = read_candle_csv(self._dir / f"{symbol}-{bases[0][1]}.csv")
+        base = self._load(symbol, bases[0][1])
         buckets: dict[int, list[CandleRow]] = {}
         for row in base:
             buckets.setdefault(row.open_ms - row.open_ms % target, []).append(row)

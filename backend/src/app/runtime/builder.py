@@ -33,7 +33,7 @@ from app.indicators.features import feature_names
 from app.indicators.schemas import IndicatorConfig
 from app.llm.guard import GuardedDecisionProvider, SpendLedger
 from app.llm.ports import DecisionProvider
-from app.llm.http import OpenRouterClient
+from app.llm.http import Completions, OpenRouterClient
 from app.llm.provider import LlmDecisionProvider
 from app.llm.repository import DatabaseSpendLedger
 from app.llm.rules import RulesDecisionProvider
@@ -66,6 +66,8 @@ class Shared:
         until: When the run ends (a replay's recording), or None.
         clients: HTTP clients and streams the run opened, in closing order.
         spend: The LLM spend ledger; None: the calls persisted in ``sessions``.
+        completions: Wraps each account's OpenRouter client (a backtest's reply cache);
+            None: the client as is.
         decide: Decides instead of the account's LLM and rules (a decision replay answers
             with the recorded decisions); None: the account's own provider.
     """
@@ -79,6 +81,7 @@ class Shared:
     until: datetime | None = None
     clients: list[Closeable] = field(default_factory=list)
     spend: SpendLedger | None = None
+    completions: Callable[[Completions], Completions] | None = None
     decide: DecisionProvider | None = None
 
     def spend_ledger(self) -> SpendLedger:
@@ -312,8 +315,11 @@ def _llm(shared: Shared, account: AccountSettings) -> LlmDecisionProvider | None
         timeout_s=settings.llm_timeout_s,
     )
     shared.clients.append(client)
+    completions: Completions = client
+    if shared.completions is not None:
+        completions = shared.completions(client)
     return LlmDecisionProvider(
-        client,
+        completions,
         model=account.llm_model,
         features=feature_names(IndicatorConfig()),
         fallback_models=settings.llm_fallback_models,
