@@ -3,9 +3,12 @@
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 from app.backtest.engine import BacktestRun, llm_spend
 from app.backtest.metrics import BacktestMetrics, Bar, ReportInputs, compute_metrics
+from app.backtest.report import ReportFiles, write_report
+from app.backtest.report_html import MarkerKind, MarkerSide, TradeMarker
 from app.core.clock import SimulatedClock
 from app.records.memory_journal import MemoryJournal
 from app.trading.performance import EquityPoint, TradeFill
@@ -71,6 +74,36 @@ def funding_total(journal: MemoryJournal) -> Decimal:
         except InvalidOperation:
             continue
     return total
+
+
+def markers(journal: MemoryJournal) -> list[TradeMarker]:
+    """The fills as chart markers: entries, stops, and every other exit."""
+    result: list[TradeMarker] = []
+    for trade in trades(journal):
+        kind: MarkerKind = "entry" if trade.purpose == "entry" else "exit"
+        if trade.purpose == "stop_loss":
+            kind = "stop"
+        side: MarkerSide = "buy" if trade.side == "BUY" else "sell"
+        result.append(TradeMarker(trade.symbol, trade.at, side, trade.price, kind))
+    return result
+
+
+def write_run_report(run: BacktestRun, folder: Path, inputs: ReportInputs) -> ReportFiles:
+    """The run's ``report.json`` and self-contained ``report.html`` in ``folder``."""
+    return write_report(
+        folder,
+        title=run.spec.title or f"Backtest {run.run_id}",
+        config={
+            **run.spec.describe(),
+            "run_id": run.run_id,
+            "status": run.status.value,
+            "llm_estimate": run.plan.describe() if run.plan is not None else None,
+        },
+        metrics=compute_metrics(inputs),
+        inputs=inputs,
+        trades=markers(run.journal),
+        notes=run.notes,
+    )
 
 
 async def report_inputs(run: BacktestRun) -> ReportInputs:

@@ -32,8 +32,8 @@ from app.exchange.types import OrderType
 from app.indicators.features import feature_names
 from app.indicators.schemas import IndicatorConfig
 from app.llm.guard import GuardedDecisionProvider, SpendLedger
-from app.llm.ports import DecisionProvider
 from app.llm.http import Completions, OpenRouterClient
+from app.llm.ports import DecisionProvider
 from app.llm.provider import LlmDecisionProvider
 from app.llm.repository import DatabaseSpendLedger
 from app.llm.rules import RulesDecisionProvider
