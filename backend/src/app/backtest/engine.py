@@ -133,10 +133,7 @@ def decision_times(start: datetime, end: datetime, interval: str) -> int:
 
 def llm_spend(journal: MemoryJournal) -> Decimal:
     """What the run's LLM calls cost (cached replies cost nothing)."""
-    return sum(
-        (call.cost_usd or _ZERO for decision in journal.decisions for call in decision.calls),
-        _ZERO,
-    )
+    return journal.totals().llm_cost_usd
 
 
 async def run_backtest(
@@ -176,7 +173,7 @@ async def run_backtest(
     journal = MemoryJournal()
     run = BacktestRun(run_id or new_run_id("backtest"), spec, settings, account, journal, source_of)
     intervals = tuple(dict.fromkeys((spec.interval, spec.long_interval)))
-    await check_history(source, spec, intervals)
+    await check_history(source_of, spec, intervals)
     market = MarketDataService(
         source, None, clock, intervals=intervals, backfill_bars=settings.backfill_bars
     )
@@ -221,15 +218,15 @@ async def _drive(
     async def on_tick(outcome: TickOutcome) -> None:
         nonlocal ticks
         ticks += 1
-        equity = journal.equity[-1].equity if journal.equity else None
-        spent = llm_spend(journal)
+        totals = journal.totals()
+        spent = totals.llm_cost_usd
         run.progress = Progress(
             ticks,
             total,
             ticks * len(run.symbols),
-            len(journal.decisions),
-            len(journal.fill_records),
-            equity,
+            totals.decisions,
+            totals.fills,
+            totals.equity.equity if totals.equity is not None else None,
             spent,
             outcome.at,
         )
@@ -249,13 +246,17 @@ async def _drive(
 
 
 async def check_history(
-    source: MarketDataSource, spec: BacktestSpec, intervals: Sequence[str]
+    source_of: SourceFactory, spec: BacktestSpec, intervals: Sequence[str]
 ) -> None:
-    """Refuse a request the data cannot serve: unknown assets, no warm-up before the start.
+    """Refuse a request the data cannot serve.
+
+    Unknown assets, too little history before the start for the indicators, candles that
+    stop before the end: each is one line, found before any cycle runs.
 
     Raises:
-        ConfigError: One line per asset and interval without enough history.
+        ConfigError: One line per asset and interval the data does not cover.
     """
+    source = source_of(SimulatedClock(spec.end))  # sees the whole window, closed
     try:
         symbols = resolve_assets(spec.assets, await source.symbols())
     except UnknownAssetError as exc:
@@ -273,6 +274,12 @@ async def check_history(
                     f"--from {spec.start.isoformat()}: {symbol} has {len(before)} {interval} "
                     f"candles before it, the indicators need {warmup} (start later, or "
                     "backfill more history)"
+                )
+            last = await source.candles(symbol, interval, start=spec.end - step * 2)
+            if not any(c.closed for c in last):
+                problems.append(
+                    f"--to {spec.end.isoformat()}: the {symbol} {interval} candles end before "
+                    "it (end earlier, or backfill more history)"
                 )
     if problems:
         raise ConfigError(problems)

@@ -23,8 +23,11 @@ class TimedCandle(CandleLike, Protocol):
 
 
 def _value(array: FloatArray, index: int) -> float | None:
-    value = float(array[index])
-    return None if math.isnan(value) or math.isinf(value) else round(value, _DIGITS)
+    return _rounded(float(array[index]))
+
+
+def _rounded(value: float) -> float | None:
+    return round(value, _DIGITS) if math.isfinite(value) else None
 
 
 def timeframe_features(
@@ -72,8 +75,9 @@ def features_of_arrays(
         open_time=open_time,
         close=float(arrays.close[last]),
         values={name: _value(values, last) for name, values in series.items() if name != "close"},
+        # One conversion per series (tolist), not one numpy scalar per value.
         recent={
-            name: [_value(series[name], i) for i in range(recent_from, last + 1)]
+            name: [_rounded(v) for v in series[name][recent_from : last + 1].tolist()]
             for name in RECENT_SERIES
         },
     )

@@ -250,13 +250,22 @@ class ReplayMarketData:
         ]
 
     async def premium_index(self, symbol: str) -> PremiumIndex:
-        """Mark price = last closed close of the finest recording; funding from its file."""
-        interval = min((i for s, i in self._files() if s == symbol), key=_length)
+        """Mark price = last closed close of the finest recording that covers now.
+
+        A finer recording that starts later (the bundled 15m files begin in 2025-11) gives
+        way to a coarser one before its start. Funding comes from the funding file.
+        """
         now = self._clock.now()
-        recent = await self.candles(
-            symbol, interval, start=now - timedelta(milliseconds=3 * KLINE_INTERVALS_MS[interval])
-        )
-        closed = [k for k in recent if k.closed] or recent
+        closed: list[Kline] = []
+        for interval in sorted((i for s, i in self._files() if s == symbol), key=_length):
+            recent = await self.candles(
+                symbol,
+                interval,
+                start=now - timedelta(milliseconds=3 * KLINE_INTERVALS_MS[interval]),
+            )
+            closed = [k for k in recent if k.closed] or recent
+            if closed:
+                break
         if not closed:
             raise ReplayDataError(f"the {symbol} recording has no candle before {now}")
         rate, next_time = self._funding_at(symbol, now)

@@ -33,7 +33,7 @@ Where it differs from the database (documented in the contract suite too):
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -67,6 +67,23 @@ from app.trading.domain import LegVerdict, RiskState
 _PENDING = frozenset(IN_FLIGHT + OPEN)
 
 
+@dataclass(frozen=True, slots=True)
+class JournalTotals:
+    """Running totals of a memory journal (all accounts).
+
+    Attributes:
+        decisions: Decisions stored.
+        fills: Fills stored.
+        llm_cost_usd: What every stored LLM call cost.
+        equity: The latest equity snapshot written, or None.
+    """
+
+    decisions: int
+    fills: int
+    llm_cost_usd: Decimal
+    equity: EquityPoint | None
+
+
 class MemoryJournal:
     """The journal in memory (:class:`app.agent.ports.Journal`): backtests and fast tests.
 
@@ -93,6 +110,11 @@ class MemoryJournal:
         self._risk: dict[str, SavedRisk] = {}
         self._paper: dict[str, str] = {}  # as JSON text: what is read back is a fresh copy
         self._controls: dict[str, SavedControl] = {}
+        # Running totals: a backtest's progress and its daily LLM budget read them at every
+        # cycle, and a year of cycles must not re-add a year of calls each time.
+        self._spend: dict[tuple[str, date], Decimal] = {}
+        self._cost = Decimal(0)
+        self._last_equity: EquityPoint | None = None
 
     # -- reading back (tests, reports) -------------------------------------------------------
 
@@ -136,16 +158,11 @@ class MemoryJournal:
         By the calls' own times, as the SQL ledger counts them, so a backtest's daily LLM
         budget rolls on its simulated days.
         """
-        return sum(
-            (
-                call.cost_usd
-                for decision in self._decisions.values()
-                if decision.account_id == account_id
-                for call in decision.calls
-                if call.cost_usd is not None and call.started_at.astimezone(UTC).date() == day
-            ),
-            Decimal(0),
-        )
+        return self._spend.get((account_id, day), Decimal(0))
+
+    def totals(self) -> JournalTotals:
+        """Decisions, fills, LLM cost and the latest equity so far, without a scan."""
+        return JournalTotals(len(self._decisions), len(self._fills), self._cost, self._last_equity)
 
     @property
     def risk_states(self) -> Mapping[str, SavedRisk]:
@@ -231,6 +248,11 @@ class MemoryJournal:
             legs=tuple(rows),
         )
         self._decisions[decision_id] = decision
+        for call in decision.calls:
+            if call.cost_usd is not None:
+                key = (account_id, call.started_at.astimezone(UTC).date())
+                self._spend[key] = self._spend.get(key, Decimal(0)) + call.cost_usd
+                self._cost += call.cost_usd
         self._legs.update((leg.id, leg) for leg in rows)
         ids = decision_id, [leg.id for leg in rows]
         if self._publisher is not None:
@@ -365,7 +387,7 @@ class MemoryJournal:
     async def snapshot(self, account_id: str, state: AccountState, at: datetime) -> None:
         """Equity and every position at ``at`` (idempotent per time)."""
         taken = _utc(at)
-        self._equity.setdefault(
+        self._last_equity = self._equity.setdefault(
             (account_id, taken),
             EquityPoint(
                 account_id,
