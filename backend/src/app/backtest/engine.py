@@ -78,7 +78,7 @@ class Progress:
         return {
             "candles": self.candles,
             "decisions": self.decisions,
-            "trades": self.trades,
+            "fills": self.trades,
             "equity": f"{self.equity:.2f}" if self.equity is not None else "-",
         }
 

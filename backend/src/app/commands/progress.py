@@ -93,7 +93,8 @@ class ProgressReporter:
     def _line(self) -> None:
         elapsed = time.monotonic() - self._started
         share = self._done / self._total if self._total else 0.0
-        eta = f"{elapsed / share - elapsed:.0f}s" if 0 < share < 1 else "-"
+        # Too early an ETA is noise (the first cycles carry the start-up).
+        eta = f"{elapsed / share - elapsed:.0f}s" if 0.01 <= share < 1 else "-"
         detail = self._detail()
         print(
             f"{self._label}: {self._done}/{self._total} ({share:.0%}) {detail} "
