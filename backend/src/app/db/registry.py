@@ -1,6 +1,7 @@
 """Imports every model so ``Base.metadata`` is complete (for Alembic and schema checks)."""
 
 from app.agent.models import AgentControl, AgentEvent
+from app.backtest.models import BacktestRunRow
 from app.db.base import Base
 from app.llm.models import LlmCall, LlmReplyRow
 from app.market_data.models import Candle, FundingRateRow, IndicatorSnapshot
@@ -20,6 +21,7 @@ __all__ = [
     "Account",
     "AgentControl",
     "AgentEvent",
+    "BacktestRunRow",
     "Base",
     "Candle",
     "Decision",

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.agent.supervisor import AgentSupervisor, ManagedAgent
+from app.backtest.jobs import BacktestJobs
 from app.config import Settings, SettingsWatcher
 from app.core.errors import DatabaseError
 from app.core.secrets import register_secrets
@@ -52,6 +53,7 @@ class Container:
     Attributes:
         journal_listeners: Told the id of the account whose journal changed (an order, a
             fill, a decision...); the HTTP layer's read cache subscribes here.
+        backtests: The backtests started over the API (None when the schema is not at head).
     """
 
     settings: Settings
@@ -65,6 +67,7 @@ class Container:
     runtime: AgentsRuntime | None = None
     watcher: SettingsWatcher | None = None
     journal_listeners: list[Callable[[str], None]] = field(default_factory=list)
+    backtests: BacktestJobs | None = None
 
 
 async def build_container(
@@ -112,6 +115,7 @@ async def build_container(
     if runtime is not None:
         watcher = await start_watching(settings, runtime, stack, poll=settings.config_watch_enabled)
     supervisor = runtime.supervisor if runtime is not None else _idle_supervisor(settings, state)
+    backtests = await _backtests(sessions, bus, state, stack)
     token = settings.api_token.get_secret_value() if settings.api_token else generated_token()
     register_secrets([token])
     container = Container(
@@ -126,8 +130,21 @@ async def build_container(
         runtime=runtime,
         watcher=watcher,
         journal_listeners=listeners,
+        backtests=backtests,
     )
     return container
+
+
+async def _backtests(
+    sessions: SessionFactory, bus: EventBus, state: SchemaState, stack: AsyncExitStack
+) -> BacktestJobs | None:
+    """The API's backtest runner; runs still going at shutdown are cancelled first."""
+    if not state.at_head:
+        return None
+    jobs = BacktestJobs(sessions, bus)
+    await jobs.recover()  # runs a previous process left going will never end
+    stack.push_async_callback(jobs.aclose)
+    return jobs
 
 
 async def _start_agents(

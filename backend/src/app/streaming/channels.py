@@ -4,6 +4,7 @@ Channels::
 
     account.{id}.decisions | orders | fills | positions | equity | events
     market.{SYMBOL}.{interval}
+    backtest.{run id}            (a backtest started over the API: backtest.backtest-<uuid>)
 
 An account id is what ``ACCOUNT_IDS`` allows (letters, digits, ``-``); a symbol is upper-case
 letters and digits (``BTCUSDT``); an interval is an AsterDEX kline interval (``1m`` ... ``1M``).
@@ -46,9 +47,15 @@ EventName = Literal[
 
 EVENT_NAMES: Final[frozenset[str]] = frozenset(get_args(EventName))
 
+BacktestEvent = Literal["backtest.started", "backtest.progress", "backtest.finished"]
+"""What a ``backtest.{id}`` channel carries: its start, its progress, how it ended."""
+
+BACKTEST_EVENTS: Final[frozenset[str]] = frozenset(get_args(BacktestEvent))
+
 _ACCOUNT: Final = re.compile(
     r"account\.(?P<account>[A-Za-z0-9][A-Za-z0-9-]{0,31})\.(?P<topic>[a-z]+)"
 )
+_BACKTEST: Final = re.compile(r"backtest\.(?P<run>backtest-[0-9a-f-]{1,54})")
 _MARKET: Final = re.compile(r"market\.(?P<symbol>[A-Z0-9]{2,30})\.(?P<interval>[0-9]+[mhdwM])")
 # Any `order.<status lowercased>`: the exchange may add statuses we have not listed.
 _ORDER_EVENT: Final = re.compile(r"order\.[a-z][a-z0-9_]*")
@@ -70,17 +77,20 @@ class Channel:
 
     Attributes:
         name: The channel as written (``account.default.orders``).
-        kind: ``account`` or ``market``.
+        kind: ``account``, ``market`` or ``backtest``.
         account_id: The account of an ``account.*`` channel, else None.
-        topic: The account topic (``orders``), or the interval of a market channel.
+        topic: The account topic (``orders``), the interval of a market channel, or ``run``
+            for a backtest channel.
         symbol: The symbol of a ``market.*`` channel, else None.
+        run_id: The run of a ``backtest.*`` channel, else None.
     """
 
     name: str
-    kind: Literal["account", "market"]
+    kind: Literal["account", "market", "backtest"]
     account_id: str | None
     topic: str
     symbol: str | None = None
+    run_id: str | None = None
 
 
 def parse_channel(name: str) -> Channel:
@@ -93,10 +103,12 @@ def parse_channel(name: str) -> Channel:
         return Channel(name, "account", match["account"], match["topic"])
     if (match := _MARKET.fullmatch(name)) and match["interval"] in KLINE_INTERVALS_MS:
         return Channel(name, "market", None, match["interval"], match["symbol"])
+    if match := _BACKTEST.fullmatch(name):
+        return Channel(name, "backtest", None, "run", run_id=match["run"])
     topics = "|".join(sorted(ACCOUNT_TOPICS))
     raise InvalidChannel(
-        f"'{name[:80]}' is not a channel: use account.{{id}}.{topics} "
-        "or market.{SYMBOL}.{interval} (e.g. market.BTCUSDT.1m)"
+        f"'{name[:80]}' is not a channel: use account.{{id}}.{topics}, "
+        "market.{SYMBOL}.{interval} (e.g. market.BTCUSDT.1m) or backtest.{run id}"
     )
 
 
@@ -104,12 +116,16 @@ def check_event(channel: Channel, event: str) -> None:
     """Check that ``channel`` may carry ``event``.
 
     ``account.{id}.events`` carries any agent event type (one word or ``<word>.<word>``);
-    the other channels carry the documented names and any ``order.<status>``.
+    ``backtest.{id}`` carries the backtest events; the other channels carry the documented
+    names and any ``order.<status>``.
 
     Raises:
         InvalidEvent: The name is malformed, or undocumented outside the events channel.
     """
-    if channel.kind == "account" and channel.topic == "events":
+    if channel.kind == "backtest":
+        if event in BACKTEST_EVENTS:
+            return
+    elif channel.kind == "account" and channel.topic == "events":
         if _AGENT_EVENT.fullmatch(event):
             return
     elif event in EVENT_NAMES or _ORDER_EVENT.fullmatch(event):

@@ -1,0 +1,220 @@
+"""``/api/v1/backtests`` over real HTTP on PostgreSQL: start, follow on ``/ws``, read, cancel.
+
+The runs trade a small recording cut from the bundled candles (``tests.backtest.data``).
+"""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+
+from app.streaming.messages import SERVER_MESSAGES, EventMessage, SubscribedMessage
+from tests.backtest.data import END, LAST, START, write_recording
+from tests.service import RunningService, serve
+
+pytestmark = pytest.mark.postgres
+FULL, READ = "full-token-0123456789abcdef", "read-token-0123456789abcdef"
+BACKTESTS = "/api/v1/backtests"
+DEADLINE_S = 120.0
+
+
+@pytest.fixture
+async def service(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[RunningService]:
+    for name, value in {
+        "DATABASE_URL": postgres_url,
+        "API_TOKEN": FULL,
+        "API_READ_TOKEN": READ,
+        "CONFIG_WATCH_ENABLED": "false",
+    }.items():
+        monkeypatch.setenv(name, value)
+    async with serve() as running:
+        yield running
+
+
+@pytest.fixture
+def recording(tmp_path: Path) -> Path:
+    return write_recording(tmp_path / "recording")
+
+
+def request(recording: Path, **overrides: Any) -> dict[str, Any]:
+    return {
+        "start": START.isoformat(),
+        "end": END.isoformat(),
+        "assets": ["BTC", "ETH"],
+        "data_dir": str(recording),
+        "title": "ten days",
+        **overrides,
+    }
+
+
+async def start(http: httpx.AsyncClient, body: dict[str, Any]) -> str:
+    response = await http.post(BACKTESTS, json=body)
+    assert response.status_code == 202, response.text
+    run_id = response.json()["id"]
+    assert isinstance(run_id, str)
+    assert run_id.startswith("backtest-")
+    return run_id
+
+
+async def ended(http: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
+    """The run once it is no longer running (polled, with a deadline)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE_S
+    while True:
+        response = await http.get(f"{BACKTESTS}/{run_id}")
+        assert response.status_code == 200, response.text
+        run: dict[str, Any] = response.json()
+        if run["status"] != "running":
+            return run
+        assert loop.time() < deadline, f"still running after {DEADLINE_S} s: {run['progress']}"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_backtest_runs_in_the_background_and_serves_its_results(
+    service: RunningService, recording: Path
+) -> None:
+    async with service.client(FULL) as http:
+        run_id = await start(http, request(recording))
+        run = await ended(http, run_id)
+        trades = (await http.get(f"{BACKTESTS}/{run_id}/trades")).json()
+        equity = (await http.get(f"{BACKTESTS}/{run_id}/equity")).json()
+        decisions = (await http.get(f"{BACKTESTS}/{run_id}/decisions")).json()
+        first = (await http.get(f"{BACKTESTS}/{run_id}/decisions", params={"limit": 100})).json()
+        second = (
+            await http.get(
+                f"{BACKTESTS}/{run_id}/decisions",
+                params={"limit": 100, "cursor": first["next_cursor"]},
+            )
+        ).json()
+        listed = (await http.get(BACKTESTS)).json()
+
+    assert run["status"] == "completed", run
+    assert run["title"] == "ten days"
+    assert run["config"]["assets"] == ["BTC", "ETH"]
+    assert run["progress"]["ticks"] == run["progress"]["total_ticks"] == 240
+    assert run["finished_at"] is not None
+    metrics = run["metrics"]
+    assert {"total_return_pct", "sharpe", "max_drawdown_pct", "trades"} <= set(metrics)
+    assert metrics["decisions"] == 240
+    assert trades["items"], "the rules trade in ten days of real BTC and ETH"
+    assert {t["symbol"] for t in trades["items"]} <= {"BTCUSDT", "ETHUSDT"}
+    assert len(equity["items"]) == 240
+    assert len(decisions["items"]) == 240
+    assert datetime.fromisoformat(decisions["items"][0]["at"]) == START
+    assert second["items"][0] == decisions["items"][100]
+    assert [r["id"] for r in listed["items"]] == [run_id]
+
+
+async def test_a_subscriber_follows_the_progress_and_the_end(
+    service: RunningService, recording: Path
+) -> None:
+    async with service.client(FULL) as http:
+        run_id = await start(http, request(recording))
+        channel = f"backtest.{run_id}"
+        headers = {"Authorization": f"Bearer {READ}"}
+        received: list[EventMessage] = []
+        async with connect(service.ws_url, additional_headers=headers) as ws:
+            # since_seq 0: the events published before this subscription come first.
+            await ws.send(
+                json.dumps({"type": "subscribe", "channels": [channel], "since_seq": {channel: 0}})
+            )
+            async with asyncio.timeout(DEADLINE_S):
+                reply = SERVER_MESSAGES.validate_json(await ws.recv())
+                assert isinstance(reply, SubscribedMessage)
+                while not received or received[-1].event != "backtest.finished":
+                    message = SERVER_MESSAGES.validate_json(await ws.recv())
+                    if isinstance(message, EventMessage):
+                        received.append(message)
+
+    events = [m.event for m in received]
+    assert events[0] == "backtest.started"
+    assert "backtest.progress" in events
+    assert [m.seq for m in received] == list(range(1, len(received) + 1))
+    progress = [m.data for m in received if m.event == "backtest.progress"]
+    assert progress[0]["ticks"] >= 1
+    assert progress[0]["total_ticks"] == 240
+    end = received[-1].data
+    assert end["id"] == run_id
+    assert end["status"] == "completed"
+    assert end["metrics"]["decisions"] == 240
+
+
+async def test_delete_cancels_a_running_backtest(service: RunningService, recording: Path) -> None:
+    long = request(recording, end=(LAST - timedelta(hours=3)).isoformat())
+    async with service.client(FULL) as http:
+        run_id = await start(http, long)
+        response = await http.delete(f"{BACKTESTS}/{run_id}")
+        run = (await http.get(f"{BACKTESTS}/{run_id}")).json()
+        again = await http.delete(f"{BACKTESTS}/{run_id}")
+        unknown = await http.delete(f"{BACKTESTS}/backtest-00000000-0000-0000-0000-000000000000")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "cancelled"
+    assert run["status"] == "cancelled"
+    assert run["progress"] is None or run["progress"]["ticks"] < run["progress"]["total_ticks"]
+    assert again.status_code == 409
+    assert unknown.status_code == 404
+
+
+async def test_only_the_full_token_starts_or_cancels(
+    service: RunningService, recording: Path
+) -> None:
+    async with service.client(READ) as http:
+        post = await http.post(BACKTESTS, json=request(recording))
+        delete = await http.delete(f"{BACKTESTS}/backtest-00000000-0000-0000-0000-000000000000")
+        listed = await http.get(BACKTESTS)
+
+    assert post.status_code == 403
+    assert delete.status_code == 403
+    assert listed.status_code == 200
+    assert listed.json()["items"] == []
+
+
+async def test_a_bad_request_lists_its_problems_and_starts_nothing(
+    service: RunningService, recording: Path
+) -> None:
+    backwards = request(
+        recording, start=END.isoformat(), end=START.isoformat(), settings={"NOPE": 1}
+    )
+    async with service.client(FULL) as http:
+        bad = await http.post(BACKTESTS, json=backwards)
+        no_data = await http.post(BACKTESTS, json=request(recording, data_dir="/no/such/dir"))
+        unknown_asset = await http.post(BACKTESTS, json=request(recording, assets=["DOGE"]))
+        extra = await http.post(BACKTESTS, json=request(recording, leverage=3))
+        listed = (await http.get(BACKTESTS)).json()
+
+    assert bad.status_code == 422
+    assert bad.json()["error"] == "invalid_backtest"
+    lines = bad.json()["detail"].splitlines()
+    assert f"start {END.isoformat()} is not before end {START.isoformat()}" in lines
+    assert "settings NOPE: not a setting (see .env.example)" in lines
+    assert no_data.status_code == 422
+    assert "data_dir: /no/such/dir is not a directory" in no_data.json()["detail"]
+    assert unknown_asset.status_code == 422
+    assert "DOGE" in unknown_asset.json()["detail"]
+    assert extra.status_code == 422
+    assert listed["items"] == []
+
+
+async def test_a_backtest_never_shows_in_the_account_records(
+    service: RunningService, recording: Path
+) -> None:
+    async with service.client(FULL) as http:
+        run_id = await start(http, request(recording))
+        assert (await ended(http, run_id))["status"] == "completed"
+        account = "/api/v1/accounts/default"
+        decisions = (await http.get(f"{account}/decisions")).json()
+        fills = (await http.get(f"{account}/fills")).json()
+        orders = (await http.get(f"{account}/orders")).json()
+
+    assert decisions["items"] == []
+    assert fills["items"] == []
+    assert orders["items"] == []
