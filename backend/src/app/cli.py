@@ -13,7 +13,7 @@ from types import ModuleType
 
 from app import __version__
 from app.application import configured_app
-from app.commands import backfill, backtest
+from app.commands import backfill, backtest, replay_decisions
 from app.config import Settings
 from app.core.errors import ConfigError
 from app.listener import bind_or_exit, serve
@@ -22,7 +22,7 @@ from app.runtime.market_source import check_market
 
 logger = logging.getLogger("app")
 
-COMMANDS: tuple[ModuleType, ...] = (backtest, backfill)
+COMMANDS: tuple[ModuleType, ...] = (backtest, backfill, replay_decisions)
 """The subcommand modules in ``--help`` order (see :mod:`app.commands`)."""
 
 

@@ -1,5 +1,7 @@
 """Decision replay: recorded decisions re-judged under other settings, with no LLM call."""
 
+import io
+import json
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +18,8 @@ from app.backtest.replay import (
     replay_run,
 )
 from app.backtest.spec import BacktestSpec
+from app.cli import build_parser
+from app.commands import replay_decisions as command
 from app.core.clock import Clock
 from app.market_data.replay import ReplayMarketData
 from app.records.memory_records import JournalDecision
@@ -136,6 +140,55 @@ async def test_an_accounts_decisions_are_read_from_the_database(
     result = await replay_decisions(spec, history.decisions, {}, source_in(recording))
     assert fills(result.replay.run) == fills(original)
     assert llm_calls(result.replay.run) == 0
+
+
+async def test_the_command_replays_an_account_beside_its_original(
+    pg: Database,
+    original: BacktestRun,
+    recording: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await _journal_decisions(pg, original.journal.decisions, account_id="default")
+    monkeypatch.setenv("DATABASE_URL", pg.url)
+    monkeypatch.setenv("ASSETS", "BTC,ETH")
+    out, saved = io.StringIO(), tmp_path / "replay.json"
+    argv = ["replay-decisions", "--source", "account:default", "--data", str(recording)]
+    argv += ["--set", "MAX_POSITION_SIZE_USD=500", "--out", str(saved)]
+
+    status = await command.run_async(build_parser().parse_args(argv), out=out)
+
+    assert status == 0
+    lines = [line.split() for line in out.getvalue().splitlines()]
+    assert lines[0] == ["settings", "changed:", "MAX_POSITION_SIZE_USD=500"]
+    assert lines[1] == ["metric", "original", "replay", "delta"]
+    table = {row[0]: row[1:] for row in lines[2:]}
+    assert table["decisions"][:2] == ["240", "240"]
+    assert table["fills"] == [str(len(original.journal.fill_records)), table["fills"][1]]
+    document = json.loads(saved.read_text())
+    assert document["served"] == len(original.journal.decisions)
+    fees = next(m for m in document["metrics"] if m["name"] == "fees")
+    assert Decimal(fees["delta"]) < 0
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [("backtest-1", "expected account:ID"), ("account:nobody", "no recorded decision")],
+)
+async def test_the_command_refuses_a_source_without_decisions(
+    pg: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    source: str,
+    message: str,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", pg.url)
+    argv = ["replay-decisions", "--source", source]
+
+    status = await command.run_async(build_parser().parse_args(argv))
+
+    assert status == 2
+    assert message in capsys.readouterr().err
 
 
 async def _journal_decisions(
