@@ -28,6 +28,7 @@ PATH_VALUES = {
     "symbol": "BTCUSDT",
     "client_order_id": "ta-edge-1",
     "action": "pause",
+    "run_id": f"backtest-{uuid.uuid4()}",
 }
 # Valid datetimes with no UTC equivalent (year 0 and year 10000 once converted).
 EDGE_TIMES = ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00")
@@ -249,7 +250,7 @@ def _time_parameters() -> list[tuple[str, tuple[str, ...]]]:
             and ("date-time" in json.dumps(p["schema"]) or p["name"] == "cursor")
         )
         if path.startswith("/api/v1") and names:
-            found.append((path.format(account_id="default", symbol="BTCUSDT"), names))
+            found.append((path.format(**{**PATH_VALUES, "account_id": "default"}), names))
     return found
 
 

@@ -20,6 +20,7 @@ PATH_VALUES = {
     "symbol": "BTCUSDT",
     "client_order_id": "ta-matrix-1",
     "action": "pause",
+    "run_id": f"backtest-{uuid.uuid4()}",
 }
 OPEN = {"/health", "/ready", "/docs", "/openapi.json", "/redoc"}
 

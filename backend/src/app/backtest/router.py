@@ -4,6 +4,7 @@ Any token reads; only the full token starts (``POST``) or cancels (``DELETE``) a
 progress and end are also streamed on ``/ws`` as the channel ``backtest.{id}``.
 """
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
@@ -32,6 +33,7 @@ from app.backtest.schemas import (
     as_fields,
 )
 from app.core.errors import AppError
+from app.db.paging import InvalidCursor, decode_cursor, encode_cursor
 from app.runtime.container import Container
 
 router = APIRouter(
@@ -46,8 +48,7 @@ router = APIRouter(
 RunId = Annotated[str, Path(max_length=64, description="The run's id (backtest-<uuid>)")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")]
 Cursor = Annotated[
-    str | None,
-    Query(pattern=r"^[0-9]{1,9}$", description="`next_cursor` of the previous page"),
+    str | None, Query(max_length=200, description="`next_cursor` of the previous page")
 ]
 
 
@@ -120,6 +121,7 @@ async def cancel_backtest(
 async def _series(
     session: SessionDep, run_id: str, series: store.Series, limit: int, cursor: str | None
 ) -> tuple[list[Any], str | None]:
+    offset = _offset(cursor) if cursor is not None else 0
     found, rows = await store.get_series(session, run_id, series)
     if not found:
         raise UnknownBacktest(f"no backtest {run_id!r}")
@@ -128,10 +130,19 @@ async def _series(
         if row is not None and row.status == "running":
             raise BacktestRunning(f"backtest {run_id} is running: its {series} come at its end")
         rows = []
-    offset = int(cursor) if cursor is not None else 0
     page = rows[offset : offset + limit]
-    more = offset + limit < len(rows)
-    return page, str(offset + limit) if more else None
+    if offset + limit >= len(rows):
+        return page, None
+    return page, encode_cursor(datetime.fromisoformat(page[-1]["at"]), offset + limit)
+
+
+def _offset(cursor: str) -> int:
+    # A finished run's lists never change, so the position is a stable key; the cursor has
+    # the shape of every other list's (time of the last item, key) and is checked the same.
+    _, key = decode_cursor(cursor)
+    if not key.isdigit() or len(key) > 9:
+        raise InvalidCursor("the cursor is not one this service handed out")
+    return int(key)
 
 
 class BacktestRunning(AppError):
