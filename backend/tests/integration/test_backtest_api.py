@@ -14,6 +14,10 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from app.backtest.models import BacktestRunRow
+from app.config._values import normalise_database_url
+from app.db.engine import create_engine
+from app.db.session import create_session_factory, session_scope
 from app.streaming.messages import SERVER_MESSAGES, EventMessage, SubscribedMessage
 from tests.backtest.data import END, LAST, START, write_recording
 from tests.service import RunningService, serve
@@ -218,3 +222,41 @@ async def test_a_backtest_never_shows_in_the_account_records(
     assert decisions["items"] == []
     assert fills["items"] == []
     assert orders["items"] == []
+
+
+async def test_a_third_concurrent_backtest_is_refused_with_429(
+    service: RunningService, recording: Path
+) -> None:
+    long = request(recording, end=(LAST - timedelta(hours=3)).isoformat())
+    async with service.client(FULL) as http:
+        answers = await asyncio.gather(*(http.post(BACKTESTS, json=long) for _ in range(3)))
+        started = [a.json()["id"] for a in answers if a.status_code == 202]
+        for run_id in started:
+            await http.delete(f"{BACKTESTS}/{run_id}")
+        listed = (await http.get(BACKTESTS)).json()
+
+    assert sorted(a.status_code for a in answers) == [202, 202, 429]
+    refused = next(a for a in answers if a.status_code == 429).json()
+    assert refused["error"] == "too_many_backtests"
+    assert sorted(r["id"] for r in listed["items"]) == sorted(started)
+
+
+async def test_shutdown_cancels_a_running_backtest(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, recording: Path
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    monkeypatch.setenv("API_TOKEN", FULL)
+    long = request(recording, end=(LAST - timedelta(hours=3)).isoformat())
+    async with serve() as running, running.client(FULL) as http:
+        run_id = await start(http, long)
+
+    engine = create_engine(normalise_database_url(postgres_url))
+    try:
+        async with session_scope(create_session_factory(engine)) as session:
+            row = await session.get(BacktestRunRow, run_id)
+            assert row is not None
+            status, finished_at = row.status, row.finished_at
+    finally:
+        await engine.dispose()
+    assert status == "cancelled"
+    assert finished_at is not None
