@@ -14,9 +14,12 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from app.backtest import store
 from app.backtest.models import BacktestRunRow
 from app.config._values import normalise_database_url
 from app.db.engine import create_engine
+from app.db.migrate import upgrade_to_head
+from app.db.paging import PageRequest
 from app.db.session import create_session_factory, session_scope
 from app.streaming.messages import SERVER_MESSAGES, EventMessage, SubscribedMessage
 from tests.backtest.data import END, LAST, START, write_recording
@@ -260,3 +263,51 @@ async def test_shutdown_cancels_a_running_backtest(
         await engine.dispose()
     assert status == "cancelled"
     assert finished_at is not None
+
+
+async def test_runs_round_trip_on_sqlite(tmp_path: Path) -> None:
+    engine = create_engine(normalise_database_url(f"sqlite:///{tmp_path / 'runs.db'}"))
+    try:
+        await upgrade_to_head(engine)
+        sessions = create_session_factory(engine)
+        async with session_scope(sessions) as session:
+            await store.add_run(
+                session,
+                "backtest-1",
+                title=None,
+                config={"a": 1},
+                status="running",
+                created_at=START,
+            )
+        async with session_scope(sessions) as session:
+            await store.save_progress(session, "backtest-1", {"ticks": 1})
+            await store.finish_run(
+                session,
+                "backtest-1",
+                status="completed",
+                finished_at=END,
+                progress=None,
+                notes=["n"],
+                metrics={"trades": 0},
+                results={"trades": [], "equity": [{"at": END.isoformat()}], "decisions": []},
+            )
+        async with session_scope(sessions) as session:
+            row = await store.get_run(session, "backtest-1")
+            rows, cursor = await store.list_runs(session, PageRequest())
+            equity = await store.get_series(session, "backtest-1", "equity")
+            missing = await store.get_series(session, "backtest-2", "equity")
+    finally:
+        await engine.dispose()
+
+    assert row is not None
+    assert (row.status, row.progress, row.notes, row.metrics) == (
+        "completed",
+        {"ticks": 1},
+        ["n"],
+        {"trades": 0},
+    )
+    assert row.finished_at == END
+    assert [r.id for r in rows] == ["backtest-1"]
+    assert cursor is None
+    assert equity == (True, [{"at": END.isoformat()}])
+    assert missing == (False, None)
