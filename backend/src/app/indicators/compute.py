@@ -99,16 +99,19 @@ def compute(arrays: CandleArrays, config: IndicatorConfig) -> dict[str, FloatArr
     out["adx"] = talib.ADX(high, low, close, timeperiod=config.adx_period)
     out["obv"] = talib.OBV(close, volume)
     mean_volume = talib.SMA(volume, timeperiod=config.volume_mean_period)
+    # One error-state switch for every division (a zero volume mean or close gives NaN or
+    # inf, which the features turn into "no value"), not one per division.
     with np.errstate(divide="ignore", invalid="ignore"):
         out["volume_ratio"] = np.where(mean_volume > 0, volume / mean_volume, np.nan)
-    for bars in config.change_bars:
-        out[f"change_{bars}"] = _change(close, bars)
+        for bars in config.change_bars:
+            out[f"change_{bars}"] = _change(close, bars)
     return out
 
 
 def _change(close: FloatArray, bars: int) -> FloatArray:
-    result = np.full_like(close, np.nan)
+    result = np.empty_like(close)
+    result[: min(bars, close.shape[0])] = np.nan
     if close.shape[0] > bars:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            result[bars:] = close[bars:] / close[:-bars] - 1.0
+        np.divide(close[bars:], close[:-bars], out=result[bars:])
+        result[bars:] -= 1.0
     return result

@@ -129,6 +129,10 @@ class ReplayMarketData:
         self._recordings: list[tuple[str, str]] | None = None
         self._funding: dict[str, list[tuple[int, Decimal]]] = {}
         self._funding_times: dict[str, list[int]] = {}
+        # Closed klines already made, by (symbol, interval) and row index: a backtest asks
+        # for the same recent candles at every cycle.
+        self._made: dict[tuple[str, str], dict[int, Kline]] = {}
+        self._intervals_of: dict[str, list[str]] = {}
         self._shift_ms = 0
         if anchor is not None:
             self._shift_ms = self._shift_to(anchor)
@@ -165,7 +169,7 @@ class ReplayMarketData:
         twin = ReplayMarketData(clock, self._dir)
         twin._series, twin._keys, twin._funding = self._series, self._keys, self._funding
         twin._recordings, twin._funding_times = self._recordings, self._funding_times
-        twin._shift_ms = self._shift_ms
+        twin._shift_ms, twin._made = self._shift_ms, self._made
         return twin
 
     def _shift_to(self, anchor: datetime) -> int:
@@ -244,10 +248,16 @@ class ReplayMarketData:
         last = opened
         if end is not None:
             last = bisect_right(keys, int(end.timestamp() * 1000) - self._shift_ms, hi=opened)
-        return [
-            r.kline(symbol, interval, shift_ms=self._shift_ms, now_ms=now_ms)
-            for r in rows[first:last]
-        ]
+        made = self._made.setdefault((symbol, interval), {})
+        result: list[Kline] = []
+        for index in range(first, last):
+            kline = made.get(index)
+            if kline is None:
+                kline = rows[index].kline(symbol, interval, shift_ms=self._shift_ms, now_ms=now_ms)
+                if kline.closed:  # a closed candle never changes: made once per run
+                    made[index] = kline
+            result.append(kline)
+        return result
 
     async def premium_index(self, symbol: str) -> PremiumIndex:
         """Mark price = last closed close of the finest recording that covers now.
@@ -256,27 +266,37 @@ class ReplayMarketData:
         way to a coarser one before its start. Funding comes from the funding file.
         """
         now = self._clock.now()
-        closed: list[Kline] = []
-        for interval in sorted((i for s, i in self._files() if s == symbol), key=_length):
-            recent = await self.candles(
-                symbol,
-                interval,
-                start=now - timedelta(milliseconds=3 * KLINE_INTERVALS_MS[interval]),
-            )
-            closed = [k for k in recent if k.closed] or recent
-            if closed:
+        now_ms = int(now.timestamp() * 1000) - self._shift_ms
+        close: Decimal | None = None
+        for interval in self._by_length(symbol):
+            rows, keys = self._load(symbol, interval), self._keys[(symbol, interval)]
+            length = KLINE_INTERVALS_MS[interval]
+            # The newest row closed by now (opened at or before now - length), if it opened
+            # within the last three bars; else this recording does not cover now (a coarser
+            # one may). Never the forming bar: its close is not known yet.
+            index = bisect_right(keys, now_ms - length) - 1
+            if index >= 0 and keys[index] >= now_ms - 3 * length:
+                close = rows[index].close
                 break
-        if not closed:
+        if close is None:
             raise ReplayDataError(f"the {symbol} recording has no candle before {now}")
         rate, next_time = self._funding_at(symbol, now)
         return PremiumIndex(
             symbol=symbol,
-            mark_price=closed[-1].close,
-            index_price=closed[-1].close,
+            mark_price=close,
+            index_price=close,
             last_funding_rate=rate,
             next_funding_time=next_time,
             time=now,
         )
+
+    def _by_length(self, symbol: str) -> list[str]:
+        """The symbol's recorded intervals, finest first."""
+        found = self._intervals_of.get(symbol)
+        if found is None:
+            found = sorted((i for s, i in self._files() if s == symbol), key=_length)
+            self._intervals_of[symbol] = found
+        return found
 
     def _funding_at(self, symbol: str, now: datetime) -> tuple[Decimal, datetime]:
         if symbol not in self._funding:

@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from typing import Final, Protocol
 from urllib.parse import quote, urlencode
 
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from pydantic import SecretStr
 
 from app.exchange.http.constants import (
@@ -151,6 +149,11 @@ class V3Signer:
         message = "&".join(
             f"{key}={quote(value, safe=_URI_COMPONENT_SAFE)}" for key, value in payload
         )
+        # Imported here: eth_account's import builds elliptic-curve tables for seconds, and
+        # only V3 accounts ever sign (every command and most of the service never do).
+        from eth_account import Account
+        from eth_account.messages import encode_typed_data
+
         signable = encode_typed_data(full_message=v3_typed_data(message, self._chain_id))
         signed = Account.sign_message(signable, private_key=self._key.get_secret_value())
         return f"{message}&signature=0x{bytes(signed.signature).hex()}"
