@@ -311,3 +311,57 @@ async def test_runs_round_trip_on_sqlite(tmp_path: Path) -> None:
     assert cursor is None
     assert equity == (True, [{"at": END.isoformat()}])
     assert missing == (False, None)
+
+
+async def test_a_finished_backtest_replays_to_its_own_trades(
+    service: RunningService, recording: Path, tmp_path: Path
+) -> None:
+    """`replay-decisions --source backtest:ID` re-judges the stored decisions, no model."""
+    from argparse import Namespace
+    from io import StringIO
+
+    from app.commands.replay_decisions import run_async
+
+    async with service.client(FULL) as http:
+        run_id = await start(http, request(recording))
+        assert (await ended(http, run_id))["status"] == "completed"
+        trades = (await http.get(f"{BACKTESTS}/{run_id}/trades", params={"limit": 500})).json()
+        decisions = (await http.get(f"{BACKTESTS}/{run_id}/decisions", params={"limit": 1})).json()
+    assert decisions["items"][0]["legs"][0]["requested"]["symbol"]  # kept whole, replayable
+
+    out = tmp_path / "comparison.json"
+    printed = StringIO()
+    args = Namespace(source=f"backtest:{run_id}", settings=[], data=None, out=out)
+    assert await run_async(args, out=printed) == 0, printed.getvalue()
+    comparison = json.loads(out.read_text())
+
+    replayed = comparison["trades"]["replay"]
+
+    def fills(rows: list[dict[str, Any]]) -> list[tuple[object, ...]]:
+        return [
+            (r["symbol"], r["side"], r["quantity"], r["price"], datetime.fromisoformat(r["at"]))
+            for r in rows
+        ]
+
+    assert fills(replayed) == fills(trades["items"])
+    assert replayed
+    assert "settings changed: (none)" in printed.getvalue()
+
+    tighter = Namespace(
+        source=f"backtest:{run_id}", settings=["MAX_POSITION_SIZE_USD=500"], data=None, out=None
+    )
+    printed = StringIO()
+    assert await run_async(tighter, out=printed) == 0
+    assert "settings changed: MAX_POSITION_SIZE_USD=500" in printed.getvalue()
+
+
+async def test_replaying_an_unknown_backtest_exits_2(
+    service: RunningService, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from argparse import Namespace
+
+    from app.commands.replay_decisions import run_async
+
+    args = Namespace(source="backtest:backtest-nope", settings=[], data=None, out=None)
+    assert await run_async(args) == 2
+    assert "no such backtest" in capsys.readouterr().err

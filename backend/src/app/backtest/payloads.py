@@ -11,6 +11,7 @@ from app.backtest.engine import Progress
 from app.backtest.results import trades
 from app.core.decimals import plain_decimal
 from app.core.secrets import redact_json
+from app.llm.ports import LlmCallRecord
 from app.records.memory_journal import MemoryJournal
 from app.records.memory_records import JournalDecision
 
@@ -68,10 +69,42 @@ def _decision(decision: JournalDecision) -> dict[str, Any]:
         "model": decision.model,
         "summary": decision.summary,
         "validation_error": decision.validation_error,
+        "prompt_version": decision.prompt_version,
+        "notes": decision.parsed.get("notes", []),
+        # Each leg whole (what was asked, what the risk engine approved and why): the
+        # audit trail, and what a decision replay re-judges.
         "legs": [
-            {"symbol": leg.symbol, "action": leg.action, "status": leg.status}
+            {
+                "symbol": leg.symbol,
+                "action": leg.action,
+                "status": leg.status,
+                "requested": leg.requested,
+                "approved": leg.approved,
+                "adjustments": leg.adjustments,
+            }
             for leg in decision.legs
         ],
         "llm_calls": len(decision.calls),
         "llm_cost_usd": plain_decimal(cost),
+        "calls": [_call(call) for call in decision.calls],
+    }
+
+
+def _call(call: LlmCallRecord) -> dict[str, Any]:
+    """One LLM call of a decision: who answered, what it said, whether from the cache."""
+    return {
+        "model": call.model,
+        "status": call.status,
+        "attempt": call.attempt,
+        "started_at": call.started_at.isoformat(),
+        "latency_ms": call.latency_ms,
+        "prompt_hash": call.prompt_hash,
+        "prompt_tokens": call.prompt_tokens,
+        "completion_tokens": call.completion_tokens,
+        "cost_usd": plain_decimal(call.cost_usd) if call.cost_usd is not None else None,
+        "cache_hit": call.cached,
+        "cached_from": call.cached_from,
+        "generation_id": call.generation_id,
+        "raw_reply": call.raw_reply,
+        "error": call.error,
     }

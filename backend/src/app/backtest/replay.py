@@ -95,6 +95,39 @@ def from_journal(decisions: Iterable[JournalDecision]) -> list[RecordedDecision]
     ]
 
 
+def from_stored(rows: Iterable[Mapping[str, Any]]) -> list[RecordedDecision]:
+    """The decisions a finished backtest stored (the rows of ``GET .../decisions``).
+
+    Raises:
+        NoRecordedDecisions: A leg was stored without what it asked for (a run stored by an
+            earlier version): it cannot be re-judged.
+    """
+    found: list[RecordedDecision] = []
+    for row in rows:
+        if row.get("candle_time") is None:
+            continue
+        legs = row.get("legs") or []
+        if any(not isinstance(leg.get("requested"), dict) for leg in legs):
+            raise NoRecordedDecisions(
+                "this backtest's decisions were stored without their legs' requests "
+                "(an earlier version): run it again to replay it"
+            )
+        found.append(
+            RecordedDecision(
+                datetime.fromisoformat(row["candle_time"]),
+                str(row.get("provider")),
+                row.get("model"),
+                row.get("prompt_version"),
+                row.get("status") == "decided",
+                row.get("summary"),
+                tuple(leg["requested"] for leg in legs),
+                tuple(str(n) for n in row.get("notes") or ()),
+                row.get("validation_error"),
+            )
+        )
+    return found
+
+
 def _notes(parsed: Mapping[str, Any] | None) -> tuple[str, ...]:
     notes = (parsed or {}).get("notes")
     return tuple(str(n) for n in notes) if isinstance(notes, list) else ()
@@ -255,7 +288,7 @@ class ReplayResult:
         ]
 
     def to_json(self) -> dict[str, object]:
-        """JSON-safe: settings, both sides' metrics, the deltas, the trade counts."""
+        """JSON-safe: settings, both sides' metrics, the deltas, both sides' fills."""
         return {
             "settings": dict(self.settings),
             "original_run_id": self.original.run.run_id,
@@ -273,6 +306,10 @@ class ReplayResult:
                 for m in self.comparison()
             ],
             "notes": list(self.notes),
+            "trades": {
+                "original": [t.to_json() for t in self.original.trades],
+                "replay": [t.to_json() for t in self.replay.trades],
+            },
         }
 
 

@@ -168,6 +168,32 @@ class LegSummary(BaseModel):
     symbol: str
     action: str
     status: str
+    requested: dict[str, Any] | None = Field(
+        default=None, description="What the decision asked for (size, stop, invalidation...)"
+    )
+    approved: dict[str, Any] | None = Field(
+        default=None, description="What the risk engine approved (orders, stop, leverage)"
+    )
+    adjustments: list[Any] = Field(default_factory=list, description="What it changed, and why")
+
+
+class CallSummary(BaseModel):
+    """One LLM call of a decision (the prompt is kept by its hash)."""
+
+    model: str
+    status: str
+    attempt: int
+    started_at: AwareDatetime
+    latency_ms: int
+    prompt_hash: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: str | None
+    cache_hit: bool = Field(description="Answered from the reply cache (cost 0)")
+    cached_from: str | None = Field(description="When the cached reply was first asked for")
+    generation_id: str | None
+    raw_reply: str | None
+    error: str | None
 
 
 class DecisionRead(BaseModel):
@@ -181,9 +207,12 @@ class DecisionRead(BaseModel):
     model: str | None
     summary: str | None
     validation_error: str | None
+    prompt_version: str | None = None
+    notes: list[Any] = Field(default_factory=list)
     legs: list[LegSummary]
     llm_calls: int
     llm_cost_usd: str
+    calls: list[CallSummary] = Field(default_factory=list)
 
 
 class SeriesPage[T](BaseModel):

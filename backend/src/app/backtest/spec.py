@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from app.config import ACCOUNT_VARIABLES, AccountSettings, Settings, load_settings
 from app.core.errors import ConfigError
@@ -95,6 +96,33 @@ class BacktestSpec:
             "cache": self.cache.value,
             "max_cost_usd": str(self.max_cost_usd) if self.max_cost_usd is not None else None,
         }
+
+
+def spec_of_description(described: Mapping[str, Any]) -> BacktestSpec:
+    """The request a stored run describes (:meth:`BacktestSpec.describe`), to run it again.
+
+    Raises:
+        ConfigError: The description is not one this version wrote.
+    """
+    try:
+        cost = described.get("max_cost_usd")
+        data_dir = described.get("data_dir")
+        return BacktestSpec(
+            start=datetime.fromisoformat(described["start"]),
+            end=datetime.fromisoformat(described["end"]),
+            assets=tuple(described["assets"]),
+            interval=described["interval"],
+            long_interval=described["long_interval"],
+            provider=ProviderKind(described["provider"]),
+            model=described.get("model"),
+            settings={str(k): str(v) for k, v in (described.get("settings") or {}).items()},
+            balance=Decimal(described["balance"]),
+            data_dir=Path(data_dir) if data_dir else None,
+            cache=CachePolicy(described.get("cache", CachePolicy.USE.value)),
+            max_cost_usd=Decimal(cost) if cost is not None else None,
+        )
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise ConfigError([f"the stored run's configuration cannot be read ({exc!r})"]) from exc
 
 
 def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:

@@ -20,28 +20,30 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
 
+from app.backtest import store
 from app.backtest.engine import Progress, RunStatus, SourceFactory
 from app.backtest.replay import (
     AccountHistory,
     NoRecordedDecisions,
     ReplayResult,
     account_history,
+    from_stored,
     replay_decisions,
 )
 from app.backtest.sources import csv_source, database_source
-from app.backtest.spec import BacktestSpec, parse_assignments
+from app.backtest.spec import BacktestSpec, parse_assignments, spec_of_description
 from app.commands import Subparsers
 from app.commands.progress import ProgressReporter
 from app.config import AccountSettings, Settings, load_settings
 from app.core.errors import ConfigError
 from app.db.engine import create_engine
 from app.db.migrate import upgrade_to_head
-from app.db.session import SessionFactory, create_session_factory
+from app.db.session import SessionFactory, create_session_factory, session_scope
 from app.indicators.schemas import IndicatorConfig
 
 NAME = "replay-decisions"
 
-_SOURCES = ("account",)
+_SOURCES = ("account", "backtest")
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -54,7 +56,10 @@ def add_parser(subparsers: Subparsers) -> None:
         "the original. No model is asked.",
     )
     parser.add_argument(
-        "--source", required=True, metavar="account:ID", help="whose decisions: account:ID"
+        "--source",
+        required=True,
+        metavar="account:ID|backtest:ID",
+        help="whose decisions: an account's, or a finished backtest's (its run id)",
     )
     parser.add_argument(
         "--set",
@@ -79,9 +84,12 @@ async def run_async(args: argparse.Namespace, *, out: TextIO | None = None) -> i
     try:
         kind, _, name = args.source.partition(":")
         if kind not in _SOURCES or not name:
-            raise ConfigError([f"--source {args.source!r}: expected account:ID"])
+            raise ConfigError([f"--source {args.source!r}: expected account:ID or backtest:ID"])
         overrides = parse_assignments(args.settings)
-        result = await _replay(name, overrides, args.data)
+        if kind == "backtest":
+            result = await _replay_backtest(name, overrides, args.data)
+        else:
+            result = await _replay(name, overrides, args.data)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"{NAME}: {problem}", file=sys.stderr)
@@ -126,6 +134,38 @@ async def _replay(
     finally:
         await engine.dispose()
     return result
+
+
+async def _replay_backtest(
+    run_id: str, overrides: dict[str, str], data_dir: Path | None
+) -> ReplayResult:
+    """A stored backtest's decisions, on its own candles (or ``data_dir``'s)."""
+    settings = load_settings()
+    engine = create_engine(settings.database.url)
+    try:
+        await upgrade_to_head(engine)
+        sessions = create_session_factory(engine)
+        async with session_scope(sessions) as session:
+            row = await store.get_run(session, run_id)
+            _, stored = await store.get_series(session, run_id, "decisions")
+        if row is None:
+            raise ConfigError([f"--source backtest:{run_id}: no such backtest"])
+        if stored is None:
+            raise ConfigError([f"--source backtest:{run_id}: the run has not finished"])
+        spec = spec_of_description(row.config)
+        if data_dir is None and spec.data_dir is not None:
+            data_dir = spec.data_dir
+        source_of = await _candles(sessions, settings, spec, data_dir)
+        with ProgressReporter(NAME) as reporter:
+
+            async def progress(p: Progress) -> None:
+                reporter.advance(p.ticks, p.total_ticks, p.fields())
+
+            return await replay_decisions(
+                spec, from_stored(stored), overrides, source_of, on_progress=progress
+            )
+    finally:
+        await engine.dispose()
 
 
 def _account(settings: Settings, account_id: str) -> AccountSettings | None:

@@ -5,6 +5,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Final, Protocol
 
+import numpy as np
+
 from app.indicators.compute import CandleArrays, CandleLike, FloatArray, compute
 from app.indicators.schemas import AssetFeatures, IndicatorConfig, TimeframeFeatures
 
@@ -22,12 +24,15 @@ class TimedCandle(CandleLike, Protocol):
         ...
 
 
-def _value(array: FloatArray, index: int) -> float | None:
-    return _rounded(float(array[index]))
+def _rounded(values: FloatArray) -> list[float | None]:
+    """``values`` rounded to 6 decimals, NaN and infinities as None, in one numpy pass.
 
-
-def _rounded(value: float) -> float | None:
-    return round(value, _DIGITS) if math.isfinite(value) else None
+    numpy's rounding (scale, round half to even, unscale) can differ from ``round`` in the
+    last digit for a value a hair from a half: immaterial for a prompt, and the same
+    everywhere (every view of the features comes from here).
+    """
+    rounded = np.round(values, _DIGITS)
+    return [v if math.isfinite(v) else None for v in rounded.tolist()]
 
 
 def timeframe_features(
@@ -68,18 +73,16 @@ def features_of_arrays(
     series = compute(arrays, config)
     series["close"] = arrays.close
     last = len(arrays) - 1
+    names = [name for name in series if name != "close"]
     recent_from = max(0, len(arrays) - config.recent_bars)
     return TimeframeFeatures(
         symbol=symbol,
         interval=interval,
         open_time=open_time,
         close=float(arrays.close[last]),
-        values={name: _value(values, last) for name, values in series.items() if name != "close"},
-        # One conversion per series (tolist), not one numpy scalar per value.
-        recent={
-            name: [_rounded(v) for v in series[name][recent_from : last + 1].tolist()]
-            for name in RECENT_SERIES
-        },
+        values=dict(zip(names, _rounded(np.array([series[n][last] for n in names])), strict=True)),
+        # One conversion per series, not one numpy scalar per value.
+        recent={name: _rounded(series[name][recent_from : last + 1]) for name in RECENT_SERIES},
     )
 
 
