@@ -39,6 +39,7 @@ def _importable() -> None:
 def _benchmarks() -> dict[str, Callable[[], dict[str, Any]]]:
     _importable()
     from benchmarks import (
+        bench_backtest,
         bench_features,
         bench_indicators,
         bench_ingest,
@@ -54,6 +55,7 @@ def _benchmarks() -> dict[str, Callable[[], dict[str, Any]]]:
         "rest": bench_rest.run,
         "ws_fanout": bench_ws_fanout.run,
         "tick": lambda: asyncio.run(bench_tick.run()),
+        "backtest": bench_backtest.run,
     }
 
 

@@ -26,6 +26,7 @@ from app.core.errors import ConfigError
 from app.core.types import KLINE_INTERVALS_MS
 from app.indicators.schemas import IndicatorConfig
 from app.llm.cache import MemoryReplyStore, ReplyStore
+from app.market_data.frames import FrameCache
 from app.market_data.ports import MarketDataSource
 from app.market_data.service import MarketDataService
 from app.market_data.symbols import UnknownAssetError, resolve_assets
@@ -107,6 +108,7 @@ class BacktestRun:
         error: Why it failed, when it did.
         progress: The last progress.
         plan: An LLM run's cost estimate.
+        frames: The indicator frames it shares with its replays, if it was given a cache.
     """
 
     run_id: str
@@ -121,6 +123,7 @@ class BacktestRun:
     error: str | None = None
     progress: Progress | None = None
     plan: LlmPlan | None = None
+    frames: FrameCache | None = None
 
 
 def decision_times(start: datetime, end: datetime, interval: str) -> int:
@@ -146,6 +149,7 @@ async def run_backtest(
     shared_hook: Callable[[Shared], None] | None = None,
     replies: ReplyStore | None = None,
     announce: Callable[[str], None] | None = None,
+    frames: FrameCache | None = None,
 ) -> BacktestRun:
     """Run ``spec`` to its end, a cost cap, or ``cancel``.
 
@@ -160,6 +164,8 @@ async def run_backtest(
             replay's recorded decisions, for one).
         replies: The LLM reply cache (an LLM run); in memory for this run only by default.
         announce: Told the LLM cost estimate before the first cycle (a terminal prints it).
+        frames: Indicator frames to share with other passes over the same candles (a
+            decision replay of this run reuses them); kept on the run.
 
     Returns:
         The run with its records; ``status`` says how it ended.
@@ -174,8 +180,14 @@ async def run_backtest(
     run = BacktestRun(run_id or new_run_id("backtest"), spec, settings, account, journal, source_of)
     intervals = tuple(dict.fromkeys((spec.interval, spec.long_interval)))
     await check_history(source_of, spec, intervals)
+    run.frames = frames
     market = MarketDataService(
-        source, None, clock, intervals=intervals, backfill_bars=settings.backfill_bars
+        source,
+        None,
+        clock,
+        intervals=intervals,
+        backfill_bars=settings.backfill_bars,
+        frames=frames,
     )
     shared = Shared(settings, market, journal, clock, None, None, until=spec.end, spend=journal)
     if spec.provider is ProviderKind.LLM:

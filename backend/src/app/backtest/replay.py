@@ -32,6 +32,7 @@ from app.indicators.schemas import IndicatorConfig
 from app.llm.context import DecisionContext
 from app.llm.parsing import ParsedDecision, ParsedLeg
 from app.llm.ports import DecisionOutcome
+from app.market_data.frames import FrameCache
 from app.records.memory_records import JournalDecision
 from app.runtime.builder import Shared
 from app.trading.domain import Action, Proposal
@@ -356,11 +357,13 @@ async def replay_decisions(
         raise NoRecordedDecisions("no recorded decision to replay")
     base = replay_spec(spec)
     notes: list[str] = []
+    # Both sides see the same candles: each indicator frame is computed once for both.
+    frames = (original.frames if original is not None else None) or FrameCache()
     if original is None:
-        original, _ = await _replayed(base, decisions, source_of, None)
+        original, _ = await _replayed(base, decisions, source_of, None, frames)
         notes.append("original: the recorded decisions replayed under the original settings")
     changed = replace(base, settings={**base.settings, **overrides})
-    replayed, provider = await _replayed(changed, decisions, source_of, on_progress)
+    replayed, provider = await _replayed(changed, decisions, source_of, on_progress, frames)
     if provider.missing:
         notes.append(f"{provider.missing} cycles had no recorded decision and held")
     return ReplayResult(
@@ -403,13 +406,16 @@ async def _replayed(
     decisions: Sequence[RecordedDecision],
     source_of: SourceFactory,
     on_progress: ProgressHook | None,
+    frames: FrameCache,
 ) -> tuple[BacktestRun, RecordedDecisions]:
     provider = RecordedDecisions(decisions)
 
     def hook(shared: Shared) -> None:
         shared.decide = provider
 
-    run = await run_backtest(spec, source_of, on_progress=on_progress, shared_hook=hook)
+    run = await run_backtest(
+        spec, source_of, on_progress=on_progress, shared_hook=hook, frames=frames
+    )
     return run, provider
 
 

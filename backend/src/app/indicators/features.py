@@ -75,7 +75,9 @@ def features_of_arrays(
     last = len(arrays) - 1
     names = [name for name in series if name != "close"]
     recent_from = max(0, len(arrays) - config.recent_bars)
-    return TimeframeFeatures(
+    # Every field is built here with its exact type: validating them again would cost as
+    # much as the rounding (this runs for every frame of every cycle of a backtest).
+    return TimeframeFeatures.model_construct(
         symbol=symbol,
         interval=interval,
         open_time=open_time,

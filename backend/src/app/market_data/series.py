@@ -7,6 +7,7 @@ the warm start); this is only the working set.
 """
 
 import bisect
+import hashlib
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -138,6 +139,11 @@ class CandleSeries:
         end = self._start + held
         start = self._start if count is None else end - min(max(count, 0), held)
         return CandleArrays(*(self._columns[row, start:end] for row in range(5)))
+
+    def digest(self) -> bytes:
+        """A digest of the held OHLCV columns: equal digests, equal candles (for caches)."""
+        held = self._columns[:, self._start : self._start + len(self._candles)]
+        return hashlib.blake2b(np.ascontiguousarray(held).tobytes(), digest_size=16).digest()
 
     def missing(self, oldest: datetime, newest: datetime, step: timedelta) -> list[datetime]:
         """Grid open times from ``oldest`` to ``newest`` (inclusive) that are not held."""

@@ -22,6 +22,7 @@ from app.exchange.events import KlineClosed, MarkPriceUpdate
 from app.exchange.types import Kline
 from app.indicators.features import features_of_arrays
 from app.indicators.schemas import AssetFeatures, IndicatorConfig, TimeframeFeatures
+from app.market_data.frames import FrameCache
 from app.market_data.ports import CandleStore, IndicatorValues, MarketDataSource, MarkState
 from app.market_data.quality import QualityVerdict, TimeframeState, assess
 from app.market_data.series import CandleSeries
@@ -46,6 +47,8 @@ class MarketDataService:
         max_mark_deviation: The quality gate's largest |close - mark| / mark.
         indicators: Which indicators the features contain.
         store: Another candle store (overrides ``sessions``).
+        frames: Feature frames shared with other passes over the same candles (a
+            backtest's decision replays); None computes every frame here.
     """
 
     def __init__(
@@ -59,6 +62,7 @@ class MarketDataService:
         max_mark_deviation: Decimal = Decimal("0.05"),
         indicators: IndicatorConfig | None = None,
         store: CandleStore | None = None,
+        frames: FrameCache | None = None,
     ) -> None:
         self._source = source
         self._sessions = sessions
@@ -76,6 +80,8 @@ class MarketDataService:
         # Features of a series at a version of its candles: a 4h frame is computed once per
         # 4h candle, not at every 1h tick.
         self._frames: dict[tuple[str, str], tuple[int, TimeframeFeatures]] = {}
+        # Frames shared with other passes over the same candles (a backtest's replays).
+        self._shared = frames
         self.on_closed: Callable[[Kline], object] | None = None
         """Told about every newly closed candle after it is stored (live streaming)."""
 
@@ -289,7 +295,15 @@ class MarketDataService:
         last = series.last_open_time
         if last is None:
             raise ValueError(f"no closed candles for {symbol} {interval}")
-        frame = features_of_arrays(symbol, interval, last, series.arrays(), self._indicators)
+        key = None
+        frame = None
+        if self._shared is not None:
+            key = (symbol, interval, last, len(series), series.digest())
+            frame = self._shared.get(key)
+        if frame is None:
+            frame = features_of_arrays(symbol, interval, last, series.arrays(), self._indicators)
+            if key is not None and self._shared is not None:
+                self._shared.put(key, frame)
         fresh.append(
             IndicatorValues(
                 symbol,

@@ -6,7 +6,7 @@ reaches a row.
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import fields, is_dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -19,7 +19,13 @@ from app.trading.models import DecisionLeg, Order
 
 
 def to_json(value: Any) -> Any:
-    """``value`` with decimals, times and enums turned into JSON-safe values."""
+    """``value`` with decimals, times and enums turned into JSON-safe values.
+
+    A dataclass becomes the dict of its fields (as ``dataclasses.asdict`` would make it,
+    without copying everything once before converting it again).
+    """
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime):
@@ -28,7 +34,9 @@ def to_json(value: Any) -> Any:
         return {k: to_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [to_json(v) for v in value]
-    if hasattr(value, "value") and not isinstance(value, int | float | str | bool):
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in fields(value)}
+    if hasattr(value, "value"):
         return value.value
     return value
 
@@ -36,7 +44,7 @@ def to_json(value: Any) -> Any:
 def leg_fields(verdict: LegVerdict, leg: ParsedLeg | None) -> dict[str, Any]:
     """What a journal keeps of one leg: requested, approved, every adjustment (redacted)."""
     proposal = verdict.proposal
-    requested = to_json(asdict(proposal))
+    requested = to_json(proposal)
     if leg is not None:
         requested.update(
             confidence=leg.confidence,
@@ -47,7 +55,7 @@ def leg_fields(verdict: LegVerdict, leg: ParsedLeg | None) -> dict[str, Any]:
     approved = None
     if verdict.orders:
         approved = {
-            "orders": [to_json(asdict(o)) for o in verdict.orders],
+            "orders": [to_json(o) for o in verdict.orders],
             "leverage": verdict.leverage,
             "stop_loss": to_json(verdict.stop_loss),
             "take_profit": to_json(verdict.take_profit),
@@ -58,7 +66,7 @@ def leg_fields(verdict: LegVerdict, leg: ParsedLeg | None) -> dict[str, Any]:
         "action": proposal.action.value,
         "requested": redact_json(requested),  # the model's rationale and invalidation text
         "approved": approved,
-        "adjustments": redact_json([to_json(asdict(a)) for a in verdict.adjustments]),
+        "adjustments": redact_json([to_json(a) for a in verdict.adjustments]),
         "status": verdict.status.value,
     }
 

@@ -33,7 +33,7 @@ Where it differs from the database (documented in the contract suite too):
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -299,7 +299,7 @@ class MemoryJournal:
             self._entries.setdefault((account_id, request.symbol), []).append(client_id)
         if self._publisher is not None:
             self._publisher.order(
-                account_id, "intent", to_json(asdict(request)) | {"purpose": purpose}
+                account_id, "intent", to_json(request) | {"purpose": purpose}
             )
 
     async def order_update(

@@ -12,7 +12,7 @@ streamed: an upstream error that repeats the key it was sent must not be stored 
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -201,7 +201,7 @@ class SqlJournal(JournalReads):
             )
         if self._publisher is not None:
             self._publisher.order(
-                account_id, "intent", to_json(asdict(request)) | {"purpose": purpose}
+                account_id, "intent", to_json(request) | {"purpose": purpose}
             )
 
     async def order_update(

@@ -86,9 +86,6 @@ class PaperExchange:
         self._maintenance = maintenance_margin
         self.account = account
         self._state = PaperState(wallet=balance)
-        # The open orders, oldest first: matching every bar scans these, not every order the
-        # account ever placed (a year's backtest places thousands). Pruned as they close.
-        self._resting: dict[str, PaperOrder] = {}
 
     @classmethod
     def restore(
@@ -120,7 +117,6 @@ class PaperExchange:
             account=account,
         )
         exchange._state = load_state(dict(data))
-        exchange._resting = {k: o for k, o in exchange._state.orders.items() if o.is_open}
         return exchange
 
     def snapshot(self) -> dict[str, Any]:
@@ -259,10 +255,7 @@ class PaperExchange:
         return [o.view() for o in self._open() if symbol in (None, o.request.symbol)]
 
     def _open(self) -> list[PaperOrder]:
-        """The open orders, oldest first (those that closed since the last look dropped)."""
-        if any(not o.is_open for o in self._resting.values()):
-            self._resting = {k: o for k, o in self._resting.items() if o.is_open}
-        return list(self._resting.values())
+        return self._state.open_orders()
 
     async def executions(self, since: datetime) -> list[Execution]:
         """Fills (liquidations included) since ``since`` (inclusive), oldest first."""
@@ -340,8 +333,7 @@ class PaperExchange:
         now = self._clock.now()
         self._state.order_seq += 1
         accepted = PaperOrder(order, self._state.order_seq, OrderStatus.NEW, now, now)
-        self._state.orders[order.client_order_id] = accepted
-        self._resting[order.client_order_id] = accepted
+        self._state.add_order(accepted)
         return accepted
 
     def _match(self, order: PaperOrder, candle: Kline) -> None:

@@ -146,9 +146,9 @@ def apply_fill(
 def expire_stale_protection(state: PaperState, symbol: str, now: datetime) -> None:
     """Expire the symbol's open reduce-only / closePosition orders that can no longer reduce."""
     position = state.positions.get(symbol)
-    for order in state.orders.values():
+    for order in state.open_orders():
         request = order.request
-        if not order.is_open or request.symbol != symbol:
+        if request.symbol != symbol:
             continue
         if (request.reduce_only or request.close_position) and not reduces(position, request.side):
             order.status = OrderStatus.EXPIRED

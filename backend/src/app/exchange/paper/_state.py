@@ -77,6 +77,24 @@ class PaperState:
     trade_seq: int = 0
     income_seq: int = 0
     liquidation_seq: int = 0
+    # The orders that may still be open, oldest first (not saved: rebuilt from ``orders``).
+    # Matching, expiry and ``open_orders`` scan these, never the whole history: a year's
+    # backtest places thousands of orders.
+    resting: dict[str, PaperOrder] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.resting = {k: o for k, o in self.orders.items() if o.is_open}
+
+    def add_order(self, order: PaperOrder) -> None:
+        """Remember a newly accepted order."""
+        self.orders[order.request.client_order_id] = order
+        self.resting[order.request.client_order_id] = order
+
+    def open_orders(self) -> list[PaperOrder]:
+        """The open orders, oldest first (those that closed since the last look dropped)."""
+        if any(not o.is_open for o in self.resting.values()):
+            self.resting = {k: o for k, o in self.resting.items() if o.is_open}
+        return list(self.resting.values())
 
 
 def dump_state(state: PaperState) -> dict[str, Any]:
