@@ -365,3 +365,25 @@ async def test_replaying_an_unknown_backtest_exits_2(
     args = Namespace(source="backtest:backtest-nope", settings=[], data=None, out=None)
     assert await run_async(args) == 2
     assert "no such backtest" in capsys.readouterr().err
+
+
+async def test_a_subscriber_after_the_end_gets_the_run_as_its_snapshot(
+    service: RunningService, recording: Path
+) -> None:
+    from app.streaming.messages import SnapshotMessage
+
+    async with service.client(FULL) as http:
+        run_id = await start(http, request(recording))
+        run = await ended(http, run_id)
+    channel = f"backtest.{run_id}"
+    headers = {"Authorization": f"Bearer {READ}"}
+    async with connect(service.ws_url, additional_headers=headers) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channels": [channel]}))
+        async with asyncio.timeout(DEADLINE_S):
+            assert isinstance(SERVER_MESSAGES.validate_json(await ws.recv()), SubscribedMessage)
+            snapshot = SERVER_MESSAGES.validate_json(await ws.recv())
+
+    assert isinstance(snapshot, SnapshotMessage)
+    assert snapshot.channel == channel
+    assert snapshot.data["status"] == "completed"
+    assert snapshot.data["metrics"] == run["metrics"]

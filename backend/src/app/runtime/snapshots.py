@@ -1,7 +1,8 @@
 """Snapshots for WebSocket subscribers: the current state of a channel, before its events.
 
 Account channels answer from the account's exchange (positions, balances) and the journal
-(orders, fills, decisions, events); market channels with the newest stored candle. The same
+(orders, fills, decisions, events); market channels with the newest stored candle; a
+backtest's channel with the run as ``GET /api/v1/backtests/{id}`` shows it. The same
 views as the REST endpoints, so a dashboard sees one shape either way.
 """
 
@@ -9,6 +10,8 @@ from dataclasses import asdict
 from typing import Any
 
 from app.api.views import BalanceRead, positions_read
+from app.backtest import store as backtests
+from app.backtest.schemas import BacktestRead
 from app.core.types import AccountId
 from app.db.paging import PageRequest
 from app.db.session import session_scope
@@ -29,6 +32,8 @@ class StreamSnapshots:
     async def __call__(self, channel: str) -> Any:
         """The current state of ``channel`` as JSON-able data (None when unknown)."""
         parsed = parse_channel(channel)
+        if parsed.run_id is not None:
+            return await self._backtest(parsed.run_id)
         if parsed.account_id is not None:
             return await self._account(parsed.account_id, parsed.topic)
         if parsed.symbol is None:
@@ -38,6 +43,12 @@ class StreamSnapshots:
                 session, parsed.symbol, parsed.topic, limit=1, latest=True
             )
         return asdict(newest[-1]) if newest else None
+
+    async def _backtest(self, run_id: str) -> Any:
+        """A backtest's status, progress and (once it ended) metrics, as ``GET`` shows it."""
+        async with session_scope(self._container.sessions) as session:
+            row = await backtests.get_run(session, run_id)
+        return BacktestRead.model_validate(row).model_dump(mode="json") if row else None
 
     async def _account(self, account: str, topic: str) -> Any:
         container = self._container
