@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -387,3 +388,48 @@ async def test_a_subscriber_after_the_end_gets_the_run_as_its_snapshot(
     assert snapshot.channel == channel
     assert snapshot.data["status"] == "completed"
     assert snapshot.data["metrics"] == run["metrics"]
+
+
+async def test_a_decision_replay_over_the_api_reproduces_then_re_judges(
+    service: RunningService, recording: Path
+) -> None:
+    async with service.client(FULL) as http:
+        run_id = await start(http, request(recording))
+        original = await ended(http, run_id)
+        trades = (await http.get(f"{BACKTESTS}/{run_id}/trades", params={"limit": 500})).json()
+
+        same = await http.post(f"{BACKTESTS}/{run_id}/replay", json={})
+        assert same.status_code == 202, same.text
+        same_run = await ended(http, same.json()["id"])
+        same_trades = (
+            await http.get(f"{BACKTESTS}/{same_run['id']}/trades", params={"limit": 500})
+        ).json()
+
+        tighter = await http.post(
+            f"{BACKTESTS}/{run_id}/replay", json={"settings": {"MAX_POSITION_SIZE_USD": 500}}
+        )
+        assert tighter.status_code == 202, tighter.text
+        tighter_run = await ended(http, tighter.json()["id"])
+        tighter_trades = (
+            await http.get(f"{BACKTESTS}/{tighter_run['id']}/trades", params={"limit": 500})
+        ).json()
+
+        unknown = await http.post(f"{BACKTESTS}/backtest-nope/replay", json={})
+        bad = await http.post(f"{BACKTESTS}/{run_id}/replay", json={"settings": {"NOPE": 1}})
+    async with service.client(READ) as http:
+        refused = await http.post(f"{BACKTESTS}/{run_id}/replay", json={})
+
+    assert same_run["status"] == "completed"
+    assert same_run["config"]["replay_of"] == run_id
+    assert same_run["metrics"]["total_return_pct"] == original["metrics"]["total_return_pct"]
+    assert same_trades["items"] == trades["items"]
+    assert tighter_run["status"] == "completed"
+    assert tighter_run["config"]["changed"] == {"MAX_POSITION_SIZE_USD": "500"}
+    assert any(note.startswith("decision replay of") for note in tighter_run["notes"])
+    for fill in tighter_trades["items"]:
+        if fill["purpose"] == "entry":
+            assert Decimal(fill["quantity"]) * Decimal(fill["price"]) <= Decimal(505)
+    assert unknown.status_code == 404
+    assert bad.status_code == 422
+    assert "NOPE" in bad.text
+    assert refused.status_code == 403

@@ -17,8 +17,8 @@ back once: requests keep being served while a run goes.
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from app.backtest import store
@@ -32,15 +32,23 @@ from app.backtest.engine import (
 )
 from app.backtest.metrics import metrics_json
 from app.backtest.payloads import decision_rows, equity_rows, progress_json, trade_rows
+from app.backtest.replay import (
+    NoRecordedDecisions,
+    RecordedDecision,
+    RecordedDecisions,
+    from_stored,
+    replay_spec,
+)
 from app.backtest.results import summarize
 from app.backtest.sources import csv_source, database_source
-from app.backtest.spec import BacktestSpec, ProviderKind, resolve
+from app.backtest.spec import BacktestSpec, ProviderKind, resolve, spec_of_description
 from app.core.clock import Clock, SystemClock
 from app.core.errors import AppError, ConfigError
 from app.core.secrets import redact
 from app.db.session import SessionFactory, session_scope
 from app.indicators.schemas import IndicatorConfig
 from app.llm.cache import SqlReplyStore
+from app.runtime.builder import Shared
 from app.streaming.bus import EventBus
 from app.trading.runs import new_run_id
 
@@ -75,6 +83,13 @@ class UnknownBacktest(AppError):
     code = "not_found"
 
 
+class BacktestNotFinished(AppError):
+    """The run has not ended: its decisions are stored when it does."""
+
+    status_code = 409
+    code = "backtest_running"
+
+
 class BacktestFinished(AppError):
     """The run has already ended: there is nothing to cancel."""
 
@@ -92,6 +107,10 @@ class _Job:
     run_id: str
     spec: BacktestSpec
     source_of: SourceFactory
+    # A decision replay: the recorded decisions that answer every cycle, and what they are
+    # compared with (the original run's id and metrics).
+    recorded: list[RecordedDecision] | None = None
+    original: tuple[str, dict[str, Any]] | None = None
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     progress: Progress | None = None
@@ -184,6 +203,66 @@ class BacktestJobs:
         self._bus.publish(channel_of(run_id), "backtest.started", {"id": run_id})
         return run_id
 
+    async def submit_replay(
+        self, original_id: str, overrides: Mapping[str, str], title: str | None = None
+    ) -> str:
+        """Re-judge a finished run's decisions under ``overrides``, in the background.
+
+        The replay is a run of its own (its id, row, stream and results), made of the
+        original's recorded decisions on the original's candles: no model is asked. Its
+        notes compare its metrics with the original's.
+
+        Returns:
+            The replay's run id.
+
+        Raises:
+            UnknownBacktest: No run has ``original_id``.
+            BacktestNotFinished: The original has not ended (its decisions are not stored).
+            BacktestsBusy: ``max_running`` runs are going.
+            InvalidBacktest: A bad setting, or data that no longer serves the window.
+        """
+        self._check_room()
+        async with session_scope(self._sessions) as session:
+            row = await store.get_run(session, original_id)
+            _, stored = await store.get_series(session, original_id, "decisions")
+        if row is None:
+            raise UnknownBacktest(f"no backtest {original_id!r}")
+        if stored is None:
+            raise BacktestNotFinished(f"backtest {original_id!r} has not ended")
+        try:
+            recorded = from_stored(stored)
+            original = spec_of_description(row.config)
+        except (ConfigError, NoRecordedDecisions) as exc:
+            problems = exc.problems if isinstance(exc, ConfigError) else (str(exc),)
+            raise InvalidBacktest(list(problems)) from exc
+        if not recorded:
+            raise InvalidBacktest([f"backtest {original_id!r} recorded no decision to replay"])
+        spec = replace(
+            replay_spec(original),
+            settings={**original.settings, **overrides},
+            title=title or f"{row.title or original_id}: decision replay",
+        )
+        self._starting += 1
+        try:
+            source_of = await self._checked_source(spec)
+            run_id = new_run_id("backtest")
+            job = _Job(run_id, spec, source_of, recorded, (original_id, dict(row.metrics or {})))
+            async with session_scope(self._sessions) as session:
+                await store.add_run(
+                    session,
+                    run_id,
+                    title=spec.title,
+                    config={**spec.describe(), "replay_of": original_id, "changed": overrides},
+                    status=RunStatus.RUNNING.value,
+                    created_at=self._clock.now(),
+                )
+        finally:
+            self._starting -= 1
+        self._jobs[run_id] = job
+        job.task = asyncio.create_task(self._run(job), name=f"decision replay {run_id}")
+        self._bus.publish(channel_of(run_id), "backtest.started", {"id": run_id})
+        return run_id
+
     async def cancel(self, run_id: str, *, wait_s: float = 10.0) -> bool:
         """Stop a run between two cycles and wait (up to ``wait_s``) for it to record so.
 
@@ -244,6 +323,13 @@ class BacktestJobs:
             replies = (
                 SqlReplyStore(self._sessions) if job.spec.provider is ProviderKind.LLM else None
             )
+            hook = None
+            if job.recorded is not None:
+                provider = RecordedDecisions(job.recorded)
+
+                def hook(shared: Shared) -> None:
+                    shared.decide = provider
+
             run = await run_backtest(
                 job.spec,
                 job.source_of,
@@ -251,6 +337,7 @@ class BacktestJobs:
                 on_progress=self._progress_hook(job),
                 cancel=job.cancel,
                 replies=replies,
+                shared_hook=hook,
             )
             await self._completed(job, run)
         except asyncio.CancelledError:
@@ -288,11 +375,15 @@ class BacktestJobs:
     async def _completed(self, job: _Job, run: BacktestRun) -> None:
         _, metrics = await summarize(run)
         journal = run.journal
+        notes = list(run.notes)
+        measured = metrics_json(metrics)
+        if job.original is not None:
+            notes.extend(_comparison(job.original, measured))
         await self._ended(
             job,
             run.status,
-            run.notes,
-            metrics=metrics_json(metrics),
+            notes,
+            metrics=measured,
             results={
                 "trades": trade_rows(journal),
                 "equity": equity_rows(journal),
@@ -332,6 +423,15 @@ class BacktestJobs:
             "backtest.finished",
             {"id": job.run_id, "status": status.value, "error": error, "metrics": metrics},
         )
+
+
+def _comparison(original: tuple[str, dict[str, Any]], replayed: dict[str, Any]) -> list[str]:
+    """Notes that set a replay's headline metrics beside the original run's."""
+    original_id, before = original
+    lines = [f"decision replay of {original_id}: original -> replay"]
+    for name in ("total_return_pct", "max_drawdown_pct", "sharpe", "trades", "win_rate", "fees"):
+        lines.append(f"{name}: {before.get(name)} -> {replayed.get(name)}")
+    return lines
 
 
 def _intervals(spec: BacktestSpec) -> tuple[str, ...]:

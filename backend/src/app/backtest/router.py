@@ -28,6 +28,7 @@ from app.backtest.schemas import (
     BacktestRead,
     DecisionRead,
     EquityRead,
+    ReplayCreate,
     SeriesPage,
     TradeRead,
     as_fields,
@@ -81,6 +82,29 @@ async def start_backtest(
     except InvalidBacktest as exc:
         raise InvalidBacktest([as_fields(problem) for problem in exc.problems]) from exc
     return BacktestAccepted(id=run_id, status="running", channel=channel_of(run_id))
+
+
+@router.post(
+    "/{run_id}/replay",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Replay a backtest's decisions under other settings",
+    response_model=BacktestAccepted,
+)
+async def replay_backtest(
+    run_id: RunId, body: ReplayCreate, container: ContainerDep, _: FullAccess
+) -> BacktestAccepted:
+    """Re-judge a finished run's recorded decisions under other risk settings.
+
+    No model is asked: each cycle gets the decision the run recorded for it. The replay is
+    a run of its own (follow it like any backtest); its notes set its headline metrics
+    beside the original's.
+    """
+    jobs = _jobs(container)
+    try:
+        replay_id = await jobs.submit_replay(run_id, body.overrides(), body.title)
+    except InvalidBacktest as exc:
+        raise InvalidBacktest([as_fields(problem) for problem in exc.problems]) from exc
+    return BacktestAccepted(id=replay_id, status="running", channel=channel_of(replay_id))
 
 
 @router.get("", summary="Backtests, newest first", response_model=Page[BacktestRead])

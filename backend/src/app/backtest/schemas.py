@@ -87,6 +87,23 @@ class BacktestCreate(BaseModel):
         )
 
 
+class ReplayCreate(BaseModel):
+    """A decision replay of a finished backtest: its decisions under other settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    settings: dict[SettingName, SettingValue] = Field(
+        default_factory=dict,
+        max_length=100,
+        description='Settings to change, by their environment names, e.g. {"LEVERAGE": 1}',
+    )
+    title: str | None = Field(default=None, max_length=200)
+
+    def overrides(self) -> dict[str, str]:
+        """The settings as the engine takes them (names upper-cased, values as text)."""
+        return {name.upper(): _text(value) for name, value in self.settings.items()}
+
+
 def _text(value: str | bool | int | float) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
