@@ -194,6 +194,7 @@ async def run_backtest(
         run.plan = await check_model(
             settings, account, spec, decision_times(spec.start, spec.end, spec.interval)
         )
+        run.notes.append(run.plan.describe())  # kept with the run and in its report
         run.notes.extend(run.plan.notes)
         if announce is not None:
             announce(run.plan.describe())
