@@ -87,17 +87,7 @@ class MarketDataMixin(ClientBase):
         limit: int = 500,
     ) -> list[Kline]:
         """One page of candles, oldest first; the last may still be forming (``closed``)."""
-        if not 0 < limit <= KLINES_MAX_LIMIT:
-            raise ValueError(f"limit must be 1..{KLINES_MAX_LIMIT}, not {limit}")
-        params = [("symbol", symbol), ("interval", interval)]
-        if start is not None:
-            params.append(("startTime", str(to_ms(start))))
-        if end is not None:
-            params.append(("endTime", str(to_ms(end))))
-        params.append(("limit", str(limit)))
-        data = await self._call(ep.KLINES, params, weight=_kline_weight(limit))
-        now_ms = self._http.now_ms()
-        return [parse_kline(symbol, interval, row, now_ms) for row in data]
+        return await self._kline_page(ep.KLINES, symbol, interval, start, end, limit)
 
     async def mark_price_klines(
         self,
@@ -109,6 +99,17 @@ class MarketDataMixin(ClientBase):
         limit: int = 500,
     ) -> list[Kline]:
         """One page of mark-price candles, oldest first (volume fields carry no meaning)."""
+        return await self._kline_page(ep.MARK_PRICE_KLINES, symbol, interval, start, end, limit)
+
+    async def _kline_page(
+        self,
+        endpoint: ep.Endpoint,
+        symbol: str,
+        interval: str,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+    ) -> list[Kline]:
         if not 0 < limit <= KLINES_MAX_LIMIT:
             raise ValueError(f"limit must be 1..{KLINES_MAX_LIMIT}, not {limit}")
         params = [("symbol", symbol), ("interval", interval)]
@@ -117,7 +118,7 @@ class MarketDataMixin(ClientBase):
         if end is not None:
             params.append(("endTime", str(to_ms(end))))
         params.append(("limit", str(limit)))
-        data = await self._call(ep.MARK_PRICE_KLINES, params, weight=_kline_weight(limit))
+        data = await self._call(endpoint, params, weight=_kline_weight(limit))
         now_ms = self._http.now_ms()
         return [parse_kline(symbol, interval, row, now_ms) for row in data]
 
