@@ -25,6 +25,7 @@ from app.backtest.engine import Progress, RunStatus, SourceFactory
 from app.backtest.replay import (
     AccountHistory,
     NoRecordedDecisions,
+    RecordedDecision,
     ReplayResult,
     account_history,
     from_stored,
@@ -123,17 +124,9 @@ async def _replay(
         history = await account_history(sessions, account_id, settings.interval, assets=assets)
         spec = account_spec(settings, account, history, assets)
         source_of = await _candles(sessions, settings, spec, data_dir)
-        with ProgressReporter(NAME) as reporter:
-
-            async def progress(p: Progress) -> None:
-                reporter.advance(p.ticks, p.total_ticks, p.fields())
-
-            result = await replay_decisions(
-                spec, history.decisions, overrides, source_of, on_progress=progress
-            )
+        return await _with_progress(spec, history.decisions, overrides, source_of)
     finally:
         await engine.dispose()
-    return result
 
 
 async def _replay_backtest(
@@ -156,16 +149,23 @@ async def _replay_backtest(
         if data_dir is None and spec.data_dir is not None:
             data_dir = spec.data_dir
         source_of = await _candles(sessions, settings, spec, data_dir)
-        with ProgressReporter(NAME) as reporter:
-
-            async def progress(p: Progress) -> None:
-                reporter.advance(p.ticks, p.total_ticks, p.fields())
-
-            return await replay_decisions(
-                spec, from_stored(stored), overrides, source_of, on_progress=progress
-            )
+        return await _with_progress(spec, from_stored(stored), overrides, source_of)
     finally:
         await engine.dispose()
+
+
+async def _with_progress(
+    spec: BacktestSpec,
+    decisions: Sequence[RecordedDecision],
+    overrides: dict[str, str],
+    source_of: SourceFactory,
+) -> ReplayResult:
+    with ProgressReporter(NAME) as reporter:
+
+        async def progress(p: Progress) -> None:
+            reporter.advance(p.ticks, p.total_ticks, p.fields())
+
+        return await replay_decisions(spec, decisions, overrides, source_of, on_progress=progress)
 
 
 def _account(settings: Settings, account_id: str) -> AccountSettings | None:
