@@ -9,14 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
+from app.backtest.account_history import account_history
 from app.backtest.engine import BacktestRun, RunStatus, run_backtest
 from app.backtest.metrics import metrics_json
-from app.backtest.replay import (
-    account_history,
-    from_journal,
-    replay_decisions,
-    replay_run,
-)
+from app.backtest.recorded import from_journal
+from app.backtest.replay import replay_decisions, replay_run
 from app.backtest.spec import BacktestSpec
 from app.cli import build_parser
 from app.commands import replay_decisions as command

@@ -32,13 +32,13 @@ from app.backtest.engine import (
 )
 from app.backtest.metrics import metrics_json
 from app.backtest.payloads import decision_rows, equity_rows, progress_json, trade_rows
-from app.backtest.replay import (
+from app.backtest.recorded import (
     NoRecordedDecisions,
     RecordedDecision,
     RecordedDecisions,
     from_stored,
-    replay_spec,
 )
+from app.backtest.replay import replay_spec
 from app.backtest.results import summarize
 from app.backtest.sources import csv_source, database_source
 from app.backtest.spec import BacktestSpec, ProviderKind, resolve, spec_of_description

@@ -21,16 +21,10 @@ from pathlib import Path
 from typing import TextIO
 
 from app.backtest import store
+from app.backtest.account_history import AccountHistory, account_history
 from app.backtest.engine import Progress, RunStatus, SourceFactory
-from app.backtest.replay import (
-    AccountHistory,
-    NoRecordedDecisions,
-    RecordedDecision,
-    ReplayResult,
-    account_history,
-    from_stored,
-    replay_decisions,
-)
+from app.backtest.recorded import NoRecordedDecisions, RecordedDecision, from_stored
+from app.backtest.replay import ReplayResult, replay_decisions
 from app.backtest.sources import csv_source, database_source
 from app.backtest.spec import BacktestSpec, parse_assignments, spec_of_description
 from app.commands import Subparsers
