@@ -14,7 +14,12 @@ from app.backtest.engine import BacktestRun, Progress, RunStatus, decision_times
 from app.backtest.spec import BacktestSpec
 from app.core.clock import Clock, SimulatedClock
 from app.core.errors import ConfigError
+from app.core.types import interval_delta
+from app.llm.context import DecisionContext
+from app.llm.ports import DecisionOutcome
+from app.llm.rules import RulesDecisionProvider
 from app.market_data.replay import ReplayMarketData
+from app.runtime.builder import Shared
 from tests.backtest.data import END, START, scaled, write_recording
 
 SPEC = BacktestSpec(START, END, ("BTC", "ETH"), interval="1h", long_interval="4h")
@@ -86,6 +91,39 @@ async def test_no_decision_sees_a_candle_that_had_not_closed(tmp_path: Path) -> 
     # The alteration is visible from the cut on: the later marks differ.
     late = [e.equity for e in original.journal.equity if e.taken_at >= cut_at]
     assert late != [e.equity for e in altered.journal.equity if e.taken_at >= cut_at]
+
+
+class Watching:
+    """The rules, deciding as always, and remembering what every context held."""
+
+    def __init__(self) -> None:
+        self._rules = RulesDecisionProvider()
+        self.name = self._rules.name
+        self.contexts: list[DecisionContext] = []
+
+    async def decide(self, context: DecisionContext) -> DecisionOutcome:
+        self.contexts.append(context)
+        return await self._rules.decide(context)
+
+
+async def test_a_context_holds_only_candles_closed_by_its_cycle(recording: Path) -> None:
+    watching = Watching()
+
+    def hook(shared: Shared) -> None:
+        shared.decide = watching
+
+    run = await run_backtest(SPEC, source_in(recording), shared_hook=hook)
+
+    assert len(watching.contexts) == len(run.journal.decisions) == 240
+    for context in watching.contexts:
+        for asset in context.assets:
+            for interval, frame in asset.features.timeframes.items():
+                closed_at = frame.open_time + interval_delta(interval)
+                assert closed_at <= context.now, (asset.symbol, interval, frame.open_time)
+                # ... and it is the newest such candle: nothing closed is left out either.
+                assert closed_at + interval_delta(interval) > context.now
+            # The mark is the last close known at the cycle (the 1h close just before it).
+            assert asset.mark_price == Decimal(str(asset.features.timeframes["1h"].close))
 
 
 async def test_market_orders_fill_at_the_price_of_the_decision_time(recording: Path) -> None:
