@@ -36,15 +36,17 @@ def upgrade() -> None:
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("request_hash", name=op.f("pk_llm_reply_cache")),
     )
-    with op.batch_alter_table("llm_calls") as batch:
-        batch.add_column(
-            sa.Column("cache_hit", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-        batch.add_column(sa.Column("cached_from", sa.Text(), nullable=True))
+    # Altered in place, never copied: decisions reference llm_calls, and SQLite's batch copy
+    # drops the old table, which trips their foreign keys once there are rows.
+    op.add_column(
+        "llm_calls",
+        sa.Column("cache_hit", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column("llm_calls", sa.Column("cached_from", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("llm_calls") as batch:
-        batch.drop_column("cached_from")
-        batch.drop_column("cache_hit")
+    # In place too (SQLite 3.35+ drops a plain column without copying the table).
+    op.drop_column("llm_calls", "cached_from")
+    op.drop_column("llm_calls", "cache_hit")
     op.drop_table("llm_reply_cache")
