@@ -34,3 +34,14 @@ def test_a_secret_that_contains_another_is_masked_whole() -> None:
     redactor = SecretRedactor(["abcdef", "abcdef-longer"])
 
     assert redactor.redact("x abcdef-longer y") == "x *** y"
+
+
+def test_a_secret_added_later_is_masked_in_a_text_redacted_before() -> None:
+    redactor = SecretRedactor()
+    text = "the exchange said: key sekrit-value-123 is not allowed"
+    assert redactor.redact(text) == text  # remembered as needing nothing
+    redactor.add(["sekrit-value-123"])
+    assert redactor.redact(text) == "the exchange said: key *** is not allowed"
+    assert redactor.redact_json({"detail": [text]}) == {
+        "detail": ["the exchange said: key *** is not allowed"]
+    }

@@ -19,6 +19,10 @@ REDACTED: Final = "***"
 
 # Shorter values would redact ordinary words; no real key or token is this short.
 _MIN_SECRET_LENGTH: Final = 6
+# The redaction cache keeps short texts only (names, statuses, rule texts), and a bounded
+# number of them: a model's long replies are seldom repeated word for word.
+_CACHED_TEXT: Final = 256
+_CACHED_TEXTS: Final = 20_000
 
 _SECRET_SHAPES: Final = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
@@ -42,28 +46,32 @@ class SecretRedactor:
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._values: tuple[str, ...] = ()
+        # The secrets, longest first, with the texts already redacted under exactly them
+        # (journal rows repeat the same symbols, actions and rule texts cycle after cycle).
+        # One attribute, replaced whole when a secret is added: a redaction reads both at
+        # once, so no answer made without a secret is ever served once that secret is known.
+        self._state: tuple[tuple[str, ...], dict[str, str]] = ((), {})
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         """Mask these values too (from now on)."""
-        values = set(self._values) | {s for s in secrets if len(s) >= _MIN_SECRET_LENGTH}
-        # Longest first, so a secret that contains another is masked whole. One assignment:
-        # a concurrent redact() sees either the old tuple or the new one.
-        self._values = tuple(sorted(values, key=len, reverse=True))
+        known, _ = self._state
+        values = set(known) | {s for s in secrets if len(s) >= _MIN_SECRET_LENGTH}
+        # Longest first, so a secret that contains another is masked whole.
+        self._state = (tuple(sorted(values, key=len, reverse=True)), {})
 
     def redact(self, text: str) -> str:
         """Return ``text`` with every secret replaced by ``***``."""
         if len(text) < _MIN_SECRET_LENGTH:
             return text  # shorter than any secret and any shape
-        for value in self._values:
-            if value in text:
-                text = text.replace(value, REDACTED)
-        if _SHAPE_HINT.search(text) is None:
-            return text
-        for shape in _SECRET_SHAPES:
-            text = shape.sub(_keep_prefix, text)
-        return text
+        values, done = self._state
+        found = done.get(text)
+        if found is not None:
+            return found
+        redacted = _redact(text, values)
+        if len(text) <= _CACHED_TEXT and len(done) < _CACHED_TEXTS:
+            done[text] = redacted
+        return redacted
 
     def redact_json[T](self, value: T) -> T:
         """``value`` with every string inside it (keys too) redacted; other values kept.
@@ -82,6 +90,17 @@ class SecretRedactor:
         if isinstance(value, tuple):
             return tuple(self._walk(v) for v in value)
         return value
+
+
+def _redact(text: str, values: tuple[str, ...]) -> str:
+    for value in values:
+        if value in text:
+            text = text.replace(value, REDACTED)
+    if _SHAPE_HINT.search(text) is None:
+        return text
+    for shape in _SECRET_SHAPES:
+        text = shape.sub(_keep_prefix, text)
+    return text
 
 
 def _keep_prefix(match: re.Match[str]) -> str:
