@@ -188,6 +188,7 @@ async def run_backtest(
         intervals=intervals,
         backfill_bars=settings.backfill_bars,
         frames=frames,
+        indicator_snapshots=False,  # its decisions keep what they saw; nothing reads these
     )
     shared = Shared(settings, market, journal, clock, None, None, until=spec.end, spend=journal)
     if spec.provider is ProviderKind.LLM:

@@ -49,6 +49,9 @@ class MarketDataService:
         store: Another candle store (overrides ``sessions``).
         frames: Feature frames shared with other passes over the same candles (a
             backtest's decision replays); None computes every frame here.
+        indicator_snapshots: Store each new frame as an indicator snapshot (the audit of
+            what a live decision saw); a backtest, whose decisions keep their own record and
+            whose store is dropped with it, need not.
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class MarketDataService:
         indicators: IndicatorConfig | None = None,
         store: CandleStore | None = None,
         frames: FrameCache | None = None,
+        indicator_snapshots: bool = True,
     ) -> None:
         self._source = source
         self._sessions = sessions
@@ -82,6 +86,7 @@ class MarketDataService:
         self._frames: dict[tuple[str, str], tuple[int, TimeframeFeatures]] = {}
         # Frames shared with other passes over the same candles (a backtest's replays).
         self._shared = frames
+        self._snapshots = indicator_snapshots
         self.on_closed: Callable[[Kline], object] | None = None
         """Told about every newly closed candle after it is stored (live streaming)."""
 
@@ -281,8 +286,12 @@ class MarketDataService:
             frames = {
                 interval: await self._frame(symbol, interval, fresh) for interval in self._intervals
             }
-            found[symbol] = AssetFeatures(asset=asset_for(symbol), symbol=symbol, timeframes=frames)
-        await self._store.save_indicators(fresh, self._clock.now())
+            # Built from frames made here: validating them again would cost a frame's worth.
+            found[symbol] = AssetFeatures.model_construct(
+                asset=asset_for(symbol), symbol=symbol, timeframes=frames
+            )
+        if fresh:
+            await self._store.save_indicators(fresh, self._clock.now())
         return found
 
     async def _frame(
@@ -304,15 +313,16 @@ class MarketDataService:
             frame = features_of_arrays(symbol, interval, last, series.arrays(), self._indicators)
             if key is not None and self._shared is not None:
                 self._shared.put(key, frame)
-        fresh.append(
-            IndicatorValues(
-                symbol,
-                interval,
-                frame.open_time,
-                self._indicator_set,
-                frame.model_dump(mode="json"),
+        if self._snapshots:
+            fresh.append(
+                IndicatorValues(
+                    symbol,
+                    interval,
+                    frame.open_time,
+                    self._indicator_set,
+                    frame.model_dump(mode="json"),
+                )
             )
-        )
         self._frames[(symbol, interval)] = (series.version, frame)
         return frame
 
