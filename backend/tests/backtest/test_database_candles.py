@@ -65,7 +65,16 @@ async def test_the_database_candles_give_the_csv_trades(pg: Database, tmp_path: 
 
 
 @pytest.mark.postgres
-async def test_an_asset_the_database_lacks_is_refused(pg: Database) -> None:
-    with pytest.raises(ConfigError) as refused:
+async def test_an_asset_the_database_lacks_is_refused(pg: Database, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as empty:
         await database_source(pg.sessions, ("BTC",), ("1h",), start=START, end=END, warmup_bars=250)
-    assert "trading-agent backfill" in refused.value.problems[0]
+    assert "the database holds no candles" in empty.value.problems[0]
+    assert "trading-agent backfill" in empty.value.problems[0]
+
+    await store_recording(pg, write_recording(tmp_path / "recording"))
+    with pytest.raises(ConfigError) as missing:
+        await database_source(
+            pg.sessions, ("DOGE",), ("1h",), start=START, end=END, warmup_bars=250
+        )
+    assert "DOGE" in missing.value.problems[0]
+    assert "trading-agent backfill" in missing.value.problems[0]

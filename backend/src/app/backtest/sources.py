@@ -52,6 +52,14 @@ async def database_source(
     """
     async with session_scope(sessions) as session:
         stored = set(await session.scalars(select(distinct(Candle.symbol))))
+        if not stored:
+            raise ConfigError(
+                [
+                    "--data: the database holds no candles; fill it with `trading-agent "
+                    "backfill --from ... --to ... --assets ...`, or give --data DIR (CSV "
+                    "candles, e.g. backend/tests/candles)"
+                ]
+            )
         try:
             symbols = resolve_assets(list(assets), stored)
         except UnknownAssetError as exc:
