@@ -39,6 +39,7 @@ class AccountDefaults(Protocol):
         """The configured account ids (multi-account mode only)."""
         ...
 
+
 # Field name of AccountSettings -> the global variable it falls back to. The per-account
 # variable is the global name plus "_<ID>".
 ACCOUNT_VARIABLES: Final[dict[str, str]] = {

@@ -298,9 +298,7 @@ class MemoryJournal:
         if purpose == "entry" and leg_id is not None:
             self._entries.setdefault((account_id, request.symbol), []).append(client_id)
         if self._publisher is not None:
-            self._publisher.order(
-                account_id, "intent", to_json(request) | {"purpose": purpose}
-            )
+            self._publisher.order(account_id, "intent", to_json(request) | {"purpose": purpose})
 
     async def order_update(
         self,

@@ -200,9 +200,7 @@ class SqlJournal(JournalReads):
                 request.client_order_id, request.symbol, "intent", purpose, at
             )
         if self._publisher is not None:
-            self._publisher.order(
-                account_id, "intent", to_json(request) | {"purpose": purpose}
-            )
+            self._publisher.order(account_id, "intent", to_json(request) | {"purpose": purpose})
 
     async def order_update(
         self,
