@@ -210,7 +210,9 @@ class SymbolSeries:
             last_bucket = min(last_bucket, first_bucket + (limit - 1) * interval_ms)
         else:
             first_bucket = last_bucket - (limit - 1) * interval_ms
-        return self._aggregate(interval_ms, first_bucket, last_bucket, upto, now_ms)
+        # ``end`` picks the bars, not their content: a bar opening before ``end`` holds every
+        # base bar opened by now, as AsterDEX serves a past bar whole whatever the endTime.
+        return self._aggregate(interval_ms, first_bucket, last_bucket, now_ms, now_ms)
 
     def closed_aggregate(self, interval_ms: int, index: int, now_ms: int) -> Bar | None:
         """The ``interval_ms`` bar that base bar ``index`` completes, if it completes one."""
