@@ -7,7 +7,8 @@ the same :class:`~app.records.publishing.JournalPublisher` events, so a backtest
 progress. ``tests/contract/test_journal_port.py`` holds both implementations to one contract.
 
 Every write is a few dictionary operations (orders by client id, trades by symbol and trade
-id, snapshots by time): a backtest writes tens of thousands of records.
+id, snapshots by time): a backtest writes tens of thousands of records. Orders and fills are
+kept by :class:`~app.records.memory_orders.MemoryOrderBook`.
 
 Reading back, besides the port: :attr:`~MemoryJournal.events`,
 :attr:`~MemoryJournal.decisions` (each with its LLM calls and legs), :attr:`~MemoryJournal.orders`,
@@ -33,19 +34,20 @@ Where it differs from the database (documented in the contract suite too):
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
-from app.agent.ports import IN_FLIGHT, OPEN, PendingOrder, SavedThesis
+from app.agent.ports import PendingOrder, SavedThesis
 from app.core.secrets import redact, redact_json, redact_optional
 from app.exchange.ports import AccountState, Execution
 from app.exchange.types import ExchangeOrder, OrderRequest
 from app.llm.parsing import ParsedLeg
 from app.llm.ports import DecisionOutcome
 from app.records.journal_rows import leg_fields, llm_cost, redacted_calls, to_json
+from app.records.memory_orders import MemoryOrderBook
 from app.records.memory_records import (
     EquityPoint,
     JournalDecision,
@@ -58,13 +60,10 @@ from app.records.memory_records import (
     SavedControl,
     SavedRisk,
     _copy_risk,
-    _order_data,
     _utc,
 )
 from app.records.publishing import JournalPublisher
 from app.trading.domain import LegVerdict, RiskState
-
-_PENDING = frozenset(IN_FLIGHT + OPEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,15 +95,7 @@ class MemoryJournal:
         self._events: list[JournalEvent] = []
         self._decisions: dict[uuid.UUID, JournalDecision] = {}
         self._legs: dict[uuid.UUID, JournalLeg] = {}
-        self._orders: dict[str, JournalOrder] = {}  # by client id, in intent order
-        # Per account, the client ids of orders whose outcome may still change (a dict as
-        # an insertion-ordered set), so pending_orders never scans the whole history.
-        self._pending: dict[str, dict[str, None]] = {}
-        # Per (account, symbol), the client ids of entries tied to a leg, oldest first.
-        self._entries: dict[tuple[str, str], list[str]] = {}
-        self._fills: list[JournalFill] = []
-        self._trades: set[tuple[str, str, str]] = set()  # (account, symbol, trade id)
-        self._last_fill: dict[str, datetime] = {}
+        self._book = MemoryOrderBook(publisher, self._legs.__contains__)
         self._equity: dict[tuple[str, datetime], EquityPoint] = {}
         self._positions: dict[tuple[str, str, datetime], PositionPoint] = {}
         self._risk: dict[str, SavedRisk] = {}
@@ -131,16 +122,16 @@ class MemoryJournal:
     @property
     def orders(self) -> tuple[JournalOrder, ...]:
         """Every order as it stands now, in the order their intents were written."""
-        return tuple(self._orders.values())
+        return self._book.orders
 
     def order(self, client_order_id: str) -> JournalOrder | None:
         """The order journaled under ``client_order_id``, as it stands now."""
-        return self._orders.get(client_order_id)
+        return self._book.order(client_order_id)
 
     @property
     def fill_records(self) -> tuple[JournalFill, ...]:
         """Every fill, in the order written (``fills`` is the port's write)."""
-        return tuple(self._fills)
+        return self._book.fill_records
 
     @property
     def equity(self) -> tuple[EquityPoint, ...]:
@@ -162,7 +153,9 @@ class MemoryJournal:
 
     def totals(self) -> JournalTotals:
         """Decisions, fills, LLM cost and the latest equity so far, without a scan."""
-        return JournalTotals(len(self._decisions), len(self._fills), self._cost, self._last_equity)
+        return JournalTotals(
+            len(self._decisions), self._book.fill_count(), self._cost, self._last_equity
+        )
 
     @property
     def risk_states(self) -> Mapping[str, SavedRisk]:
@@ -259,129 +252,6 @@ class MemoryJournal:
             self._publisher.decision(account_id, str(ids[0]), verdicts, llm_cost(outcome))
         return ids
 
-    async def order_intent(
-        self,
-        account_id: str,
-        leg_id: uuid.UUID | None,
-        request: OrderRequest,
-        purpose: str,
-        at: datetime,
-    ) -> None:
-        """Write the order *before* it is sent (status ``intent``); idempotent on client id."""
-        client_id = request.client_order_id
-        if client_id in self._orders:
-            return
-        if leg_id is not None and leg_id not in self._legs:
-            raise JournalIntegrityError(f"order {client_id} of unknown leg {leg_id}")
-        created = _utc(at)
-        self._orders[client_id] = JournalOrder(
-            client_order_id=client_id,
-            account_id=account_id,
-            leg_id=leg_id,
-            symbol=request.symbol,
-            side=request.side.value,
-            type=request.type.value,
-            purpose=purpose,
-            quantity=request.quantity or Decimal(0),
-            price=request.price,
-            stop_price=request.stop_price,
-            reduce_only=request.reduce_only,
-            close_position=request.close_position,
-            working_type=request.working_type.value if request.working_type else None,
-            status="intent",
-            # The time as given, like the SQL journal's history (its zone kept).
-            status_history=({"status": "intent", "at": at.isoformat()},),
-            created_at=created,
-            updated_at=created,
-        )
-        self._pending.setdefault(account_id, {})[client_id] = None
-        if purpose == "entry" and leg_id is not None:
-            self._entries.setdefault((account_id, request.symbol), []).append(client_id)
-        if self._publisher is not None:
-            self._publisher.order(account_id, "intent", to_json(request) | {"purpose": purpose})
-
-    async def order_update(
-        self,
-        order: ExchangeOrder | None,
-        client_order_id: str,
-        at: datetime,
-        *,
-        status: str | None = None,
-        error: str | None = None,
-    ) -> None:
-        """Record what the exchange says about an order (or why it was not placed)."""
-        error = redact_optional(error)
-        row = self._orders.get(client_order_id)
-        if row is None:
-            return
-        new_status = status or (order.status.value if order else row.status)
-        changes: dict[str, Any] = {}
-        if order is not None:
-            changes.update(
-                exchange_order_id=str(order.order_id),
-                filled_quantity=order.executed_qty,
-                average_price=order.avg_price or None,
-            )
-        if error is not None:
-            changes["error"] = error
-        if new_status != row.status:
-            entry = {"status": new_status, "at": at.isoformat()}
-            if error:
-                entry["reason"] = error
-            changes.update(
-                status=new_status,
-                updated_at=_utc(at),
-                status_history=(*row.status_history, entry),
-            )
-            pending = self._pending.setdefault(row.account_id, {})
-            if new_status in _PENDING:
-                pending[client_order_id] = None
-            else:
-                pending.pop(client_order_id, None)
-        if not changes:
-            return
-        row = replace(row, **changes)
-        self._orders[client_order_id] = row
-        if self._publisher is not None and "status" in changes:
-            self._publisher.order(row.account_id, new_status, _order_data(row))
-
-    async def fills(self, account_id: str, executions: Sequence[Execution]) -> list[Execution]:
-        """Store fills (idempotent on the exchange trade id); returns the new ones."""
-        added: list[Execution] = []
-        for execution in executions:
-            key = (account_id, execution.symbol, execution.trade_id)
-            if key in self._trades:
-                continue
-            filled_at = _utc(execution.time)
-            self._trades.add(key)
-            self._fills.append(
-                JournalFill(
-                    account_id=account_id,
-                    order_client_id=(
-                        execution.client_order_id
-                        if execution.client_order_id in self._orders
-                        else None
-                    ),
-                    symbol=execution.symbol,
-                    trade_id=execution.trade_id,
-                    side=execution.side,
-                    price=execution.price,
-                    quantity=execution.quantity,
-                    fee=execution.fee,
-                    fee_asset=execution.fee_asset,
-                    realized_pnl=execution.realized_pnl,
-                    maker=execution.maker,
-                    filled_at=filled_at,
-                )
-            )
-            newest = self._last_fill.get(account_id)
-            if newest is None or filled_at > newest:
-                self._last_fill[account_id] = filled_at
-            added.append(execution)
-        if self._publisher is not None and added:
-            self._publisher.fills(account_id, added)
-        return added
-
     async def snapshot(self, account_id: str, state: AccountState, at: datetime) -> None:
         """Equity and every position at ``at`` (idempotent per time)."""
         taken = _utc(at)
@@ -455,8 +325,7 @@ class MemoryJournal:
         found: dict[str, SavedThesis] = {}
         for symbol in symbols:
             newest: JournalOrder | None = None
-            for client_id in self._entries.get((account_id, symbol), ()):
-                order = self._orders[client_id]
+            for order in self._book.entries(account_id, symbol):
                 if order.filled_quantity > 0 and (
                     newest is None or order.created_at >= newest.created_at
                 ):
@@ -475,23 +344,39 @@ class MemoryJournal:
             )
         return found
 
+    # -- orders and fills (kept by the order book) --------------------------------------------
+
+    async def order_intent(
+        self,
+        account_id: str,
+        leg_id: uuid.UUID | None,
+        request: OrderRequest,
+        purpose: str,
+        at: datetime,
+    ) -> None:
+        """Write the order *before* it is sent (status ``intent``); idempotent on client id."""
+        await self._book.order_intent(account_id, leg_id, request, purpose, at)
+
+    async def order_update(
+        self,
+        order: ExchangeOrder | None,
+        client_order_id: str,
+        at: datetime,
+        *,
+        status: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record what the exchange says about an order (or why it was not placed)."""
+        await self._book.order_update(order, client_order_id, at, status=status, error=error)
+
+    async def fills(self, account_id: str, executions: Sequence[Execution]) -> list[Execution]:
+        """Store fills (idempotent on the exchange trade id); returns the new ones."""
+        return await self._book.fills(account_id, executions)
+
     async def pending_orders(self, account_id: str) -> list[PendingOrder]:
         """Orders journaled as intent/unknown (maybe sent) or open, oldest first."""
-        orders = sorted(
-            (self._orders[client_id] for client_id in self._pending.get(account_id, {})),
-            key=lambda order: order.created_at,
-        )
-        return [
-            PendingOrder(
-                order.client_order_id,
-                order.symbol,
-                order.status,
-                order.purpose,
-                datetime.fromisoformat(order.status_history[0]["at"]),
-            )
-            for order in orders
-        ]
+        return await self._book.pending_orders(account_id)
 
     async def last_fill_time(self, account_id: str) -> datetime | None:
         """When the account's newest journaled fill happened."""
-        return self._last_fill.get(account_id)
+        return await self._book.last_fill_time(account_id)
