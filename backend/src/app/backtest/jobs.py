@@ -18,7 +18,7 @@ back once: requests keep being served while a run goes.
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from app.backtest import store
@@ -30,18 +30,14 @@ from app.backtest.engine import (
     check_history,
     run_backtest,
 )
+from app.backtest.errors import BacktestsBusy, InvalidBacktest
 from app.backtest.metrics import metrics_json
 from app.backtest.payloads import decision_rows, equity_rows, progress_json, trade_rows
-from app.backtest.recorded import (
-    NoRecordedDecisions,
-    RecordedDecision,
-    RecordedDecisions,
-    from_stored,
-)
-from app.backtest.replay import replay_spec
+from app.backtest.recorded import RecordedDecisions
+from app.backtest.replay_request import ReplayRequest, replay_request
 from app.backtest.results import summarize
 from app.backtest.sources import csv_source, database_source
-from app.backtest.spec import BacktestSpec, ProviderKind, resolve, spec_of_description
+from app.backtest.spec import BacktestSpec, ProviderKind, resolve
 from app.core.clock import Clock, SystemClock
 from app.core.errors import AppError, ConfigError
 from app.core.secrets import redact
@@ -58,45 +54,6 @@ SHUTDOWN_GRACE_S: Final = 10.0
 """How long shutdown waits for cancelled runs to record how they ended."""
 
 
-class InvalidBacktest(AppError):
-    """The request cannot make a run; ``problems`` has one line per problem."""
-
-    status_code = 422
-    code = "invalid_backtest"
-
-    def __init__(self, problems: list[str] | tuple[str, ...]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = tuple(problems)
-
-
-class BacktestsBusy(AppError):
-    """As many runs as allowed are going; start this one when one has ended."""
-
-    status_code = 429
-    code = "too_many_backtests"
-
-
-class UnknownBacktest(AppError):
-    """No run has this id."""
-
-    status_code = 404
-    code = "not_found"
-
-
-class BacktestNotFinished(AppError):
-    """The run has not ended: its decisions are stored when it does."""
-
-    status_code = 409
-    code = "backtest_running"
-
-
-class BacktestFinished(AppError):
-    """The run has already ended: there is nothing to cancel."""
-
-    status_code = 409
-    code = "backtest_finished"
-
-
 def channel_of(run_id: str) -> str:
     """The stream channel of a run's progress and end."""
     return f"backtest.{run_id}"
@@ -107,10 +64,8 @@ class _Job:
     run_id: str
     spec: BacktestSpec
     source_of: SourceFactory
-    # A decision replay: the recorded decisions that answer every cycle, and what they are
-    # compared with (the original run's id and metrics).
-    recorded: list[RecordedDecision] | None = None
-    original: tuple[str, dict[str, Any]] | None = None
+    # A decision replay: the recorded decisions that answer every cycle, and the original.
+    replay: ReplayRequest | None = None
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     progress: Progress | None = None
@@ -182,26 +137,7 @@ class BacktestJobs:
                 line per problem); nothing was recorded.
         """
         self._check_room()
-        self._starting += 1  # holds the place while the request is checked
-        try:
-            source_of = await self._checked_source(spec)
-            run_id = new_run_id("backtest")
-            job = _Job(run_id, spec, source_of)
-            async with session_scope(self._sessions) as session:
-                await store.add_run(
-                    session,
-                    run_id,
-                    title=spec.title,
-                    config=spec.describe(),
-                    status=RunStatus.RUNNING.value,
-                    created_at=self._clock.now(),
-                )
-        finally:
-            self._starting -= 1
-        self._jobs[run_id] = job
-        job.task = asyncio.create_task(self._run(job), name=f"backtest {run_id}")
-        self._bus.publish(channel_of(run_id), "backtest.started", {"id": run_id})
-        return run_id
+        return await self._start(spec, spec.describe())
 
     async def submit_replay(
         self, original_id: str, overrides: Mapping[str, str], title: str | None = None
@@ -222,44 +158,33 @@ class BacktestJobs:
             InvalidBacktest: A bad setting, or data that no longer serves the window.
         """
         self._check_room()
-        async with session_scope(self._sessions) as session:
-            row = await store.get_run(session, original_id)
-            _, stored = await store.get_series(session, original_id, "decisions")
-        if row is None:
-            raise UnknownBacktest(f"no backtest {original_id!r}")
-        if stored is None:
-            raise BacktestNotFinished(f"backtest {original_id!r} has not ended")
-        try:
-            recorded = from_stored(stored)
-            original = spec_of_description(row.config)
-        except (ConfigError, NoRecordedDecisions) as exc:
-            problems = exc.problems if isinstance(exc, ConfigError) else (str(exc),)
-            raise InvalidBacktest(list(problems)) from exc
-        if not recorded:
-            raise InvalidBacktest([f"backtest {original_id!r} recorded no decision to replay"])
-        spec = replace(
-            replay_spec(original),
-            settings={**original.settings, **overrides},
-            title=title or f"{row.title or original_id}: decision replay",
-        )
-        self._starting += 1
+        request = await replay_request(self._sessions, original_id, overrides, title)
+        config = {**request.spec.describe(), "replay_of": original_id, "changed": dict(overrides)}
+        return await self._start(request.spec, config, request)
+
+    async def _start(
+        self, spec: BacktestSpec, config: dict[str, Any], replay: ReplayRequest | None = None
+    ) -> str:
+        """Check the data, record the run and start its task; the run's id."""
+        self._starting += 1  # holds the place while the request is checked
         try:
             source_of = await self._checked_source(spec)
             run_id = new_run_id("backtest")
-            job = _Job(run_id, spec, source_of, recorded, (original_id, dict(row.metrics or {})))
+            job = _Job(run_id, spec, source_of, replay)
             async with session_scope(self._sessions) as session:
                 await store.add_run(
                     session,
                     run_id,
                     title=spec.title,
-                    config={**spec.describe(), "replay_of": original_id, "changed": overrides},
+                    config=config,
                     status=RunStatus.RUNNING.value,
                     created_at=self._clock.now(),
                 )
         finally:
             self._starting -= 1
         self._jobs[run_id] = job
-        job.task = asyncio.create_task(self._run(job), name=f"decision replay {run_id}")
+        kind = "decision replay" if replay is not None else "backtest"
+        job.task = asyncio.create_task(self._run(job), name=f"{kind} {run_id}")
         self._bus.publish(channel_of(run_id), "backtest.started", {"id": run_id})
         return run_id
 
@@ -324,8 +249,8 @@ class BacktestJobs:
                 SqlReplyStore(self._sessions) if job.spec.provider is ProviderKind.LLM else None
             )
             hook = None
-            if job.recorded is not None:
-                provider = RecordedDecisions(job.recorded)
+            if job.replay is not None:
+                provider = RecordedDecisions(job.replay.decisions)
 
                 def hook(shared: Shared) -> None:
                     shared.decide = provider
@@ -377,8 +302,8 @@ class BacktestJobs:
         journal = run.journal
         notes = list(run.notes)
         measured = metrics_json(metrics)
-        if job.original is not None:
-            notes.extend(_comparison(job.original, measured))
+        if job.replay is not None:
+            notes.extend(job.replay.comparison(measured))
         await self._ended(
             job,
             run.status,
@@ -423,15 +348,6 @@ class BacktestJobs:
             "backtest.finished",
             {"id": job.run_id, "status": status.value, "error": error, "metrics": metrics},
         )
-
-
-def _comparison(original: tuple[str, dict[str, Any]], replayed: dict[str, Any]) -> list[str]:
-    """Notes that set a replay's headline metrics beside the original run's."""
-    original_id, before = original
-    lines = [f"decision replay of {original_id}: original -> replay"]
-    for name in ("total_return_pct", "max_drawdown_pct", "sharpe", "trades", "win_rate", "fees"):
-        lines.append(f"{name}: {before.get(name)} -> {replayed.get(name)}")
-    return lines
 
 
 def _intervals(spec: BacktestSpec) -> tuple[str, ...]:

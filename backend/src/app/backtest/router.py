@@ -15,13 +15,8 @@ from app.api.deps import ContainerDep, SessionDep
 from app.api.errors import API_ERRORS, ErrorResponse
 from app.api.pagination import MAX_LIMIT, Page, PageDep
 from app.backtest import store
-from app.backtest.jobs import (
-    BacktestFinished,
-    BacktestJobs,
-    InvalidBacktest,
-    UnknownBacktest,
-    channel_of,
-)
+from app.backtest.errors import BacktestFinished, InvalidBacktest, UnknownBacktest
+from app.backtest.jobs import BacktestJobs, channel_of
 from app.backtest.schemas import (
     BacktestAccepted,
     BacktestCreate,
