@@ -14,7 +14,8 @@ from app.core.clock import SimulatedClock
 from app.core.errors import ConfigError
 from app.db.session import session_scope
 from app.market_data.replay import ReplayMarketData, read_candle_csv
-from app.market_data.repository import save_funding_rates, upsert_candles
+from app.market_data.repository import upsert_candles
+from app.market_data.snapshots_repository import save_funding_rates
 from tests.backtest.data import END, START, SYMBOLS, write_recording
 from tests.db import Database
 

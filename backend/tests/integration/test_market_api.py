@@ -17,6 +17,7 @@ from app.indicators.features import timeframe_features
 from app.indicators.schemas import IndicatorConfig
 from app.main import create_app
 from app.market_data import repository as repo
+from app.market_data import snapshots_repository as snapshot_repo
 from tests.data import real_klines
 
 DAY = datetime(2025, 6, 1, tzinfo=UTC)
@@ -52,7 +53,7 @@ async def seed(url: str) -> None:
         async with session_scope(create_session_factory(engine)) as session:
             await repo.upsert_candles(session, candles)
             frame = timeframe_features("BTCUSDT", "1h", history[-300:], IndicatorConfig())
-            await repo.save_snapshot(
+            await snapshot_repo.save_snapshot(
                 session, "BTCUSDT", "1h", frame.open_time, "test", frame.model_dump(mode="json")
             )
     finally:

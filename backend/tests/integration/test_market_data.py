@@ -13,6 +13,7 @@ from app.db.session import session_scope
 from app.exchange.http.client import AsterdexClient
 from app.exchange.http.streams import MarketStream, ReconnectPolicy
 from app.market_data import repository as repo
+from app.market_data import snapshots_repository as snapshot_repo
 from app.market_data.exchange_source import ExchangeMarketData
 from app.market_data.models import Candle
 from app.market_data.service import MarketDataService
@@ -152,7 +153,7 @@ async def test_features_are_built_and_stored_as_snapshots(
     assert set(features.timeframes) == {"1h", "4h"}
     assert features.timeframes["1h"].values["ema_200"] is not None
     async with session_scope(pg.sessions) as session:
-        snapshot = await repo.load_snapshot(session, "BTCUSDT", "1h")
+        snapshot = await snapshot_repo.load_snapshot(session, "BTCUSDT", "1h")
     assert snapshot is not None
     assert snapshot.open_time == features.timeframes["1h"].open_time
     assert snapshot.values["values"]["rsi"] == features.timeframes["1h"].values["rsi"]

@@ -29,6 +29,7 @@ from app.db.session import SessionFactory, session_scope
 from app.db.upsert import insert_ignore
 from app.exchange.types import FundingRate, Kline
 from app.market_data import repository as repo
+from app.market_data import snapshots_repository as snapshot_repo
 from app.market_data.models import FundingRateRow, MarkCandle
 
 logger = logging.getLogger(__name__)
@@ -372,7 +373,7 @@ async def _fill_funding(
         ]
         if rates:
             async with session_scope(sessions) as session:
-                await repo.save_funding_rates(session, symbol, rates)
+                await snapshot_repo.save_funding_rates(session, symbol, rates)
             known.update(moment for moment, _ in rates)
             new += len(rates)
         if len(page) < FUNDING_PAGE:

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.errors import AppError
 from app.core.types import KLINE_INTERVALS_MS, interval_delta
 from app.market_data import repository as repo
+from app.market_data import snapshots_repository as snapshot_repo
 from app.market_data.schemas import CandleRead, CandlesRead, IndicatorsRead
 
 MAX_LIMIT: Final = 5000
@@ -102,7 +103,7 @@ async def indicators(
 ) -> IndicatorsRead:
     """The newest indicator snapshot (or the newest at or before ``at``)."""
     check_interval(interval)
-    snapshot = await repo.load_snapshot(session, symbol, interval, at=at)
+    snapshot = await snapshot_repo.load_snapshot(session, symbol, interval, at=at)
     if snapshot is None:
         when = f" at or before {at.isoformat()}" if at else ""
         raise NotFound(f"no indicator snapshot for {symbol} {interval}{when} yet")

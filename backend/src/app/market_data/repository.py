@@ -1,4 +1,6 @@
-"""SQL for candles, indicator snapshots and funding rates. Repositories flush, never commit.
+"""SQL for candles. Repositories flush, never commit.
+
+Indicator snapshots and funding rates are in :mod:`app.market_data.snapshots_repository`.
 
 Candle writes are bulk and idempotent on (symbol, interval, open_time). On PostgreSQL the
 rows the table does not hold yet go in with ``COPY`` (the fast path); should a concurrent
@@ -20,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.types import interval_delta
 from app.db.columns import utc_now
 from app.exchange.types import Kline
-from app.market_data.models import Candle, FundingRateRow, IndicatorSnapshot
+from app.market_data.models import Candle
 
 logger = logging.getLogger(__name__)
 
@@ -325,92 +327,6 @@ def _resample_in_python(candles: Sequence[Kline], bucket: timedelta) -> list[dic
         }
         for key, group in sorted(groups.items())
     ]
-
-
-async def save_snapshot(
-    session: AsyncSession,
-    symbol: str,
-    interval: str,
-    open_time: datetime,
-    indicator_set: str,
-    values: dict[str, Any],
-    *,
-    computed_at: datetime | None = None,
-) -> None:
-    """Store (or replace) the indicator snapshot of one closed candle.
-
-    ``computed_at`` defaults to now; the market view passes its clock's time.
-    """
-    await save_snapshots(
-        session, [(symbol, interval, open_time, indicator_set, values)], computed_at or utc_now()
-    )
-
-
-async def save_snapshots(
-    session: AsyncSession,
-    snapshots: Sequence[tuple[str, str, datetime, str, dict[str, Any]]],
-    computed_at: datetime,
-) -> None:
-    """Store (or replace) indicator snapshots in one statement.
-
-    Each is ``(symbol, interval, open time, indicator set, values)``.
-    """
-    if not snapshots:
-        return
-    connection = await session.connection()
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(IndicatorSnapshot)
-    statement = statement.on_conflict_do_update(
-        index_elements=["symbol", "interval", "open_time", "indicator_set"],
-        set_={
-            "values": statement.excluded["values"],
-            "computed_at": statement.excluded.computed_at,
-        },
-    )
-    # The rows as parameters of one cached statement, not literal VALUES compiled each time.
-    await session.execute(
-        statement,
-        [
-            {
-                "symbol": symbol,
-                "interval": interval,
-                "open_time": open_time,
-                "indicator_set": indicator_set,
-                "values": values,
-                "computed_at": computed_at,
-            }
-            for symbol, interval, open_time, indicator_set, values in snapshots
-        ],
-    )
-
-
-async def load_snapshot(
-    session: AsyncSession, symbol: str, interval: str, *, at: datetime | None = None
-) -> IndicatorSnapshot | None:
-    """The newest snapshot, or the newest one at or before ``at``."""
-    query = select(IndicatorSnapshot).where(
-        IndicatorSnapshot.symbol == symbol, IndicatorSnapshot.interval == interval
-    )
-    if at is not None:
-        query = query.where(IndicatorSnapshot.open_time <= at)
-    query = query.order_by(IndicatorSnapshot.open_time.desc(), IndicatorSnapshot.computed_at.desc())
-    return (await session.scalars(query.limit(1))).first()
-
-
-async def save_funding_rates(
-    session: AsyncSession, symbol: str, rates: Sequence[tuple[datetime, Decimal]]
-) -> None:
-    """Store settled funding rates (idempotent on symbol and time)."""
-    if not rates:
-        return
-    connection = await session.connection()
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(FundingRateRow).values(
-        [{"symbol": symbol, "funding_time": t, "rate": r} for t, r in rates]
-    )
-    await session.execute(
-        statement.on_conflict_do_nothing(index_elements=["symbol", "funding_time"])
-    )
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -8,6 +8,7 @@ from app.core.types import interval_delta
 from app.db.session import SessionFactory, session_scope
 from app.exchange.types import Kline
 from app.market_data import repository as repo
+from app.market_data import snapshots_repository as snapshot_repo
 from app.market_data.ports import IndicatorValues
 
 
@@ -52,7 +53,7 @@ class SqlCandleStore:
             return
         async with session_scope(self._sessions) as session:
             await repo.relaxed_durability(session)
-            await repo.save_snapshots(
+            await snapshot_repo.save_snapshots(
                 session,
                 [(v.symbol, v.interval, v.open_time, v.indicator_set, v.values) for v in snapshots],
                 at,
