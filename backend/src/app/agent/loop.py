@@ -36,7 +36,7 @@ from app.agent.cycle import (
     TickOutcome,
 )
 from app.agent.execution import Executor
-from app.agent.failures import JournalBacklog, is_transient
+from app.agent.failures import JournalBacklog
 from app.agent.feed import MarketFeed
 from app.agent.fills import FillRecorder
 from app.agent.guardian import Guardian
@@ -44,7 +44,8 @@ from app.agent.invalidations import close_invalidated
 from app.agent.operator_actions import OperatorActions
 from app.agent.ports import Journal
 from app.agent.protection_passes import ProtectionPasses
-from app.agent.schedule import next_close, retry_at, sleep_until
+from app.agent.runner import TickHook, run_cycles
+from app.agent.schedule import next_close, retry_at
 from app.agent.theses import Theses, Thesis
 from app.agent.views import account_snapshot, decision_context, market_snapshots, remember
 from app.core.clock import Clock
@@ -61,9 +62,6 @@ __all__ = ["AgentConfig", "AgentLoop", "TickHook", "TickOutcome"]
 
 logger = logging.getLogger(__name__)
 FEATURES = feature_names(IndicatorConfig())
-
-
-type TickHook = Callable[[TickOutcome], Awaitable[None]]
 
 
 class AgentLoop(ProtectionPasses, OperatorActions):
@@ -157,53 +155,17 @@ class AgentLoop(ProtectionPasses, OperatorActions):
         on_tick: TickHook | None = None,
         until: datetime | None = None,
     ) -> None:
-        """Tick at every candle close (plus grace) until ``stop`` is set or ``until`` passes.
+        """Tick at every candle close until ``stop`` or ``until`` (see :func:`run_cycles`)."""
+        await run_cycles(self, stop, after_tick=after_tick, on_tick=on_tick, until=until)
 
-        A cycle that fails on something retrying can fix (the exchange, the database; see
-        :mod:`app.agent.failures`) is recorded and followed within seconds by a guard pass
-        (fills, orders, protection), repeated with a short backoff until it succeeds; the
-        candle's decision is retried too while none was recorded for it. Anything else
-        propagates: it stops this account only (the supervisor records it).
-
-        Args:
-            stop: Set to stop between cycles.
-            after_tick: Called after every pass, failed or not (e.g. the paper state's
-                checkpoint).
-            on_tick: Told every completed cycle's outcome (progress bars, metrics).
-            until: Stop once the clock passes it (the end of a replay's data).
-        """
-        failures = 0
-        while not stop.is_set():
-            if until is not None and self._clock.now() > until:
-                logger.info("%s: reached the end of the data (%s)", self._config.account_id, until)
-                return
-            try:
-                if failures:  # protection first, then the decision if it is still due
-                    await self.guard_pass()
-                if self._decision_due():
-                    outcome = await self.tick()
-                    if on_tick is not None:
-                        await on_tick(outcome)
-                if after_tick is not None:  # e.g. the paper state's checkpoint: a write
-                    await after_tick()
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                failures += 1
-                wake = await self._after_failure(exc, failures)
-            else:
-                failures = 0
-                wake = self._next_close()
-            await sleep_until(self._clock, wake, stop)
-
-    def _decision_due(self) -> bool:
+    def decision_due(self) -> bool:
         """Whether the last closed candle still waits for its decision."""
         return self._decided_for != last_closed_open(self._clock.now(), self._config.interval)
 
-    async def _after_failure(self, exc: Exception, failures: int) -> datetime:
+    async def after_failure(self, exc: Exception, failures: int) -> datetime:
         """Record a failed cycle (when the database allows); return when to try again."""
         account, now = self._config.account_id, self._clock.now()
-        what = "cycle" if self._decision_due() else "guard pass"
+        what = "cycle" if self.decision_due() else "guard pass"
         # Once per outage, then now and then: an outage of an hour is not 1000 lines.
         loud = failures == 1 or failures % 20 == 0
         logger.log(
@@ -221,9 +183,10 @@ class AgentLoop(ProtectionPasses, OperatorActions):
                 severity="warning",
                 payload={"attempt": failures, "error": exc.__class__.__name__},
             )
-        return min(retry_at(now, exc, failures), self._next_close())
+        return min(retry_at(now, exc, failures), self.next_close())
 
-    def _next_close(self) -> datetime:
+    def next_close(self) -> datetime:
+        """The next candle close after now, plus the grace period."""
         return next_close(self._clock.now(), self._config.interval, self._config.grace)
 
     def reconfigure(self, config: AgentConfig) -> None:
