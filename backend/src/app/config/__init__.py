@@ -1,7 +1,11 @@
-"""Configuration: see :mod:`app.config._settings` for the variables and their rules."""
+"""Configuration: see :mod:`app.config._settings` for the variables and their rules.
+
+:mod:`app.config._loading` reads them from the environment (:func:`load_settings`).
+"""
 
 from app.config._accounts import ACCOUNT_VARIABLES, AccountSettings
 from app.config._changes import LIMITS, LIVE_SAFE_VARIABLES, Limit, Looser
+from app.config._loading import default_env_file, load_settings
 from app.config._settings import (
     DEFAULT_SQLITE_URL,
     AgentSettings,
@@ -11,8 +15,6 @@ from app.config._settings import (
     LlmSettings,
     MarketDataSettings,
     Settings,
-    default_env_file,
-    load_settings,
 )
 from app.config.reload import ConfigChange, SettingsWatcher, diff_settings
 from app.core.types import EntryOrderType, UnmanagedPositionPolicy

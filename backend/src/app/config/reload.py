@@ -26,7 +26,8 @@ from app.config._changes import (
     name_problems,
     value_problems,
 )
-from app.config._settings import Settings, load_settings
+from app.config._loading import load_settings
+from app.config._settings import Settings
 from app.core.errors import ConfigError
 
 logger = logging.getLogger(__name__)
