@@ -23,12 +23,10 @@ from app.backtest.results import summarize, write_run_report
 from app.backtest.sources import csv_source, database_source
 from app.backtest.spec import BacktestSpec, CachePolicy, ProviderKind, parse_assignments
 from app.commands import Subparsers
+from app.commands.database import command_database
 from app.commands.progress import ProgressReporter
 from app.config import load_settings
 from app.core.errors import ConfigError
-from app.db.engine import create_engine
-from app.db.migrate import upgrade_to_head
-from app.db.session import create_session_factory
 from app.indicators.schemas import IndicatorConfig
 from app.llm.cache import ReplyStore, SqlReplyStore
 
@@ -120,10 +118,7 @@ async def _run(spec: BacktestSpec, out_dir: Path | None, stream: TextIO) -> int:
     if not needs_database:
         return await _backtest(spec, csv_source(spec.data_dir or Path()), None, out_dir, stream)
     settings = load_settings()
-    engine = create_engine(settings.database.url)
-    try:
-        await upgrade_to_head(engine)
-        sessions = create_session_factory(engine)
+    async with command_database(settings) as sessions:
         if spec.data_dir is not None:
             source_of = csv_source(spec.data_dir)
         else:
@@ -138,8 +133,6 @@ async def _run(spec: BacktestSpec, out_dir: Path | None, stream: TextIO) -> int:
         # LLM replies are kept in the service's database: a rerun asks nothing twice.
         replies = SqlReplyStore(sessions) if spec.provider is ProviderKind.LLM else None
         return await _backtest(spec, source_of, replies, out_dir, stream)
-    finally:
-        await engine.dispose()
 
 
 async def _backtest(

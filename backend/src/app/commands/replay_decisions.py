@@ -28,12 +28,11 @@ from app.backtest.replay import ReplayResult, replay_decisions
 from app.backtest.sources import csv_source, database_source
 from app.backtest.spec import BacktestSpec, parse_assignments, spec_of_description
 from app.commands import Subparsers
+from app.commands.database import command_database
 from app.commands.progress import ProgressReporter
 from app.config import AccountSettings, Settings, load_settings
 from app.core.errors import ConfigError
-from app.db.engine import create_engine
-from app.db.migrate import upgrade_to_head
-from app.db.session import SessionFactory, create_session_factory, session_scope
+from app.db.session import SessionFactory, session_scope
 from app.indicators.schemas import IndicatorConfig
 
 NAME = "replay-decisions"
@@ -109,18 +108,13 @@ async def _replay(
     account_id: str, overrides: dict[str, str], data_dir: Path | None
 ) -> ReplayResult:
     settings = load_settings()
-    engine = create_engine(settings.database.url)
-    try:
-        await upgrade_to_head(engine)
-        sessions = create_session_factory(engine)
+    async with command_database(settings) as sessions:
         account = _account(settings, account_id)
         assets = tuple(account.assets) if account is not None else tuple(settings.assets)
         history = await account_history(sessions, account_id, settings.interval, assets=assets)
         spec = account_spec(settings, account, history, assets)
         source_of = await _candles(sessions, settings, spec, data_dir)
         return await _with_progress(spec, history.decisions, overrides, source_of)
-    finally:
-        await engine.dispose()
 
 
 async def _replay_backtest(
@@ -128,10 +122,7 @@ async def _replay_backtest(
 ) -> ReplayResult:
     """A stored backtest's decisions, on its own candles (or ``data_dir``'s)."""
     settings = load_settings()
-    engine = create_engine(settings.database.url)
-    try:
-        await upgrade_to_head(engine)
-        sessions = create_session_factory(engine)
+    async with command_database(settings) as sessions:
         async with session_scope(sessions) as session:
             row = await store.get_run(session, run_id)
             _, stored = await store.get_series(session, run_id, "decisions")
@@ -144,8 +135,6 @@ async def _replay_backtest(
             data_dir = spec.data_dir
         source_of = await _candles(sessions, settings, spec, data_dir)
         return await _with_progress(spec, from_stored(stored), overrides, source_of)
-    finally:
-        await engine.dispose()
 
 
 async def _with_progress(
