@@ -7,17 +7,13 @@ exchange for nothing, and an interrupted run (each page is committed as it lands
 at the first page with a hole. Only bars closed by the clock's "now" are stored, never the
 forming one; writes are idempotent on each table's key.
 
-Funding has no fixed grid (a symbol settles every 1, 4 or 8 hours), so its holes are found
-from the stored times: a stretch longer than the shortest spacing seen (one hour when there
-is nothing to compare) is fetched again, from the first hole to the last, in pages.
+Funding history is walked by :mod:`app.market_data.backfill_funding`.
 """
 
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from itertools import pairwise
 from typing import Final, Protocol
 
 from sqlalchemy import select
@@ -27,27 +23,23 @@ from app.core.clock import Clock
 from app.core.types import KLINE_INTERVALS_MS, interval_delta, last_closed_open
 from app.db.session import SessionFactory, session_scope
 from app.db.upsert import insert_ignore
-from app.exchange.types import FundingRate, Kline
+from app.exchange.types import Kline
 from app.market_data import repository as repo
-from app.market_data import snapshots_repository as snapshot_repo
-from app.market_data.models import FundingRateRow, MarkCandle
+from app.market_data.backfill_funding import FundingSource, fill_funding
+from app.market_data.models import MarkCandle
 
 logger = logging.getLogger(__name__)
 
 KLINES_PAGE: Final = 1500
 """Bars per ``klines`` / ``markPriceKlines`` request (the endpoints' maximum ``limit``)."""
-FUNDING_PAGE: Final = 1000
-"""Rows per ``fundingRate`` request (the endpoint's maximum ``limit``)."""
 BACKFILL_INTERVALS: Final = tuple(
     name for name, length in KLINE_INTERVALS_MS.items() if length <= 86_400_000
 )
 """Intervals a backfill accepts: up to a day, whose bars sit on a grid from the epoch
 (weekly and monthly bars do not)."""
-_SHORTEST_FUNDING: Final = timedelta(hours=1)
-_MS: Final = timedelta(milliseconds=1)
 
 
-class BackfillSource(Protocol):
+class BackfillSource(FundingSource, Protocol):
     """The exchange's history endpoints (:class:`~app.exchange.http.client.AsterdexClient`)."""
 
     async def klines(
@@ -72,17 +64,6 @@ class BackfillSource(Protocol):
         limit: int = 500,
     ) -> list[Kline]:
         """One page of mark-price candles from ``start`` to ``end`` (inclusive)."""
-        ...
-
-    async def funding_rates(
-        self,
-        symbol: str,
-        *,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        limit: int = 100,
-    ) -> list[FundingRate]:
-        """Settled funding rates from ``start`` to ``end`` (inclusive), oldest first."""
         ...
 
 
@@ -133,6 +114,20 @@ class BackfillResult:
     requests: int = 0
 
 
+class _KlinesEndpoint(Protocol):
+    """A kline history request: :meth:`BackfillSource.klines` or its mark-price twin."""
+
+    async def __call__(
+        self,
+        symbol: str,
+        interval: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[Kline]: ...
+
+
 class _Series(Protocol):
     """One kind of kline table: what it holds already, how to fetch and store more."""
 
@@ -142,15 +137,23 @@ class _Series(Protocol):
         self, session: AsyncSession, symbol: str, interval: str, first: datetime, last: datetime
     ) -> list[datetime]: ...
 
-    async def fetch(
-        self, source: BackfillSource, symbol: str, interval: str, first: datetime, last: datetime
-    ) -> list[Kline]: ...
+    def endpoint(self, source: BackfillSource) -> _KlinesEndpoint:
+        """The source's history request for this table (``klines`` or ``markPriceKlines``)."""
+        ...
 
     async def save(self, session: AsyncSession, candles: Sequence[Kline]) -> None: ...
 
 
 def _page_limit(first: datetime, last: datetime, step: timedelta) -> int:
     return (last - first) // step + 1
+
+
+async def _fetch_page(
+    endpoint: _KlinesEndpoint, symbol: str, interval: str, first: datetime, last: datetime
+) -> list[Kline]:
+    """One page of bars from ``first`` to ``last`` (open times, inclusive)."""
+    limit = _page_limit(first, last, interval_delta(interval))
+    return await endpoint(symbol, interval, start=first, end=last, limit=limit)
 
 
 class _Candles:
@@ -161,11 +164,8 @@ class _Candles:
     ) -> list[datetime]:
         return await repo.missing_open_times(session, symbol, interval, first, last)
 
-    async def fetch(
-        self, source: BackfillSource, symbol: str, interval: str, first: datetime, last: datetime
-    ) -> list[Kline]:
-        limit = _page_limit(first, last, interval_delta(interval))
-        return await source.klines(symbol, interval, start=first, end=last, limit=limit)
+    def endpoint(self, source: BackfillSource) -> _KlinesEndpoint:
+        return source.klines
 
     async def save(self, session: AsyncSession, candles: Sequence[Kline]) -> None:
         await repo.upsert_candles(session, candles)
@@ -191,11 +191,8 @@ class _MarkCandles:
         count = _page_limit(first, last, step)
         return [t for t in (first + step * i for i in range(count)) if t not in stored]
 
-    async def fetch(
-        self, source: BackfillSource, symbol: str, interval: str, first: datetime, last: datetime
-    ) -> list[Kline]:
-        limit = _page_limit(first, last, interval_delta(interval))
-        return await source.mark_price_klines(symbol, interval, start=first, end=last, limit=limit)
+    def endpoint(self, source: BackfillSource) -> _KlinesEndpoint:
+        return source.mark_price_klines
 
     async def save(self, session: AsyncSession, candles: Sequence[Kline]) -> None:
         await insert_ignore(
@@ -280,9 +277,11 @@ async def backfill(
                 ):
                     done += page_bars
                     report({"series": f"{symbol} {interval} {series.name}", "new": new})
-        new_funding = await _fill_funding(
-            source, sessions, symbol, plan.start, min(plan.end, now), result
+        new_funding, requests = await fill_funding(
+            source, sessions, symbol, plan.start, min(plan.end, now)
         )
+        result.funding_rates += new_funding
+        result.requests += requests
         done += 1
         report({"series": f"{symbol} funding", "new": new_funding})
     return result
@@ -306,7 +305,9 @@ async def _fill_series(
             missing = await series.missing(session, symbol, interval, page_start, page_end)
         new = 0
         if missing:
-            fetched = await series.fetch(source, symbol, interval, missing[0], missing[-1])
+            fetched = await _fetch_page(
+                series.endpoint(source), symbol, interval, missing[0], missing[-1]
+            )
             result.requests += 1
             wanted = set(missing)
             # Only closed bars on the grid that are not stored yet: never the forming bar,
@@ -333,78 +334,6 @@ async def _fill_series(
                 )
         yield _page_limit(page_start, page_end, step), new
         page_start = page_end + step
-
-
-async def _fill_funding(
-    source: BackfillSource,
-    sessions: SessionFactory,
-    symbol: str,
-    start: datetime,
-    end: datetime,
-    result: BackfillResult,
-) -> int:
-    """Fetch the funding rates of ``[start, end)`` that are not stored; how many were new."""
-    if end <= start:
-        return 0
-    async with session_scope(sessions) as session:
-        stored = sorted(
-            _utc(moment)
-            for moment in await session.scalars(
-                select(FundingRateRow.funding_time).where(
-                    FundingRateRow.symbol == symbol,
-                    FundingRateRow.funding_time >= start,
-                    FundingRateRow.funding_time < end,
-                )
-            )
-        )
-    span = funding_span(stored, start, end)
-    if span is None:
-        return 0
-    cursor, stop = span
-    known = set(stored)
-    new = 0
-    while cursor < stop:
-        page = await source.funding_rates(symbol, start=cursor, end=stop - _MS, limit=FUNDING_PAGE)
-        result.requests += 1
-        rates: list[tuple[datetime, Decimal]] = [
-            (rate.time, rate.rate)
-            for rate in page
-            if rate.symbol == symbol and start <= rate.time < end and rate.time not in known
-        ]
-        if rates:
-            async with session_scope(sessions) as session:
-                await snapshot_repo.save_funding_rates(session, symbol, rates)
-            known.update(moment for moment, _ in rates)
-            new += len(rates)
-        if len(page) < FUNDING_PAGE:
-            break
-        cursor = page[-1].time + _MS
-    result.funding_rates += new
-    return new
-
-
-def funding_span(
-    stored: Sequence[datetime], start: datetime, end: datetime
-) -> tuple[datetime, datetime] | None:
-    """The stretch ``[from, to)`` of ``[start, end)`` still to fetch, or None when complete.
-
-    ``stored`` are the funding times held in the window, sorted. The shortest spacing among
-    them is taken as the symbol's funding period (one hour, the shortest there is, without
-    two to compare); any longer stretch without a row, at either end too, is a hole.
-    """
-    if not stored:
-        return start, end
-    spacings = [b - a for a, b in pairwise(stored)]
-    period = min(spacings) if spacings else _SHORTEST_FUNDING
-    holes: list[tuple[datetime, datetime]] = []
-    if stored[0] - period >= start:
-        holes.append((start, stored[0]))
-    holes.extend((a + _MS, b) for a, b in pairwise(stored) if b - a > period)
-    if end - stored[-1] > period:
-        holes.append((stored[-1] + _MS, end))
-    if not holes:
-        return None
-    return holes[0][0], holes[-1][1]
 
 
 def _to_ms(moment: datetime) -> int:
