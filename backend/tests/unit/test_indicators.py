@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 import talib
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from app.indicators.compute import CandleArrays, compute
+from app.indicators.compute import CandleArrays, compute, compute_tail
 from app.indicators.features import asset_features, timeframe_features
 from app.indicators.schemas import IndicatorConfig
 from tests.data import real_klines
@@ -90,3 +92,39 @@ def test_the_configuration_fingerprint_changes_with_the_periods() -> None:
     assert IndicatorConfig().fingerprint == IndicatorConfig().fingerprint
     assert IndicatorConfig(rsi_period=7).fingerprint != IndicatorConfig().fingerprint
     assert IndicatorConfig().warmup_bars == 200
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    closes=st.lists(
+        st.sampled_from([0.0, 1.0, 2.5, 100.0, 101.25, 99_999.5]), min_size=1, max_size=80
+    ),
+    volumes=st.lists(st.sampled_from([0.0, 1.0, 3.5, 1000.0]), min_size=80, max_size=80),
+    bars=st.integers(min_value=0, max_value=100),
+)
+def test_a_tail_is_the_full_series_cut_bit_for_bit(
+    closes: list[float], volumes: list[float], bars: int
+) -> None:
+    close = np.array(closes)
+    arrays = CandleArrays(close, close + 1, close, close, np.array(volumes[: len(closes)]))
+    config = IndicatorConfig(ema_periods=(3, 20), change_bars=(1, 4, 24))
+
+    full = compute(arrays, config)
+    tail = compute_tail(arrays, config, bars)
+
+    assert set(tail) == set(full)
+    for name, values in full.items():
+        expected = values[len(values) - min(bars, len(values)) :]
+        np.testing.assert_array_equal(tail[name], expected, err_msg=name)  # NaN equals NaN
+        assert not np.isinf(tail[name]).any(), name  # a zero close or mean gives NaN, not inf
+
+
+def test_a_frame_is_the_rounded_tail_of_the_full_series() -> None:
+    full = compute(CandleArrays.from_candles(BTC), CONFIG)
+    frame = timeframe_features("BTCUSDT", "1h", BTC, CONFIG)
+
+    for name, values in full.items():
+        assert frame.values[name] == pytest.approx(float(values[-1]), abs=5e-7), name
+    for name in ("rsi", "macd_hist", "volume_ratio"):
+        recent = np.round(full[name][-CONFIG.recent_bars :], 6).tolist()
+        assert frame.recent[name] == recent, name

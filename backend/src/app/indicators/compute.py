@@ -78,40 +78,65 @@ def compute(arrays: CandleArrays, config: IndicatorConfig) -> dict[str, FloatArr
     (volume / its ``volume_mean_period`` mean) and ``change_<n>`` (fractional close change
     over n bars).
     """
+    return compute_tail(arrays, config, len(arrays))
+
+
+def compute_tail(arrays: CandleArrays, config: IndicatorConfig, bars: int) -> dict[str, FloatArray]:
+    """The last ``bars`` values of every array :func:`compute` returns, bit for bit.
+
+    A frame needs the latest values and a short recent series: the TA-Lib series are
+    computed over all the candles (their values depend on where the window starts) and cut,
+    while the ratios and changes are computed for the tail alone.
+    """
     high, low, close, volume = arrays.high, arrays.low, arrays.close, arrays.volume
+    count = close.shape[0]
+    start = count - max(0, min(bars, count))
     out: dict[str, FloatArray] = {}
     for period in config.ema_periods:
-        out[f"ema_{period}"] = talib.EMA(close, timeperiod=period)
-    out["rsi"] = talib.RSI(close, timeperiod=config.rsi_period)
-    out["macd"], out["macd_signal"], out["macd_hist"] = talib.MACD(
+        out[f"ema_{period}"] = talib.EMA(close, timeperiod=period)[start:]
+    out["rsi"] = talib.RSI(close, timeperiod=config.rsi_period)[start:]
+    macd, signal, hist = talib.MACD(
         close,
         fastperiod=config.macd_fast,
         slowperiod=config.macd_slow,
         signalperiod=config.macd_signal,
     )
-    out["atr"] = talib.ATR(high, low, close, timeperiod=config.atr_period)
-    out["bb_upper"], out["bb_middle"], out["bb_lower"] = talib.BBANDS(
+    out["macd"], out["macd_signal"], out["macd_hist"] = macd[start:], signal[start:], hist[start:]
+    out["atr"] = talib.ATR(high, low, close, timeperiod=config.atr_period)[start:]
+    upper, middle, lower = talib.BBANDS(
         close,
         timeperiod=config.bbands_period,
         nbdevup=config.bbands_stddev,
         nbdevdn=config.bbands_stddev,
     )
-    out["adx"] = talib.ADX(high, low, close, timeperiod=config.adx_period)
-    out["obv"] = talib.OBV(close, volume)
-    mean_volume = talib.SMA(volume, timeperiod=config.volume_mean_period)
-    # One error-state switch for every division (a zero volume mean or close gives NaN or
-    # inf, which the features turn into "no value"), not one per division.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["volume_ratio"] = np.where(mean_volume > 0, volume / mean_volume, np.nan)
-        for bars in config.change_bars:
-            out[f"change_{bars}"] = _change(close, bars)
+    out["bb_upper"], out["bb_middle"], out["bb_lower"] = (
+        upper[start:],
+        middle[start:],
+        lower[start:],
+    )
+    out["adx"] = talib.ADX(high, low, close, timeperiod=config.adx_period)[start:]
+    out["obv"] = talib.OBV(close, volume)[start:]
+    mean_volume = talib.SMA(volume, timeperiod=config.volume_mean_period)[start:]
+    # Divided only where the mean is positive (a zero mean gives "no value", NaN, which
+    # the features turn into None): no division by zero, so no error state to switch.
+    ratio = np.full(count - start, np.nan)
+    np.divide(volume[start:], mean_volume, out=ratio, where=mean_volume > 0)
+    out["volume_ratio"] = ratio
+    for n in config.change_bars:
+        out[f"change_{n}"] = _change(close, n, start)
     return out
 
 
-def _change(close: FloatArray, bars: int) -> FloatArray:
-    result = np.empty_like(close)
-    result[: min(bars, close.shape[0])] = np.nan
-    if close.shape[0] > bars:
-        np.divide(close[bars:], close[:-bars], out=result[bars:])
-        result[bars:] -= 1.0
+def _change(close: FloatArray, bars: int, start: int) -> FloatArray:
+    """``close[i] / close[i - bars] - 1`` for i from ``start``.
+
+    NaN where i < bars or the earlier close is zero (no value rather than an infinity).
+    """
+    result = np.full(close.shape[0] - start, np.nan)
+    first = max(start, bars)  # the first index with a close ``bars`` back
+    if first < close.shape[0]:
+        earlier = close[first - bars : close.shape[0] - bars]
+        tail = result[first - start :]
+        np.divide(close[first:], earlier, out=tail, where=earlier != 0)
+        np.subtract(tail, 1.0, out=tail)
     return result

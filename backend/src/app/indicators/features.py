@@ -7,7 +7,7 @@ from typing import Final, Protocol
 
 import numpy as np
 
-from app.indicators.compute import CandleArrays, CandleLike, FloatArray, compute
+from app.indicators.compute import CandleArrays, CandleLike, FloatArray, compute_tail
 from app.indicators.schemas import AssetFeatures, IndicatorConfig, TimeframeFeatures
 
 # Series worth showing as a trend, not only as a latest value.
@@ -24,15 +24,16 @@ class TimedCandle(CandleLike, Protocol):
         ...
 
 
-def _rounded(values: FloatArray) -> list[float | None]:
-    """``values`` rounded to 6 decimals, NaN and infinities as None, in one numpy pass.
+def _rounded_rows(table: FloatArray) -> list[list[float | None]]:
+    """Each row of ``table`` rounded to 6 decimals, NaN and infinities as None (one pass).
 
     numpy's rounding (scale, round half to even, unscale) can differ from ``round`` in the
     last digit for a value a hair from a half: immaterial for a prompt, and the same
     everywhere (every view of the features comes from here).
     """
-    rounded = np.round(values, _DIGITS)
-    return [v if math.isfinite(v) else None for v in rounded.tolist()]
+    return [
+        [v if math.isfinite(v) else None for v in row] for row in np.round(table, _DIGITS).tolist()
+    ]
 
 
 def timeframe_features(
@@ -70,21 +71,23 @@ def features_of_arrays(
     """
     if not len(arrays):
         raise ValueError(f"no closed candles for {symbol} {interval}")
-    series = compute(arrays, config)
-    series["close"] = arrays.close
-    last = len(arrays) - 1
-    names = [name for name in series if name != "close"]
-    recent_from = max(0, len(arrays) - config.recent_bars)
+    # Only the tail a frame shows is derived (the latest values, the recent series): the
+    # same numbers as cutting full arrays, at a fraction of the cost (every frame of every
+    # cycle of a backtest comes here).
+    series = compute_tail(arrays, config, config.recent_bars)
+    names = list(series)
+    series["close"] = arrays.close[len(arrays) - len(series["rsi"]) :]
+    # One rounding and one conversion for the whole table, not one per series.
+    rows = dict(zip(series, _rounded_rows(np.vstack(list(series.values()))), strict=True))
     # Every field is built here with its exact type: validating them again would cost as
-    # much as the rounding (this runs for every frame of every cycle of a backtest).
+    # much as the rounding.
     return TimeframeFeatures.model_construct(
         symbol=symbol,
         interval=interval,
         open_time=open_time,
-        close=float(arrays.close[last]),
-        values=dict(zip(names, _rounded(np.array([series[n][last] for n in names])), strict=True)),
-        # One conversion per series, not one numpy scalar per value.
-        recent={name: _rounded(series[name][recent_from : last + 1]) for name in RECENT_SERIES},
+        close=float(arrays.close[-1]),
+        values={name: rows[name][-1] for name in names},
+        recent={name: rows[name] for name in RECENT_SERIES},
     )
 
 
