@@ -6,15 +6,25 @@ settings: every indicator frame it needs was computed by the first pass. A
 exact content of the candles it came from (a digest of their OHLCV columns), so a frame is
 only ever reused for identical inputs. Frames are kept compactly (numpy rows, about 0.7 KB
 each: a year of three assets on 1h and 4h is some 25 MB) and rebuilt on a hit.
+
+A cache can also be filled ahead of the loop (:mod:`app.market_data.prefill` computes a
+backtest's frames on the other core): batches still being computed are merged as they
+arrive, at the first miss after they are ready.
 """
 
+import logging
 import math
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 
 from app.indicators.schemas import TimeframeFeatures
+
+logger = logging.getLogger(__name__)
 
 FrameKey = tuple[str, str, datetime, int, bytes]
 """(symbol, interval, newest open time, candles held, digest of their columns)."""
@@ -27,6 +37,15 @@ class _Kept:
     recent: np.ndarray
 
 
+@dataclass(frozen=True, slots=True)
+class FrameBatch:
+    """Frames in their compact form, to move between caches (and processes)."""
+
+    names: tuple[str, ...] | None
+    series: tuple[str, ...] | None
+    frames: list[tuple[FrameKey, _Kept]]
+
+
 class FrameCache:
     """Feature frames by the content of their candles (see the module docstring)."""
 
@@ -34,6 +53,7 @@ class FrameCache:
         self._frames: dict[FrameKey, _Kept] = {}
         self._names: tuple[str, ...] | None = None
         self._series: tuple[str, ...] | None = None
+        self._pending: deque[Future[FrameBatch]] = deque()
         self.hits = 0
 
     def __len__(self) -> int:
@@ -42,6 +62,9 @@ class FrameCache:
     def get(self, key: FrameKey) -> TimeframeFeatures | None:
         """The frame computed from exactly these candles, or None."""
         kept = self._frames.get(key)
+        if kept is None and self._pending:
+            self.merge_ready()
+            kept = self._frames.get(key)
         if kept is None or self._names is None or self._series is None:
             return None
         self.hits += 1
@@ -72,6 +95,43 @@ class FrameCache:
             np.array([_nan(v) for v in frame.values.values()], dtype=np.float64),
             np.array([[_nan(v) for v in row] for row in frame.recent.values()], dtype=np.float64),
         )
+
+    def batch(self) -> FrameBatch:
+        """Every frame held, to merge into another cache."""
+        return FrameBatch(self._names, self._series, list(self._frames.items()))
+
+    def merge(self, batch: FrameBatch) -> None:
+        """Hold the frames of ``batch`` too (unless they carry another indicator set)."""
+        if batch.names is None or batch.series is None:
+            return
+        if self._names is None:
+            self._names, self._series = batch.names, batch.series
+        elif (batch.names, batch.series) != (self._names, self._series):
+            return
+        self._frames.update(batch.frames)
+
+    def expect(self, batches: Iterable[Future[FrameBatch]]) -> None:
+        """Merge these batches once they are computed (oldest first, at a miss)."""
+        self._pending.extend(batches)
+
+    def merge_ready(self) -> None:
+        """Merge the expected batches that have arrived (a failed one stops the waiting)."""
+        while self._pending and self._pending[0].done():
+            future = self._pending.popleft()
+            if future.cancelled():
+                continue
+            try:
+                self.merge(future.result())
+            except Exception as exc:  # any worker failure (a crash, a bug): compute here
+                # The frames are computed in the loop instead: slower, never different.
+                logger.warning("indicator frames ahead of the loop failed (%r)", exc)
+                self.forget_pending()
+
+    def forget_pending(self) -> None:
+        """Stop waiting for batches not merged yet (the run ended or their worker died)."""
+        for future in self._pending:
+            future.cancel()
+        self._pending.clear()
 
 
 def _nan(value: float | None) -> float:

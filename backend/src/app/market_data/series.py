@@ -142,8 +142,7 @@ class CandleSeries:
 
     def digest(self) -> bytes:
         """A digest of the held OHLCV columns: equal digests, equal candles (for caches)."""
-        held = self._columns[:, self._start : self._start + len(self._candles)]
-        return hashlib.blake2b(np.ascontiguousarray(held).tobytes(), digest_size=16).digest()
+        return columns_digest(self._columns[:, self._start : self._start + len(self._candles)])
 
     def missing(self, oldest: datetime, newest: datetime, step: timedelta) -> list[datetime]:
         """Grid open times from ``oldest`` to ``newest`` (inclusive) that are not held."""
@@ -154,3 +153,8 @@ class CandleSeries:
                 found.append(moment)
             moment += step
         return found
+
+
+def columns_digest(columns: np.ndarray) -> bytes:
+    """The digest of OHLCV columns (a 5 x n array) that keys derived values' caches."""
+    return hashlib.blake2b(np.ascontiguousarray(columns).tobytes(), digest_size=16).digest()

@@ -106,6 +106,16 @@ class MarketDataService:
         return self._store
 
     @property
+    def indicators(self) -> IndicatorConfig:
+        """Which indicators the features contain."""
+        return self._indicators
+
+    @property
+    def held_bars(self) -> int:
+        """Closed candles held per series: the window every frame is computed over."""
+        return self._backfill
+
+    @property
     def intervals(self) -> tuple[str, ...]:
         """The intervals this service keeps."""
         return self._intervals

@@ -1,0 +1,101 @@
+"""The worker process of :mod:`app.market_data.prefill`: windows in, indicator frames out.
+
+Its process runs :func:`main` (imported by name, so that the jobs unpickle as this
+module's classes): it reads jobs from stdin and writes
+one batch of frames per job to stdout, in order, until stdin closes. Each message is a
+pickle preceded by its length (8 bytes, big-endian); both ends are this package's code.
+It imports only what a frame needs (no web framework, no database), so it starts in about a
+second.
+"""
+
+import pickle
+import struct
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import IO, Final
+
+import numpy as np
+
+from app.indicators.compute import CandleArrays
+from app.indicators.features import features_of_arrays
+from app.indicators.schemas import IndicatorConfig
+from app.market_data.frames import FrameBatch, FrameCache
+from app.market_data.series import columns_digest
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_LENGTH: Final = struct.Struct(">Q")
+
+
+@dataclass(frozen=True, slots=True)
+class WindowJob:
+    """Candles of one series, and which of them end a wanted window.
+
+    Attributes:
+        opens: Open times (epoch milliseconds), oldest first.
+        columns: Their OHLCV columns (5 x n), converted as the market view converts them.
+        first: The index of the first candle a frame is wanted for.
+        held_bars: Candles per window (as the market view holds them).
+        indicators: The indicator set.
+    """
+
+    symbol: str
+    interval: str
+    opens: np.ndarray
+    columns: np.ndarray
+    first: int
+    held_bars: int
+    indicators: IndicatorConfig
+
+
+def window_frames(job: WindowJob) -> FrameBatch:
+    """The frame of every window ending at candle ``job.first`` or later.
+
+    A window is the newest ``held_bars`` candles up to its last, as the market view holds
+    them, keyed as the market view looks frames up.
+    """
+    cache = FrameCache()
+    for last in range(job.first, job.opens.shape[0]):
+        low = max(0, last - job.held_bars + 1)
+        window = np.ascontiguousarray(job.columns[:, low : last + 1])
+        open_time = _EPOCH + timedelta(milliseconds=int(job.opens[last]))
+        frame = features_of_arrays(
+            job.symbol, job.interval, open_time, CandleArrays(*window), job.indicators
+        )
+        key = (job.symbol, job.interval, open_time, last + 1 - low, columns_digest(window))
+        cache.put(key, frame)
+    return cache.batch()
+
+
+def write_message(stream: IO[bytes], value: object) -> None:
+    """Send ``value`` (length-prefixed pickle)."""
+    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_LENGTH.pack(len(payload)))
+    stream.write(payload)
+    stream.flush()
+
+
+def read_message(stream: IO[bytes]) -> object | None:
+    """The next value sent, or None at the end of the stream."""
+    header = stream.read(_LENGTH.size)
+    if len(header) < _LENGTH.size:
+        return None
+    (length,) = _LENGTH.unpack(header)
+    payload = stream.read(length)
+    if len(payload) < length:
+        return None
+    value: object = pickle.loads(payload)  # noqa: S301 - written by our own process pair
+    return value
+
+
+def serve(jobs: IO[bytes], batches: IO[bytes]) -> None:
+    """Answer every job read from ``jobs`` with its batch on ``batches``, until the end."""
+    while (job := read_message(jobs)) is not None:
+        if not isinstance(job, WindowJob):
+            raise TypeError(f"not a window job: {type(job).__name__}")
+        write_message(batches, window_frames(job))
+
+
+def main() -> None:
+    """The worker process: jobs on stdin, batches on stdout."""
+    serve(sys.stdin.buffer, sys.stdout.buffer)
