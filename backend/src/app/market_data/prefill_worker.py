@@ -21,7 +21,7 @@ from app.indicators.compute import CandleArrays
 from app.indicators.features import features_of_arrays
 from app.indicators.schemas import IndicatorConfig
 from app.market_data.frames import FrameBatch, FrameCache
-from app.market_data.series import columns_digest
+from app.market_data.series import candle_hash, window_digest
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _LENGTH: Final = struct.Struct(">Q")
@@ -55,14 +55,28 @@ def window_frames(job: WindowJob) -> FrameBatch:
     them, keyed as the market view looks frames up.
     """
     cache = FrameCache()
-    for last in range(job.first, job.opens.shape[0]):
-        low = max(0, last - job.held_bars + 1)
-        window = np.ascontiguousarray(job.columns[:, low : last + 1])
+    hashes = [
+        candle_hash(int(moment), values)
+        for moment, values in zip(job.opens.tolist(), job.columns.T.tolist(), strict=True)
+    ]
+    combined = 0
+    low = 0
+    for last in range(job.opens.shape[0]):
+        combined ^= hashes[last]
+        if last - low + 1 > job.held_bars:  # the window slides: the oldest candle leaves
+            combined ^= hashes[low]
+            low += 1
+        if last < job.first:
+            continue
         open_time = _EPOCH + timedelta(milliseconds=int(job.opens[last]))
         frame = features_of_arrays(
-            job.symbol, job.interval, open_time, CandleArrays(*window), job.indicators
+            job.symbol,
+            job.interval,
+            open_time,
+            CandleArrays(*job.columns[:, low : last + 1]),
+            job.indicators,
         )
-        key = (job.symbol, job.interval, open_time, last + 1 - low, columns_digest(window))
+        key = (job.symbol, job.interval, open_time, last + 1 - low, window_digest(combined))
         cache.put(key, frame)
     return cache.batch()
 

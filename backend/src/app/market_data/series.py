@@ -8,13 +8,19 @@ the warm start); this is only the working set.
 
 import bisect
 import hashlib
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+import struct
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Final
 
 import numpy as np
 
 from app.exchange.types import Kline
 from app.indicators.compute import CandleArrays
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND: Final = timedelta(milliseconds=1)
+_CANDLE: Final = struct.Struct("<q5d")
 
 
 class CandleSeries:
@@ -35,6 +41,9 @@ class CandleSeries:
         # (a numpy copy, no Decimal converted again).
         self._columns = np.empty((5, 2 * capacity), dtype=np.float64)
         self._start = 0
+        # The digest of the held candles, kept as they come and go (see candle_hash).
+        self._hashes: list[int] = []
+        self._digest = 0
         self.version = 0
         """Bumped whenever the held candles change (for caches of derived values)."""
 
@@ -79,6 +88,10 @@ class CandleSeries:
             del self._candles[:drop]
             del self._times[:drop]
             self._start += drop
+            if not rebuild:  # else every hash is taken again below
+                for gone in self._hashes[:drop]:
+                    self._digest ^= gone
+                del self._hashes[:drop]
             # A candle older than a full window of newer ones is dropped at once: it is not
             # held, and nothing derived from the series (features, snapshots) changed.
             added = [c for c in added if c.open_time >= self._times[0]]
@@ -93,15 +106,19 @@ class CandleSeries:
         if end == self._columns.shape[1]:
             self._compact()
             end = len(self._candles)
-        self._columns[:, end] = (
+        values = (
             float(candle.open),
             float(candle.high),
             float(candle.low),
             float(candle.close),
             float(candle.volume),
         )
+        self._columns[:, end] = values
         self._candles.append(candle)
         self._times.append(candle.open_time)
+        held = candle_hash(epoch_ms(candle.open_time), values)
+        self._hashes.append(held)
+        self._digest ^= held
 
     def _compact(self) -> None:
         """Move the held columns to the front of the buffer (it has room for them all)."""
@@ -125,6 +142,14 @@ class CandleSeries:
                 (arrays.open, arrays.high, arrays.low, arrays.close, arrays.volume)
             ):
                 self._columns[row, : len(self._candles)] = column
+        columns = self._columns[:, : len(self._candles)].T.tolist()
+        self._hashes = [
+            candle_hash(epoch_ms(moment), tuple(values))
+            for moment, values in zip(self._times, columns, strict=True)
+        ]
+        self._digest = 0
+        for held in self._hashes:
+            self._digest ^= held
 
     def latest(self, count: int) -> list[Kline]:
         """The newest ``count`` candles, oldest first."""
@@ -141,8 +166,11 @@ class CandleSeries:
         return CandleArrays(*(self._columns[row, start:end] for row in range(5)))
 
     def digest(self) -> bytes:
-        """A digest of the held OHLCV columns: equal digests, equal candles (for caches)."""
-        return columns_digest(self._columns[:, self._start : self._start + len(self._candles)])
+        """A digest of the held candles (open times and OHLCV columns), for caches.
+
+        Equal digests, equal candles: kept as candles come and go, not hashed per call.
+        """
+        return window_digest(self._digest)
 
     def missing(self, oldest: datetime, newest: datetime, step: timedelta) -> list[datetime]:
         """Grid open times from ``oldest`` to ``newest`` (inclusive) that are not held."""
@@ -155,6 +183,22 @@ class CandleSeries:
         return found
 
 
-def columns_digest(columns: np.ndarray) -> bytes:
-    """The digest of OHLCV columns (a 5 x n array) that keys derived values' caches."""
-    return hashlib.blake2b(np.ascontiguousarray(columns).tobytes(), digest_size=16).digest()
+def epoch_ms(moment: datetime) -> int:
+    """``moment`` in milliseconds since the epoch (exact)."""
+    return (moment - _EPOCH) // _MILLISECOND
+
+
+def candle_hash(open_ms: int, values: Sequence[float]) -> int:
+    """One candle's part of a series digest: a 128-bit hash of its open time and OHLCV.
+
+    A window's digest is the XOR of its candles' hashes (:func:`window_digest`): it follows
+    a sliding window at two XORs per candle, and the open times inside make the order and
+    the position of every candle part of it.
+    """
+    packed = _CANDLE.pack(open_ms, *values)
+    return int.from_bytes(hashlib.blake2b(packed, digest_size=16).digest(), "big")
+
+
+def window_digest(combined: int) -> bytes:
+    """The digest of a window from the XOR of its candles' :func:`candle_hash`."""
+    return combined.to_bytes(16, "big")
