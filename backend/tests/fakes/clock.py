@@ -12,6 +12,7 @@ class ManualClock:
         if self._now.tzinfo is None:
             raise ValueError("ManualClock needs a timezone-aware start")
         self._changed = asyncio.Event()
+        self.instant = False  # a sleep waits for the test to move time
 
     def now(self) -> datetime:
         """The current (manual) time."""

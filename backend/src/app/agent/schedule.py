@@ -30,6 +30,11 @@ def retry_at(now: datetime, exc: Exception, failures: int) -> datetime:
 
 async def sleep_until(clock: Clock, when: datetime, stop: asyncio.Event) -> None:
     """Sleep until ``when`` or until ``stop`` is set, whichever comes first."""
+    if clock.instant:  # a backtest: the sleep is over at once, nothing to race
+        if not stop.is_set():
+            await clock.sleep_until(when)
+        await asyncio.sleep(0)  # still a turn for everything else on the event loop
+        return
     sleeper = asyncio.ensure_future(clock.sleep_until(when))
     stopper = asyncio.ensure_future(stop.wait())
     try:

@@ -10,7 +10,15 @@ from typing import Protocol
 
 
 class Clock(Protocol):
-    """Source of the current time and of waiting."""
+    """Source of the current time and of waiting.
+
+    Attributes:
+        instant: A sleep returns at once, having moved time itself (a backtest's clock):
+            nothing can happen while it "waits", so a caller need not race it against
+            anything.
+    """
+
+    instant: bool
 
     def now(self) -> datetime:
         """Return the current time, timezone-aware in UTC."""
@@ -23,6 +31,8 @@ class Clock(Protocol):
 
 class SystemClock:
     """The wall clock."""
+
+    instant = False
 
     def now(self) -> datetime:
         """Return the current wall-clock time in UTC."""
@@ -57,6 +67,7 @@ class ReplayClock:
             raise ValueError("speed must be positive")
         self._now = start
         self._speed = speed
+        self.instant = False
 
     def now(self) -> datetime:
         """Replay time now."""
@@ -81,6 +92,7 @@ class SimulatedClock:
         if start.tzinfo is None:
             raise ValueError("SimulatedClock needs a timezone-aware start")
         self._now = start
+        self.instant = True
 
     def now(self) -> datetime:
         """Simulated time now."""

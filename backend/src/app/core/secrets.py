@@ -13,6 +13,7 @@ forgetting one that still is would leak it.
 
 import re
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any, Final, cast
 
 REDACTED: Final = "***"
@@ -81,9 +82,12 @@ class SecretRedactor:
         return cast(T, self._walk(value))
 
     def _walk(self, value: Any) -> Any:
-        if isinstance(value, str):
+        kind = type(value)
+        if kind in _PLAIN:  # most of a document: nothing to look into (and no ABC check)
+            return value
+        if kind is str or isinstance(value, str):
             return self.redact(value)
-        if isinstance(value, Mapping):
+        if kind is dict or isinstance(value, Mapping):
             return {self._walk(k): self._walk(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self._walk(v) for v in value]
@@ -106,6 +110,9 @@ def _redact(text: str, values: tuple[str, ...]) -> str:
 def _keep_prefix(match: re.Match[str]) -> str:
     return (match.group(1) if match.groups() else "") + REDACTED
 
+
+_PLAIN: Final = frozenset({type(None), bool, int, float, Decimal})
+"""Types a document holds that can carry no text (checked exactly: a subclass is walked)."""
 
 _REGISTRY: Final = SecretRedactor()
 

@@ -1,5 +1,6 @@
 """Small shared value types and vocabularies used across domains."""
 
+import functools
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final, NewType
@@ -66,11 +67,21 @@ KLINE_INTERVALS_MS: Final[dict[str, int]] = {
 }
 
 
+_INTERVAL_DELTAS: Final = {
+    name: timedelta(milliseconds=ms) for name, ms in KLINE_INTERVALS_MS.items()
+}
+
+
 def interval_delta(interval: str) -> timedelta:
-    """The length of one bar of a kline interval (``1M`` counts 30 days)."""
-    return timedelta(milliseconds=KLINE_INTERVALS_MS[interval])
+    """The length of one bar of a kline interval (``1M`` counts 30 days).
+
+    Raises:
+        KeyError: ``interval`` is not a kline interval.
+    """
+    return _INTERVAL_DELTAS[interval]
 
 
+@functools.lru_cache(maxsize=256)  # every series of every cycle asks at the same instant
 def last_closed_open(now: datetime, interval: str) -> datetime:
     """Open time of the newest candle that has closed by ``now``."""
     length_ms = KLINE_INTERVALS_MS[interval]
