@@ -12,7 +12,8 @@ from app.indicators.schemas import AssetFeatures, IndicatorConfig, TimeframeFeat
 
 # Series worth showing as a trend, not only as a latest value.
 RECENT_SERIES: Final = ("close", "rsi", "macd_hist", "volume_ratio")
-_DIGITS: Final = 6
+ROUND_DIGITS: Final = 6
+"""Decimals a frame keeps."""
 
 
 class TimedCandle(CandleLike, Protocol):
@@ -32,7 +33,8 @@ def _rounded_rows(table: FloatArray) -> list[list[float | None]]:
     everywhere (every view of the features comes from here).
     """
     return [
-        [v if math.isfinite(v) else None for v in row] for row in np.round(table, _DIGITS).tolist()
+        [v if math.isfinite(v) else None for v in row]
+        for row in np.round(table, ROUND_DIGITS).tolist()
     ]
 
 
@@ -71,14 +73,9 @@ def features_of_arrays(
     """
     if not len(arrays):
         raise ValueError(f"no closed candles for {symbol} {interval}")
-    # Only the tail a frame shows is derived (the latest values, the recent series): the
-    # same numbers as cutting full arrays, at a fraction of the cost (every frame of every
-    # cycle of a backtest comes here).
-    series = compute_tail(arrays, config, config.recent_bars)
-    names = list(series)
-    series["close"] = arrays.close[len(arrays) - len(series["rsi"]) :]
+    names, table = frame_table(arrays, config)
     # One rounding and one conversion for the whole table, not one per series.
-    rows = dict(zip(series, _rounded_rows(np.vstack(list(series.values()))), strict=True))
+    rows = dict(zip(names, _rounded_rows(table), strict=True))
     # Every field is built here with its exact type: validating them again would cost as
     # much as the rounding.
     return TimeframeFeatures.model_construct(
@@ -86,9 +83,21 @@ def features_of_arrays(
         interval=interval,
         open_time=open_time,
         close=float(arrays.close[-1]),
-        values={name: rows[name][-1] for name in names},
+        values={name: rows[name][-1] for name in names[:-1]},
         recent={name: rows[name] for name in RECENT_SERIES},
     )
+
+
+def frame_table(arrays: CandleArrays, config: IndicatorConfig) -> tuple[list[str], FloatArray]:
+    """What a frame is made of, unrounded: every indicator then ``close``, one row each.
+
+    Each row holds the series' last ``recent_bars`` values (fewer when there are fewer
+    candles), oldest first. Only this tail is derived: the same numbers as cutting full
+    arrays, at a fraction of the cost (every frame of every cycle of a backtest comes here).
+    """
+    series = compute_tail(arrays, config, config.recent_bars)
+    series["close"] = arrays.close[len(arrays) - len(series["rsi"]) :]
+    return list(series), np.vstack(list(series.values()))
 
 
 def asset_features(

@@ -39,11 +39,23 @@ class _Kept:
 
 @dataclass(frozen=True, slots=True)
 class FrameBatch:
-    """Frames in their compact form, to move between caches (and processes)."""
+    """Frames in their compact form, stacked: a batch moves between processes in one piece.
 
-    names: tuple[str, ...] | None
-    series: tuple[str, ...] | None
-    frames: list[tuple[FrameKey, _Kept]]
+    Attributes:
+        names: The indicators, in the order of ``values``' columns.
+        series: The recent series, in the order of ``recent``'s rows.
+        keys: Each frame's key.
+        closes: Each frame's close.
+        values: Each frame's latest values, rounded as a frame rounds them (NaN: none).
+        recent: Each frame's recent series (frames x series x bars), rounded alike.
+    """
+
+    names: tuple[str, ...]
+    series: tuple[str, ...]
+    keys: list[FrameKey]
+    closes: np.ndarray
+    values: np.ndarray
+    recent: np.ndarray
 
 
 class FrameCache:
@@ -96,19 +108,15 @@ class FrameCache:
             np.array([[_nan(v) for v in row] for row in frame.recent.values()], dtype=np.float64),
         )
 
-    def batch(self) -> FrameBatch:
-        """Every frame held, to merge into another cache."""
-        return FrameBatch(self._names, self._series, list(self._frames.items()))
-
     def merge(self, batch: FrameBatch) -> None:
         """Hold the frames of ``batch`` too (unless they carry another indicator set)."""
-        if batch.names is None or batch.series is None:
-            return
         if self._names is None:
             self._names, self._series = batch.names, batch.series
         elif (batch.names, batch.series) != (self._names, self._series):
             return
-        self._frames.update(batch.frames)
+        closes = batch.closes.tolist()
+        for index, key in enumerate(batch.keys):
+            self._frames[key] = _Kept(closes[index], batch.values[index], batch.recent[index])
 
     def expect(self, batches: Iterable[Future[FrameBatch]]) -> None:
         """Merge these batches once they are computed (oldest first, at a miss)."""

@@ -18,9 +18,9 @@ from typing import IO, Final
 import numpy as np
 
 from app.indicators.compute import CandleArrays
-from app.indicators.features import features_of_arrays
+from app.indicators.features import RECENT_SERIES, ROUND_DIGITS, frame_table
 from app.indicators.schemas import IndicatorConfig
-from app.market_data.frames import FrameBatch, FrameCache
+from app.market_data.frames import FrameBatch, FrameKey
 from app.market_data.series import candle_hash, window_digest
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -52,13 +52,18 @@ def window_frames(job: WindowJob) -> FrameBatch:
     """The frame of every window ending at candle ``job.first`` or later.
 
     A window is the newest ``held_bars`` candles up to its last, as the market view holds
-    them, keyed as the market view looks frames up.
+    them, keyed as the market view looks frames up. Each frame is the market view's own
+    table (:func:`~app.indicators.features.frame_table`), rounded as a frame rounds it and
+    kept in the cache's compact form directly (no frame object is built here).
     """
-    cache = FrameCache()
     hashes = [
         candle_hash(int(moment), values)
         for moment, values in zip(job.opens.tolist(), job.columns.T.tolist(), strict=True)
     ]
+    keys: list[FrameKey] = []
+    closes: list[float] = []
+    tables: list[np.ndarray] = []
+    names: list[str] = []
     combined = 0
     low = 0
     for last in range(job.opens.shape[0]):
@@ -66,19 +71,28 @@ def window_frames(job: WindowJob) -> FrameBatch:
         if last - low + 1 > job.held_bars:  # the window slides: the oldest candle leaves
             combined ^= hashes[low]
             low += 1
-        if last < job.first:
-            continue
+        if last < job.first or last + 1 - low < job.indicators.recent_bars:
+            continue  # not wanted, or too few candles for a full recent series
+        window = CandleArrays(*job.columns[:, low : last + 1])
+        names, table = frame_table(window, job.indicators)
         open_time = _EPOCH + timedelta(milliseconds=int(job.opens[last]))
-        frame = features_of_arrays(
-            job.symbol,
-            job.interval,
-            open_time,
-            CandleArrays(*job.columns[:, low : last + 1]),
-            job.indicators,
-        )
-        key = (job.symbol, job.interval, open_time, last + 1 - low, window_digest(combined))
-        cache.put(key, frame)
-    return cache.batch()
+        keys.append((job.symbol, job.interval, open_time, last + 1 - low, window_digest(combined)))
+        closes.append(float(window.close[-1]))
+        tables.append(table)
+    recent_rows = [names.index(name) for name in RECENT_SERIES] if names else []
+    if tables:
+        rounded = np.round(np.stack(tables), ROUND_DIGITS)
+        rounded[~np.isfinite(rounded)] = np.nan  # a frame's "no value"
+    else:
+        rounded = np.empty((0, len(names), job.indicators.recent_bars))
+    return FrameBatch(
+        names=tuple(names[:-1]),  # the indicators; the last row is the close
+        series=RECENT_SERIES,
+        keys=keys,
+        closes=np.array(closes, dtype=np.float64),
+        values=np.ascontiguousarray(rounded[:, :-1, -1]),
+        recent=np.ascontiguousarray(rounded[:, recent_rows, :]),
+    )
 
 
 def write_message(stream: IO[bytes], value: object) -> None:

@@ -2,10 +2,13 @@
 
 from dataclasses import replace
 
+import numpy as np
+
 from app.indicators.features import features_of_arrays
 from app.indicators.schemas import IndicatorConfig
 from app.market_data.frames import FrameCache
-from app.market_data.series import CandleSeries
+from app.market_data.prefill_worker import WindowJob, window_frames
+from app.market_data.series import CandleSeries, epoch_ms
 from tests.data import real_klines
 
 
@@ -51,3 +54,40 @@ def test_other_candles_never_hit() -> None:
     assert len(altered) == len(series)
     assert altered.digest() != series.digest()
     assert cache.get(("BTCUSDT", "1h", last, len(altered), altered.digest())) is None
+
+
+def test_the_workers_frames_are_the_market_views_frames() -> None:
+    """Every window the frame worker computes comes back equal to the one the view computes."""
+    config = IndicatorConfig()
+    klines = real_klines("BTCUSDT", "1h", 400, skip=20_000)
+    columns = np.array(
+        [
+            (float(k.open), float(k.high), float(k.low), float(k.close), float(k.volume))
+            for k in klines
+        ]
+    ).T
+    job = WindowJob(
+        "BTCUSDT",
+        "1h",
+        np.array([epoch_ms(k.open_time) for k in klines], dtype=np.int64),
+        np.ascontiguousarray(columns),
+        first=0,
+        held_bars=250,
+        indicators=config,
+    )
+    cache = FrameCache()
+    cache.merge(window_frames(job))
+
+    series = CandleSeries(250)
+    compared = 0
+    for kline in klines:
+        series.add([kline])
+        last = series.last_open_time
+        assert last is not None
+        got = cache.get(("BTCUSDT", "1h", last, len(series), series.digest()))
+        if len(series) < config.recent_bars:
+            assert got is None  # too few candles for a full recent series: not kept
+            continue
+        assert got == features_of_arrays("BTCUSDT", "1h", last, series.arrays(), config)
+        compared += 1
+    assert compared == 400 - config.recent_bars + 1
