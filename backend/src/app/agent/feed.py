@@ -59,10 +59,13 @@ class MarketFeed:
             await self._exchange.on_closed_candle(candles[-1])
             self._fed[symbol] = candles[-1].open_time
             return
-        for candle in candles:
-            if candle.open_time > last:
-                await self._exchange.on_closed_candle(candle)
-                last = candle.open_time
+        # Oldest first, only those after the last one fed (usually just the newest).
+        fresh = len(candles)
+        while fresh > 0 and candles[fresh - 1].open_time > last:
+            fresh -= 1
+        for candle in candles[fresh:]:
+            await self._exchange.on_closed_candle(candle)
+            last = candle.open_time
         self._fed[symbol] = last
 
     def _note_funding(self, symbol: str) -> None:

@@ -187,10 +187,12 @@ class MarketDataService:
         """:meth:`ensure_fresh` for several symbols; their new candles stored in one write."""
         added = 0
         fetched: list[Kline] = []
+        now = self._clock.now()
         for symbol in symbols:
             for interval in self._intervals:
-                newest = (await self._held(symbol, interval)).last_open_time
-                expected = last_closed_open(self._clock.now(), interval)
+                held = self._series.get((symbol, interval)) or await self._held(symbol, interval)
+                newest = held.last_open_time
+                expected = last_closed_open(now, interval)
                 if newest is not None and newest >= expected:
                     continue
                 if newest is None:
