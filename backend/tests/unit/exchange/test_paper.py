@@ -5,6 +5,7 @@ Defaults under test: taker fee 0.035 %, maker fee 0.01 %, slippage 2 bps, mainte
 """
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -428,3 +429,70 @@ async def test_cancel_is_idempotent_and_candles_are_matched_once(clock: ManualCl
     await feed(exchange, clock, BARS[9], BARS[9])  # the second time changes nothing
     assert [e.client_order_id for e in await exchange.executions(BARS[9].close_time)] == ["b-sl"]
     assert await exchange.executions(BARS[9].close_time + timedelta(milliseconds=1)) == []
+
+
+async def test_reads_after_every_change_are_those_of_a_fresh_copy(clock: ManualClock) -> None:
+    """Balances and order views are kept between reads: every change must show at once.
+
+    After each step the exchange is read twice (the second read is the kept one) and
+    compared with a copy restored from its snapshot, which has kept nothing yet.
+    """
+    exchange = make(clock)
+
+    async def reads(of: PaperExchange) -> tuple[object, ...]:
+        state = await of.account_state()
+        return (
+            state,
+            await of.open_orders(),
+            [of.order(cid) for cid in ("s-1", "s-sl", "s-tp", "s-lim")],
+            await of.executions(START),
+        )
+
+    async def check() -> None:
+        first = await reads(exchange)
+        fresh = PaperExchange.restore(
+            exchange.snapshot(), clock=clock, filters=FILTERS, balance=ZERO
+        )
+        assert first == await reads(exchange) == await reads(fresh)
+
+    async def place(request: OrderRequest) -> None:
+        await exchange.place_order(request)
+
+    limit = OrderRequest(BTC, Side.BUY, OrderType.LIMIT, "s-lim", Decimal("0.1"), Decimal(10000))
+    steps: list[Callable[[], Awaitable[object]]] = [
+        lambda: feed(exchange, clock, BARS[2]),
+        lambda: place(market("s-1", Side.BUY, "0.1")),
+        lambda: exchange.set_leverage(BTC, 3),
+        lambda: place(conditional("s-sl", Side.SELL, "10300")),
+        lambda: place(conditional("s-tp", Side.SELL, "10500", OrderType.TAKE_PROFIT_MARKET)),
+        lambda: place(limit),
+        lambda: feed(exchange, clock, *BARS[3:6]),  # marks move, nothing triggers
+        lambda: exchange.cancel_order(BTC, "s-lim"),
+        lambda: exchange.settle_funding(BTC, Decimal("0.0001"), Decimal(10300)),
+        lambda: feed(exchange, clock, *BARS[6:10]),  # the stop fills, the target expires
+    ]
+    await check()
+    for step in steps:
+        await step()
+        await check()
+    assert status(exchange, "s-sl") is OrderStatus.FILLED
+    assert status(exchange, "s-tp") is OrderStatus.EXPIRED
+    assert status(exchange, "s-lim") is OrderStatus.CANCELED
+
+
+async def test_each_account_state_has_its_own_positions(clock: ManualClock) -> None:
+    exchange = make(clock)
+    await feed(exchange, clock, BARS[2])
+    await exchange.place_order(market("p-1", Side.BUY, "0.1"))
+    first = await exchange.account_state()
+    first.positions.clear()  # a caller's own copy: the exchange's next answer is whole
+    assert BTC in (await exchange.account_state()).positions
+
+
+async def test_a_fill_without_fee_or_pnl_still_shows_in_the_balances(clock: ManualClock) -> None:
+    exchange = PaperExchange(clock=clock, filters=FILTERS, balance=Decimal(10000), taker_fee=ZERO)
+    await feed(exchange, clock, BARS[2])
+    assert (await exchange.account_state()).positions == {}  # read (and kept) before the fill
+    await exchange.place_order(market("z-1", Side.BUY, "0.1"))
+    assert (await exchange.account_state()).margin_used == Decimal("1034.22")
+    assert exchange.incomes() == []  # no wallet change: only the position moved

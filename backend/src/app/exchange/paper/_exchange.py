@@ -1,6 +1,5 @@
 """The paper exchange: orders, candle matching, liquidation and funding on one simulated account."""
 
-from bisect import bisect_left
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -130,6 +129,8 @@ class PaperExchange:
         if price <= 0:
             raise ValueError(f"{symbol}: price must be positive, got {price}")
         self._state.prices[symbol] = price
+        if symbol in self._state.positions:  # a mark without a position moves no balance
+            self._state.balances_changed()
         self._liquidate_if_needed(symbol)
 
     async def on_closed_candle(self, candle: Kline) -> None:
@@ -199,6 +200,7 @@ class PaperExchange:
         if not 1 <= leverage <= MAX_LEVERAGE:
             raise OrderRejected(f"Leverage {leverage} is not valid", code=-4028)
         self._state.leverage[symbol] = leverage
+        self._state.balances_changed()
 
     async def place_order(
         self, order: OrderRequest, *, maybe_sent_at_ms: int | None = None
@@ -260,8 +262,12 @@ class PaperExchange:
     async def executions(self, since: datetime) -> list[Execution]:
         """Fills (liquidations included) since ``since`` (inclusive), oldest first."""
         executions = self._state.executions
-        # Appended in clock order, and the clock never goes back: the tail is a bisection.
-        return executions[bisect_left(executions, since, key=lambda e: e.time) :]
+        # Appended in clock order, and the clock never goes back: the tail is found from the
+        # end, in as many steps as it is long (mostly none, or the fills at ``since``).
+        start = len(executions)
+        while start and executions[start - 1].time >= since:
+            start -= 1
+        return executions[start:]
 
     # -- extras of the paper account ------------------------------------------------------
 

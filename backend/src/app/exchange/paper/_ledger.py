@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Final
 
-from app.exchange.paper._state import ZERO, PaperOrder, PaperPosition, PaperState
+from app.exchange.paper._state import ZERO, Balances, PaperOrder, PaperPosition, PaperState
 from app.exchange.ports import AccountState, Execution, PositionState
 from app.exchange.types import Income, OrderStatus, Side
 
@@ -57,25 +57,37 @@ def leverage_of(state: PaperState, symbol: str) -> int:
 
 
 def account_state(state: PaperState) -> AccountState:
-    """Balances at the latest prices (the entry price where none is known yet)."""
+    """Balances at the latest prices (the entry price where none is known yet).
+
+    Computed again only after :meth:`PaperState.balances_changed`; each caller gets its own
+    ``positions`` mapping all the same.
+    """
+    balances = state.balances
+    if balances is None or balances.revision != state.revision:
+        balances = state.balances = _balances(state)
+    return AccountState(
+        wallet_balance=balances.wallet,
+        equity=balances.equity,
+        available_balance=balances.available,
+        unrealized_pnl=balances.unrealized_pnl,
+        margin_used=balances.margin,
+        positions=dict(balances.positions),
+    )
+
+
+def _balances(state: PaperState) -> Balances:
     positions = {}
+    upnl = margin = ZERO
     for symbol, p in state.positions.items():
         mark = state.prices.get(symbol, p.entry_price)
-        positions[symbol] = PositionState(
-            symbol, p.amount, p.entry_price, mark, unrealized(p, mark), leverage_of(state, symbol)
-        )
-    upnl = sum((p.unrealized_pnl for p in positions.values()), ZERO)
-    margin = sum(
-        (position_margin(p, leverage_of(state, s)) for s, p in state.positions.items()), ZERO
-    )
+        leverage = leverage_of(state, symbol)
+        pnl = unrealized(p, mark)
+        positions[symbol] = PositionState(symbol, p.amount, p.entry_price, mark, pnl, leverage)
+        upnl += pnl
+        margin += position_margin(p, leverage)
     equity = state.wallet + upnl
-    return AccountState(
-        wallet_balance=state.wallet,
-        equity=equity,
-        available_balance=max(equity - margin, ZERO),
-        unrealized_pnl=upnl,
-        margin_used=margin,
-        positions=positions,
+    return Balances(
+        state.revision, state.wallet, equity, max(equity - margin, ZERO), upnl, margin, positions
     )
 
 
@@ -89,6 +101,7 @@ def record_income(
 ) -> Income:
     """Credit (positive) or charge (negative) the wallet and log it."""
     state.wallet += amount
+    state.balances_changed()
     state.income_seq += 1
     income = Income(symbol, kind, amount, ASSET, now, f"paper-income-{state.income_seq}", trade_id)
     state.incomes.append(income)
@@ -159,6 +172,7 @@ def _move_position(
     state: PaperState, symbol: str, side: Side, qty: Decimal, price: Decimal
 ) -> Decimal:
     """Apply a fill to the position; returns the realised PnL of its closing part."""
+    state.balances_changed()
     position = state.positions.get(symbol)
     closing, opening = split(position, side, qty)
     signed = qty * direction(side)

@@ -5,9 +5,9 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Any, Final, Union, get_args, get_origin, get_type_hints
+from typing import Any, Final, NamedTuple, Union, get_args, get_origin, get_type_hints
 
-from app.exchange.ports import Execution
+from app.exchange.ports import Execution, PositionState
 from app.exchange.types import ExchangeOrder, Income, OrderRequest, OrderStatus
 
 ZERO: Final = Decimal(0)
@@ -33,6 +33,14 @@ class PaperOrder:
     update_time: datetime
     executed_qty: Decimal = ZERO
     avg_price: Decimal = ZERO
+    # The last view built: resting orders are reported at every cycle and rarely change.
+    _view: ExchangeOrder | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # Every change of the order goes through here: the view it had is dropped with it.
+        object.__setattr__(self, name, value)
+        if name != "_view":
+            object.__setattr__(self, "_view", None)
 
     @property
     def is_open(self) -> bool:
@@ -41,6 +49,11 @@ class PaperOrder:
 
     def view(self) -> ExchangeOrder:
         """The order as the exchange port reports it (zero where a value does not apply)."""
+        if self._view is None:
+            self._view = self._build_view()
+        return self._view
+
+    def _build_view(self) -> ExchangeOrder:
         request = self.request
         return ExchangeOrder(
             symbol=request.symbol,
@@ -59,6 +72,18 @@ class PaperOrder:
             working_type=request.working_type.value if request.working_type else None,
             update_time=self.update_time,
         )
+
+
+class Balances(NamedTuple):
+    """The account's balances as of one :attr:`PaperState.revision`."""
+
+    revision: int
+    wallet: Decimal
+    equity: Decimal
+    available: Decimal
+    unrealized_pnl: Decimal
+    margin: Decimal
+    positions: dict[str, PositionState]
 
 
 @dataclass(slots=True)
@@ -81,9 +106,17 @@ class PaperState:
     # Matching, expiry and ``open_orders`` scan these, never the whole history: a year's
     # backtest places thousands of orders.
     resting: dict[str, PaperOrder] = field(default_factory=dict)
+    # Bumped by :meth:`balances_changed` whenever the wallet, a position, its leverage or its
+    # mark changes (not saved): the account's balances last computed stand until then.
+    revision: int = field(default=0, compare=False, repr=False)
+    balances: Balances | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.resting = {k: o for k, o in self.orders.items() if o.is_open}
+
+    def balances_changed(self) -> None:
+        """Note a change of what :func:`~app.exchange.paper._ledger.account_state` reads."""
+        self.revision += 1
 
     def add_order(self, order: PaperOrder) -> None:
         """Remember a newly accepted order."""
