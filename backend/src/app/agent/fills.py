@@ -49,11 +49,14 @@ class FillRecorder:
         here until it can: the cursor moves on, the fill is not lost.
         """
         executions = await self._exchange.executions(self.since)
-        if executions:
-            self.since = max(self.since, *(e.time for e in executions))
-            self._unjournaled.extend(
-                e for e in executions if (e.symbol, e.trade_id) not in self._journaled
-            )
+        # One pass: most cycles it only sees the fills at the cursor, journaled already.
+        newest = self.since
+        for execution in executions:
+            if execution.time > newest:
+                newest = execution.time
+            if (execution.symbol, execution.trade_id) not in self._journaled:
+                self._unjournaled.append(execution)
+        self.since = newest
         if not self._unjournaled:
             return 0
         added = await self._journal.fills(self._account, self._unjournaled)

@@ -70,6 +70,9 @@ class Guardian:
         self.max_stop_distance = max_stop_distance
         self.policy: UnmanagedPolicy = policy
         self._armed = 0
+        # The exchange's word this guardian last wrote on each working order (by client id):
+        # most cycles the exchange says just that again, and the write would change nothing.
+        self._recorded: dict[str, ExchangeOrder] = {}
 
     async def reconcile_orders(
         self, now: datetime, report: GuardReport, open_orders: Sequence[ExchangeOrder]
@@ -77,14 +80,25 @@ class Guardian:
         """Record the exchange's word on every journaled order with an open outcome.
 
         ``open_orders`` (the exchange's, fetched once per cycle) answers for the orders
-        still working; only the others are looked up one by one.
+        still working; only the others are looked up one by one. A working order is not
+        written again while both sides stand as this guardian last wrote them: the journal
+        shows that status, and the exchange reports the order exactly as then (a fill or an
+        amendment changes the report), so the write would change nothing.
         """
         working = {order.client_order_id: order for order in open_orders}
+        recorded: dict[str, ExchangeOrder] = {}
         for pending in await self._journal.pending_orders(self._account):
             in_flight = pending.status in IN_FLIGHT
-            still_open = working.get(pending.client_order_id)
+            client_id = pending.client_order_id
+            still_open = working.get(client_id)
             if still_open is not None:
-                await self._journal.order_update(still_open, pending.client_order_id, now)
+                if (
+                    still_open.status.value != pending.status
+                    or self._recorded.get(client_id) != still_open
+                ):
+                    await self._journal.order_update(still_open, client_id, now)
+                # Kept only once written: a write the journal refused is tried again.
+                recorded[client_id] = still_open
                 continue
             try:
                 found = await self._exchange.find_order(
@@ -93,17 +107,19 @@ class Guardian:
                     sent_at=pending.intent_at if in_flight else None,
                 )
             except ExchangeError as exc:  # asked again at the next cycle
-                logger.warning("order %s: still unresolved: %s", pending.client_order_id, exc)
+                logger.warning("order %s: still unresolved: %s", client_id, exc)
                 continue
             if found is not None:
                 if found.status.value != pending.status:
-                    report.resolved[pending.client_order_id] = found.status.value
-                await self._journal.order_update(found, pending.client_order_id, now)
+                    report.resolved[client_id] = found.status.value
+                await self._journal.order_update(found, client_id, now)
             elif in_flight:
-                report.resolved[pending.client_order_id] = "not_sent"
+                report.resolved[client_id] = "not_sent"
                 await self._journal.order_update(
-                    None, pending.client_order_id, now, status="not_sent", error=_NOT_SENT
+                    None, client_id, now, status="not_sent", error=_NOT_SENT
                 )
+        # Only the orders still working: the others are gone from the exchange's list for good.
+        self._recorded = recorded
 
     async def guard(
         self,
@@ -155,11 +171,8 @@ class Guardian:
                 theses.drop(symbol)
                 return
             theses.hold(symbol, thesis)
-        kinds = {OrderType(o.type) for o in protection if o.type in _PROTECTIVE}
-        wanted = {OrderType.STOP_MARKET}
-        if thesis.take_profit is not None:
-            wanted.add(OrderType.TAKE_PROFIT_MARKET)
-        if wanted <= kinds:
+        kinds = {o.type for o in protection}  # each a stop or a target (``_protects``)
+        if _STOP in kinds and (thesis.take_profit is None or _TARGET in kinds):
             return
         assert thesis.stop_loss is not None
         placed = await self._executor.arm(
@@ -280,7 +293,9 @@ class Guardian:
         return Thesis(None, "adopted at startup", stop, None, now)
 
 
-_PROTECTIVE = {OrderType.STOP_MARKET.value, OrderType.TAKE_PROFIT_MARKET.value}
+_STOP = OrderType.STOP_MARKET.value
+_TARGET = OrderType.TAKE_PROFIT_MARKET.value
+_PROTECTIVE = frozenset({_STOP, _TARGET})
 
 
 def _exit_side(position: PositionState) -> Side:
