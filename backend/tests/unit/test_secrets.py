@@ -2,7 +2,17 @@
 
 from decimal import Decimal
 
-from app.core.secrets import SecretRedactor, redact, redact_json, register_secrets
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.core.secrets import (
+    _SHAPE_HINT,
+    SecretRedactor,
+    _may_hold_shape,
+    redact,
+    redact_json,
+    register_secrets,
+)
 
 SECRET = "exchange-secret-for-registry-test-42"
 
@@ -45,3 +55,84 @@ def test_a_secret_added_later_is_masked_in_a_text_redacted_before() -> None:
     assert redactor.redact_json({"detail": [text]}) == {
         "detail": ["the exchange said: key *** is not allowed"]
     }
+
+
+_hint_pieces = st.sampled_from(
+    [
+        "bearer",
+        "sk-or-",
+        "signature=",
+        "api_key",
+        "api-key",
+        "apikey",
+        "api key",
+        "secret=",
+        "token=",
+        "password=",
+        "x-mbx-apikey",
+        "\u212a",  # the Kelvin sign, which case-insensitive matching takes for "k"
+        "\u017f",  # the long s, taken for "s"
+        "\u0130",
+        "=",
+        "-",
+        " ",
+        "word",
+    ]
+)
+
+
+def _random_case(text: str, flips: list[bool]) -> str:
+    return "".join(c.upper() if i < len(flips) and flips[i] else c for i, c in enumerate(text))
+
+
+@settings(max_examples=500)
+@given(
+    pieces=st.lists(st.one_of(_hint_pieces, st.text(max_size=4)), max_size=6),
+    flips=st.lists(st.booleans(), max_size=60),
+)
+def test_the_shape_hint_is_found_exactly_where_its_expression_finds_it(
+    pieces: list[str], flips: list[bool]
+) -> None:
+    text = _random_case("".join(pieces), flips)
+
+    assert _may_hold_shape(text) == (_SHAPE_HINT.search(text) is not None)
+
+
+def test_decimal_texts_are_spared_unless_a_secret_could_be_one_of_their_parts() -> None:
+    redactor = SecretRedactor(["not-a-number-secret"])
+    before = redactor.spares_decimals
+    redactor.add(["123456"])  # a password of digits: "1234567.5" holds it
+    assert (before, redactor.spares_decimals) == (True, False)
+    assert redactor.redact(str(Decimal("1234567.5"))) == "***7.5"
+    assert not SecretRedactor(["Infinity"]).spares_decimals
+    assert not SecretRedactor(["-1E+10"]).spares_decimals
+
+
+@settings(max_examples=300)
+@given(
+    secrets=st.lists(st.text(alphabet="0123456789.-+EeInfitysNaxk", min_size=6), max_size=3),
+    number=st.decimals(allow_nan=True, allow_infinity=True),
+)
+def test_a_spared_decimal_text_is_what_redaction_gives(secrets: list[str], number: Decimal) -> None:
+    redactor = SecretRedactor(secrets)
+    if redactor.spares_decimals:
+        assert redactor.redact(str(number)) == str(number)
+
+
+def test_spared_texts_are_judged_under_the_secrets_known_now() -> None:
+    redactor = SecretRedactor(["sekrit-value-9"])
+    names = ("symbol", "rationale")
+    before = redactor.spares(names), redactor.spares(names)  # the second one remembered
+    redactor.add(["rationale"])
+    assert (*before, redactor.spares(names)) == (True, True, False)
+    assert not redactor.spares(("token=abc",))  # a secret's shape
+
+
+def test_the_known_redactions_are_what_redact_answers() -> None:
+    redactor = SecretRedactor(["sekrit-value-9"])
+    text = "refused: sekrit-value-9"
+    assert redactor.redactions().get(text) is None
+    assert redactor.redact(text) == "refused: ***"
+    assert redactor.redactions()[text] == "refused: ***"
+    redactor.add(["another-secret"])
+    assert text not in redactor.redactions()  # a new set of secrets starts afresh
