@@ -32,6 +32,7 @@ Where it differs from the database (documented in the contract suite too):
 """
 
 import json
+import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -64,6 +65,19 @@ from app.records.memory_records import (
 )
 from app.records.publishing import JournalPublisher
 from app.trading.domain import LegVerdict, RiskState
+
+
+def _fresh_ids(count: int) -> list[uuid.UUID]:
+    """``count`` random UUIDs, as :func:`uuid.uuid4` makes them, from one read of randomness.
+
+    A decision takes one id and one per leg, every cycle of a backtest: one call to the
+    system's randomness for them all instead of one each.
+    """
+    randomness = os.urandom(16 * count)
+    return [
+        uuid.UUID(bytes=randomness[start : start + 16], version=4)
+        for start in range(0, 16 * count, 16)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,15 +220,15 @@ class MemoryJournal:
         if len(set(symbols)) != len(symbols):  # the database's one leg per symbol
             raise JournalIntegrityError(f"a decision with a symbol twice: {symbols}")
         created = _utc(at)
-        decision_id = uuid.uuid4()
+        decision_id, *leg_ids = _fresh_ids(1 + len(verdicts))
         by_symbol = {leg.proposal.symbol: leg for leg in legs}
         rows = []
-        for verdict in verdicts:
+        for verdict, leg_id in zip(verdicts, leg_ids, strict=True):
             # The SQL row builder, so both journals shape (and redact) a leg alike.
             row = leg_fields(verdict, by_symbol.get(verdict.proposal.symbol))
             rows.append(
                 JournalLeg(
-                    uuid.uuid4(),
+                    leg_id,
                     decision_id,
                     row["symbol"],
                     row["action"],
