@@ -35,6 +35,7 @@ class _Kept:
     close: float
     values: np.ndarray
     recent: np.ndarray
+    whole: bool  # no value missing (NaN): the rows convert to lists as they are
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +82,21 @@ class FrameCache:
             return None
         self.hits += 1
         symbol, interval, open_time, _, _ = key
+        if kept.whole:  # most frames once warmed up: no NaN to turn into None
+            values = dict(zip(self._names, kept.values.tolist(), strict=True))
+            recent = dict(zip(self._series, kept.recent.tolist(), strict=True))
+        else:
+            values = dict(zip(self._names, _optional(kept.values), strict=True))
+            recent = {
+                name: _optional(row) for name, row in zip(self._series, kept.recent, strict=True)
+            }
         return TimeframeFeatures.model_construct(
             symbol=symbol,
             interval=interval,
             open_time=open_time,
             close=kept.close,
-            values=dict(zip(self._names, _optional(kept.values), strict=True)),
-            recent={
-                name: _optional(row) for name, row in zip(self._series, kept.recent, strict=True)
-            },
+            values=values,
+            recent=recent,
         )
 
     def put(self, key: FrameKey, frame: TimeframeFeatures) -> None:
@@ -102,11 +109,12 @@ class FrameCache:
         lengths = {len(row) for row in frame.recent.values()}
         if len(lengths) != 1:
             return  # ragged recent rows (too few candles yet): not worth keeping
-        self._frames[key] = _Kept(
-            frame.close,
-            np.array([_nan(v) for v in frame.values.values()], dtype=np.float64),
-            np.array([[_nan(v) for v in row] for row in frame.recent.values()], dtype=np.float64),
+        values = np.array([_nan(v) for v in frame.values.values()], dtype=np.float64)
+        recent = np.array(
+            [[_nan(v) for v in row] for row in frame.recent.values()], dtype=np.float64
         )
+        whole = not (np.isnan(values).any() or np.isnan(recent).any())
+        self._frames[key] = _Kept(frame.close, values, recent, whole)
 
     def merge(self, batch: FrameBatch) -> None:
         """Hold the frames of ``batch`` too (unless they carry another indicator set)."""
@@ -115,8 +123,11 @@ class FrameCache:
         elif (batch.names, batch.series) != (self._names, self._series):
             return
         closes = batch.closes.tolist()
-        for index, key in enumerate(batch.keys):
-            self._frames[key] = _Kept(closes[index], batch.values[index], batch.recent[index])
+        missing = np.isnan(batch.values).any(axis=1) | np.isnan(batch.recent).any(axis=(1, 2))
+        for index, (key, partial) in enumerate(zip(batch.keys, missing.tolist(), strict=True)):
+            self._frames[key] = _Kept(
+                closes[index], batch.values[index], batch.recent[index], not partial
+            )
 
     def expect(self, batches: Iterable[Future[FrameBatch]]) -> None:
         """Merge these batches once they are computed (oldest first, at a miss)."""
