@@ -9,6 +9,7 @@ server). Without it they skip locally, but with ``CI=true`` a missing server fai
 must never pass by skipping the database.
 """
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -27,6 +28,7 @@ from app.db.session import create_session_factory
 from tests.db import Database
 from tests.read_guard import ReadGuard, default_guard, report, watch
 
+DROPPERS = 8  # connections dropping the test databases at the end of a run
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 _OUR_VARIABLES = {name.upper() for name in Settings.model_fields} | {"ENV_FILE"}
 _PER_ACCOUNT_PREFIXES = tuple(f"{v}_" for v in ACCOUNT_VARIABLES.values())
@@ -125,15 +127,24 @@ class PostgresDatabases:
         return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
     async def drop_all(self) -> None:
-        """Drop every database this object created."""
-        if not self._created:
-            return
-        connection = await _admin_connection()
-        try:
-            for name in self._created:
-                await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await connection.close()
+        """Drop every database this object created.
+
+        Over a few connections at once: each drop waits for a checkpoint, and drops that
+        wait together share one (one after the other, they took 14 s at the end of a run).
+        """
+        names = list(self._created)
+
+        async def drop_some() -> None:
+            connection = await _admin_connection()
+            try:
+                while names:
+                    name = names.pop()
+                    await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await connection.close()
+
+        if names:
+            await asyncio.gather(*(drop_some() for _ in range(min(DROPPERS, len(names)))))
 
 
 @pytest.fixture(scope="session")
