@@ -143,7 +143,9 @@ async def replay_decisions(
     base = replay_spec(spec)
     notes: list[str] = []
     # Both sides see the same candles: each indicator frame is computed once for both.
-    frames = (original.frames if original is not None else None) or FrameCache()
+    # ``is None``, not ``or``: a FrameCache has a length, so an empty one is falsy.
+    kept = original.frames if original is not None else None
+    frames = kept if kept is not None else FrameCache()
     if original is None:
         original, _ = await _replayed(base, decisions, source_of, None, frames)
         notes.append("original: the recorded decisions replayed under the original settings")
