@@ -6,8 +6,9 @@ from decimal import Decimal
 from typing import Any, Final, Self
 
 from app.core.clock import Clock
-from app.exchange.errors import ExchangeRejected, InsufficientFunds, OrderRejected
+from app.exchange.errors import ExchangeRejected, OrderRejected
 from app.exchange.filters import SymbolFilters
+from app.exchange.paper._admission import admit, executable
 from app.exchange.paper._ledger import (
     account_state,
     apply_fill,
@@ -15,17 +16,13 @@ from app.exchange.paper._ledger import (
     money,
     position_margin,
     record_income,
-    reduces,
-    split,
     unrealized,
 )
 from app.exchange.paper._matching import (
-    CONDITIONAL,
     limit_touched,
     priority,
     slipped,
     trigger_price,
-    triggers_now,
 )
 from app.exchange.paper._state import ZERO, PaperOrder, PaperState, dump_state, load_state
 from app.exchange.ports import AccountState, Execution
@@ -40,7 +37,6 @@ from app.exchange.types import (
 )
 
 MAX_LEVERAGE: Final = 125
-_SUPPORTED: Final = CONDITIONAL | {OrderType.MARKET, OrderType.LIMIT}
 
 
 class PaperExchange:
@@ -284,56 +280,17 @@ class PaperExchange:
 
     def _validate(self, order: OrderRequest) -> Decimal:
         """Check ``order`` can be accepted now; returns the current price."""
-        filters = self._filters.get(order.symbol)
-        if filters is None:
-            raise OrderRejected(f"Invalid symbol {order.symbol}", code=-1121)
-        price = self._state.prices.get(order.symbol)
-        if price is None:
-            raise OrderRejected(f"{order.symbol}: no price known yet, cannot place orders")
-        if order.type not in _SUPPORTED:
-            raise OrderRejected(f"paper trading does not support {order.type}", code=-1116)
-        filters.check(order, mark_price=price)
-        if order.type in CONDITIONAL and triggers_now(order, price):
-            raise OrderRejected(
-                f"{order.symbol} {order.type} at {order.stop_price} would trigger at once "
-                f"(price {price})",
-                code=-2021,
-            )
-        if order.type is not OrderType.MARKET:
-            at = order.price if order.type is OrderType.LIMIT else order.stop_price
-            fee = self._maker_fee if order.type is OrderType.LIMIT else self._taker_fee
-            self._executable(order, at or price, fee)
-        return price
+        return admit(
+            self._state,
+            self._filters.get(order.symbol),
+            order,
+            maker_fee=self._maker_fee,
+            taker_fee=self._taker_fee,
+        )
 
     def _executable(self, order: OrderRequest, price: Decimal, fee_rate: Decimal) -> Decimal:
-        """The quantity ``order`` may fill now at ``price``, after reduce-only and margin rules."""
-        position = self._state.positions.get(order.symbol)
-        if order.reduce_only or order.close_position:
-            if position is None or not reduces(position, order.side):
-                raise OrderRejected(
-                    f"{order.symbol}: ReduceOnly Order is rejected (no position to reduce "
-                    f"on the {order.side} side)",
-                    code=-2022,
-                )
-            size = abs(position.amount)
-            if order.close_position or order.quantity is None:
-                return size
-            return min(order.quantity, size)
-        if order.quantity is None:  # filters.check refuses it before; kept for the type
-            raise OrderRejected(f"{order.symbol}: a quantity is required")
-        closing, opening = split(position, order.side, order.quantity)
-        if opening:
-            leverage = self._leverage(order.symbol)
-            required = opening * price / leverage + order.quantity * price * fee_rate
-            released = closing * position.entry_price / leverage if position else ZERO
-            available = self._available() + released
-            if required > available:
-                raise InsufficientFunds(
-                    f"{order.symbol}: Margin is insufficient: the order needs {required} USDT "
-                    f"(margin at {leverage}x + fee), {available} available",
-                    code=-2019,
-                )
-        return order.quantity
+        """The quantity ``order`` may fill now at ``price`` (see :func:`executable`)."""
+        return executable(self._state, order, price, fee_rate)
 
     def _accept(self, order: OrderRequest) -> PaperOrder:
         now = self._clock.now()
@@ -401,6 +358,3 @@ class PaperExchange:
 
     def _leverage(self, symbol: str) -> int:
         return leverage_of(self._state, symbol)
-
-    def _available(self) -> Decimal:
-        return account_state(self._state).available_balance
