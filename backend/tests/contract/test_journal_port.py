@@ -24,7 +24,6 @@ from sqlalchemy.exc import IntegrityError, StatementError
 
 from app.agent.models import AgentControl, AgentEvent
 from app.agent.ports import IN_FLIGHT, OPEN, Journal, PendingOrder, SavedThesis
-from app.core import secrets
 from app.core.secrets import REDACTED, register_secrets
 from app.core.types import AccountId, TradingMode
 from app.db.session import SessionFactory, session_scope
@@ -33,7 +32,6 @@ from app.exchange.types import ExchangeOrder, OrderRequest, OrderStatus, OrderTy
 from app.llm.models import LlmCall
 from app.llm.parsing import ParsedDecision, ParsedLeg
 from app.llm.ports import DecisionOutcome, LlmCallRecord
-from app.records import journal_rows
 from app.records.memory_journal import MemoryJournal
 from app.records.memory_records import JournalIntegrityError
 from app.records.publishing import JournalPublisher
@@ -1096,96 +1094,3 @@ def test_memory_journal_keeps_fills_unique_and_pending_orders_current(
         statuses = [entry["status"] for entry in order.status_history]
         assert statuses[-1] == order.status == expected[order.client_order_id][0]
         assert all(a != b for a, b in itertools.pairwise(statuses))
-
-
-# -- the direct shaping of a leg -------------------------------------------------------------
-
-_fragments = st.sampled_from(
-    [
-        "breakout ",
-        SECRET,
-        "sk-or-v1-0123456789abcdef",
-        "api_key=KEY123&x=1",
-        "Bearer abc.def",
-        "123456",
-        "1.5E+7",
-        "symbol",
-        "open_long",
-        "BTCUSDT",
-        "ünï ",
-        "password=p4ss",
-    ]
-)
-_texts = st.one_of(st.lists(_fragments, max_size=4).map("".join), st.text(max_size=12))
-_decimals = st.one_of(
-    st.none(),
-    st.decimals(allow_nan=True, allow_infinity=True),
-    st.sampled_from([Decimal("123456.5"), Decimal("1E+7"), Decimal("-0.015")]),
-)
-_proposals = st.builds(
-    Proposal,
-    st.one_of(st.sampled_from(["BTCUSDT", "ETHUSDT"]), _texts),
-    st.sampled_from(Action),
-    _decimals,
-    _decimals,
-    _decimals,
-    _decimals,
-)
-_verdicts = st.builds(
-    LegVerdict,
-    _proposals,
-    st.sampled_from(LegStatus),
-    st.lists(
-        st.builds(
-            OrderPlan,
-            _texts,
-            st.sampled_from(Side),
-            st.decimals(allow_nan=False),
-            st.booleans(),
-            st.sampled_from(["entry", "close", "reduce"]),
-        ),
-        max_size=2,
-    ).map(tuple),
-    st.one_of(st.none(), st.integers(1, 20)),
-    _decimals,
-    _decimals,
-    st.decimals(allow_nan=False),
-    st.lists(
-        st.builds(Adjustment, _texts, _texts, st.none() | _texts, st.none() | _texts, _texts),
-        max_size=3,
-    ).map(tuple),
-)
-_parsed_legs = st.none() | st.builds(
-    ParsedLeg,
-    _proposals,
-    st.floats(0, 1),
-    _texts,
-    st.none() | st.just(parse_condition("close_1h < 60000", features={"close"}, intervals={"1h"})),
-    _texts,
-)
-# Besides the suite's secret: one a decimal's text could hold, key names, an enum's value, a
-# symbol. The registry is swapped for each example: the process's own must not learn them.
-_odd_secrets = st.lists(
-    st.sampled_from(["123456", "Infinity", "symbol", "reason", "open_long", "BTCUSDT"]),
-    max_size=3,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(verdict=_verdicts, leg=_parsed_legs, odd=_odd_secrets)
-def test_a_leg_is_shaped_directly_as_its_documents_walked(
-    verdict: LegVerdict, leg: ParsedLeg | None, odd: list[str]
-) -> None:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(secrets, "_REGISTRY", secrets.SecretRedactor([SECRET, *odd]))
-        shaped = journal_rows.leg_fields(verdict, leg)
-        walked = journal_rows._leg_fields_walked(verdict, leg)
-    # The same values in the same order, texts as texts and enums as enums.
-    assert repr(shaped) == repr(walked)
-    assert SECRET not in repr((shaped["requested"], shaped["adjustments"]))  # the redacted ones
-
-
-def test_the_direct_leg_shaping_knows_every_field_of_its_dataclasses() -> None:
-    # A field added to Proposal, Adjustment or OrderPlan sends every leg the general way
-    # (slower, still right) until journal_rows writes it too.
-    assert journal_rows._AS_WRITTEN

@@ -53,11 +53,6 @@ _ASCII_HINTS: Final = (
     "password=",
 )
 
-# Every character ``str`` of a Decimal can hold (either exponent letter: a context may ask for
-# a lowercase one). None of the shapes' hints above fits in such a text, so only a secret made
-# of these characters alone could be found in it.
-_DECIMAL_CHARACTERS: Final = frozenset("0123456789+-.EeInfinitysNa")
-
 
 class _Known(NamedTuple):
     """A redactor's secrets and what it learnt under exactly those secrets.
@@ -66,14 +61,10 @@ class _Known(NamedTuple):
         values: The secrets, longest first.
         done: Texts already redacted, with their redaction (journal rows repeat the same
             symbols, actions and rule texts cycle after cycle).
-        spared: Per tuple of texts, whether redaction leaves them all as they are.
-        decimals_spared: Whether redaction leaves every decimal's text as it is.
     """
 
     values: tuple[str, ...]
     done: dict[str, str]
-    spared: dict[tuple[str, ...], bool]
-    decimals_spared: bool
 
 
 class SecretRedactor:
@@ -87,58 +78,20 @@ class SecretRedactor:
         # The secrets, longest first, with what is known under exactly them (see _Known).
         # One attribute, replaced whole when a secret is added: a redaction reads it at once,
         # so no answer made without a secret is ever served once that secret is known.
-        self._state = _Known((), {}, {}, True)
+        self._state = _Known((), {})
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         """Mask these values too (from now on)."""
         values = set(self._state.values) | {s for s in secrets if len(s) >= _MIN_SECRET_LENGTH}
-        self._state = _Known(
-            # Longest first, so a secret that contains another is masked whole.
-            tuple(sorted(values, key=len, reverse=True)),
-            {},
-            {},
-            not any(set(value) <= _DECIMAL_CHARACTERS for value in values),
-        )
-
-    def spares(self, texts: tuple[str, ...]) -> bool:
-        """Whether redaction leaves every one of ``texts`` as it is, under the secrets known now.
-
-        For texts a caller writes itself (a document's key names): while they are spared it
-        can build the document with them as they are, instead of redacting them each time.
-        The answer is kept per set of secrets, so a secret added later is taken into account.
-        """
-        state = self._state
-        spared = state.spared.get(texts)
-        if spared is None:
-            spared = state.spared[texts] = all(_redact(t, state.values) == t for t in texts)
-        return spared
-
-    def redactions(self) -> Mapping[str, str]:
-        """Texts already redacted under the secrets known now, each with its redaction.
-
-        For a caller that redacts many texts at once: a text found here needs no call to
-        :meth:`redact` (what it would answer); any other text goes to :meth:`redact`. Read it
-        for one batch only, since a secret added later starts another, empty one.
-        """
-        return self._state.done
-
-    @property
-    def spares_decimals(self) -> bool:
-        """Whether the text of every decimal (``str(Decimal(...))``) is left as it is by redaction.
-
-        True unless a secret is made of nothing but characters such a text holds (digits,
-        point, sign, exponent, ``Infinity``, ``NaN``): a six-digit password, say. No secret
-        shape can match such a text. While it holds, a caller may keep a decimal's text
-        without redacting it, and get exactly what :meth:`redact` would give.
-        """
-        return self._state.decimals_spared
+        # Longest first, so a secret that contains another is masked whole.
+        self._state = _Known(tuple(sorted(values, key=len, reverse=True)), {})
 
     def redact(self, text: str) -> str:
         """Return ``text`` with every secret replaced by ``***``."""
         if len(text) < _MIN_SECRET_LENGTH:
             return text  # shorter than any secret and any shape
-        values, done, _, _ = self._state
+        values, done = self._state
         found = done.get(text)
         if found is not None:
             return found

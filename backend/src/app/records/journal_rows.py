@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from dataclasses import fields, is_dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any
 
-from app.core.secrets import SecretRedactor, redact, redact_json, redact_optional, registry
+from app.core.secrets import redact, redact_json, redact_optional
 from app.llm.parsing import ParsedLeg
 from app.llm.ports import DecisionOutcome, LlmCallRecord
-from app.trading.domain import Adjustment, LegVerdict, OrderPlan, Proposal
+from app.trading.domain import LegVerdict
 from app.trading.models import DecisionLeg, Order
 
 
@@ -59,144 +59,7 @@ def _field_names(kind: type) -> tuple[str, ...] | None:
 
 
 def leg_fields(verdict: LegVerdict, leg: ParsedLeg | None) -> dict[str, Any]:
-    """What a journal keeps of one leg: requested, approved, every adjustment (redacted).
-
-    The model's texts in ``requested`` and the rules' texts in ``adjustments`` are redacted;
-    ``approved`` holds only what the risk engine computed.
-    """
-    redactor = registry()
-    if _AS_WRITTEN and type(verdict.proposal) is Proposal and redactor.spares(_LEG_KEYS):
-        return _leg_fields_direct(verdict, leg, redactor)
-    return _leg_fields_walked(verdict, leg)
-
-
-# The fields _leg_fields_direct and _plan_json write by name, in the dataclasses' order.
-_PROPOSAL_FIELDS: Final = ("symbol", "action", "size_usd", "leverage", "stop_loss", "take_profit")
-_ADJUSTMENT_FIELDS: Final = ("rule", "field", "requested", "approved", "reason")
-_PLAN_FIELDS: Final = ("symbol", "side", "quantity", "reduce_only", "purpose")
-# Should one of these types gain, lose or reorder a field, the direct ways would keep a
-# different document than to_json: the general ways take over until they are taught it
-# (a unit test fails meanwhile).
-_AS_WRITTEN: Final = (
-    _field_names(Proposal) == _PROPOSAL_FIELDS
-    and _field_names(Adjustment) == _ADJUSTMENT_FIELDS
-    and _field_names(OrderPlan) == _PLAN_FIELDS
-)
-# Every key name _leg_fields_direct writes into the documents that are redacted.
-_LEG_KEYS: Final = (
-    *_PROPOSAL_FIELDS,
-    "confidence",
-    "rationale",
-    "invalidation",
-    "invalidation_text",
-    *_ADJUSTMENT_FIELDS,
-)
-
-
-def _leg_fields_direct(
-    verdict: LegVerdict, leg: ParsedLeg | None, redactor: SecretRedactor
-) -> dict[str, Any]:
-    """:func:`_leg_fields_walked`'s result, built field by field (once per leg of a backtest).
-
-    Each value gets exactly what ``redact_json(to_json(...))`` would give it, without walking
-    whole documents: a text is redacted, a decimal's text is kept as it is while no secret
-    could be found in it (:attr:`~app.core.secrets.SecretRedactor.spares_decimals`), and
-    anything else takes the general way. The key names are written as they are: the caller
-    checked that redaction leaves them so (:meth:`~app.core.secrets.SecretRedactor.spares`).
-    The documents' key order is the walked one's.
-    """
-    proposal = verdict.proposal
-    text = redactor.redact
-    # Most texts repeat cycle after cycle (symbols, actions, rule texts): a look-up, no call.
-    redacted = redactor.redactions().get
-    decimals = redactor.spares_decimals
-
-    def shown(value: Any) -> Any:  # redact_json(to_json(value))
-        if isinstance(value, str):  # str subclasses and StrEnums too, as the walk does
-            found = redacted(value)
-            return found if found is not None else text(value)
-        if value is None:
-            return None
-        if decimals and type(value) is Decimal:
-            return str(value)
-        return redact_json(to_json(value))
-
-    def kept(value: Any) -> Any:  # redact_json(value): the parsed leg's values are not converted
-        if isinstance(value, str):
-            found = redacted(value)
-            return found if found is not None else text(value)
-        return value if type(value) is float or value is None else redact_json(value)
-
-    requested = {
-        "symbol": shown(proposal.symbol),
-        "action": shown(proposal.action),
-        "size_usd": shown(proposal.size_usd),
-        "leverage": shown(proposal.leverage),
-        "stop_loss": shown(proposal.stop_loss),
-        "take_profit": shown(proposal.take_profit),
-    }
-    if leg is not None:
-        requested["confidence"] = kept(leg.confidence)
-        requested["rationale"] = kept(leg.rationale)
-        requested["invalidation"] = kept(leg.invalidation.canonical if leg.invalidation else None)
-        requested["invalidation_text"] = kept(leg.invalidation_text)
-    adjustments = [
-        (
-            {
-                "rule": shown(a.rule),
-                "field": shown(a.field),
-                "requested": shown(a.requested),
-                "approved": shown(a.approved),
-                "reason": shown(a.reason),
-            }
-            if type(a) is Adjustment
-            else redact_json(to_json(a))
-        )
-        for a in verdict.adjustments
-    ]
-    return {
-        "symbol": proposal.symbol,
-        "action": proposal.action.value,
-        "requested": requested,
-        "approved": _approved(verdict),
-        "adjustments": adjustments,
-        "status": verdict.status.value,
-    }
-
-
-def _approved(verdict: LegVerdict) -> dict[str, Any] | None:
-    """What the risk engine approved of a leg (its own values: nothing to redact), or None."""
-    if not verdict.orders:
-        return None
-    return {
-        "orders": [
-            _plan_json(o) if _AS_WRITTEN and type(o) is OrderPlan else to_json(o)
-            for o in verdict.orders
-        ],
-        "leverage": verdict.leverage,
-        "stop_loss": to_json(verdict.stop_loss),
-        "take_profit": to_json(verdict.take_profit),
-        "notional_usd": to_json(verdict.notional_usd),
-    }
-
-
-def _plan_json(plan: OrderPlan) -> dict[str, Any]:
-    """``to_json(plan)``, field by field (the same dict, without looking its fields up)."""
-    return {
-        "symbol": to_json(plan.symbol),
-        "side": to_json(plan.side),
-        "quantity": to_json(plan.quantity),
-        "reduce_only": to_json(plan.reduce_only),
-        "purpose": to_json(plan.purpose),
-    }
-
-
-def _leg_fields_walked(verdict: LegVerdict, leg: ParsedLeg | None) -> dict[str, Any]:
-    """:func:`leg_fields` the general way: whole documents converted, then redacted.
-
-    For a proposal of another type than :class:`~app.trading.domain.Proposal` (a subclass's
-    fields), and while a secret would change a key name.
-    """
+    """What a journal keeps of one leg: requested, approved, every adjustment (redacted)."""
     proposal = verdict.proposal
     requested = to_json(proposal)
     if leg is not None:
@@ -206,11 +69,20 @@ def _leg_fields_walked(verdict: LegVerdict, leg: ParsedLeg | None) -> dict[str, 
             invalidation=leg.invalidation.canonical if leg.invalidation else None,
             invalidation_text=leg.invalidation_text,
         )
+    approved = None
+    if verdict.orders:
+        approved = {
+            "orders": [to_json(o) for o in verdict.orders],
+            "leverage": verdict.leverage,
+            "stop_loss": to_json(verdict.stop_loss),
+            "take_profit": to_json(verdict.take_profit),
+            "notional_usd": to_json(verdict.notional_usd),
+        }
     return {
         "symbol": proposal.symbol,
         "action": proposal.action.value,
         "requested": redact_json(requested),  # the model's rationale and invalidation text
-        "approved": _approved(verdict),
+        "approved": approved,
         "adjustments": redact_json([to_json(a) for a in verdict.adjustments]),
         "status": verdict.status.value,
     }
