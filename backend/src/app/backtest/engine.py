@@ -218,23 +218,22 @@ async def run_backtest(
         shared_hook(shared)
     ahead: Prefill | None = None
     try:
+        runtime = await build_account(shared, account)
+        loop = runtime.managed.loop
+        if loop is None:
+            raise ConfigError([f"backtest: the account cannot run: {runtime.managed.detail}"])
+        run.symbols = dict(loop.config.symbols)
         if prefill and frames is not None:
-            symbols = resolve_assets(spec.assets, await source.symbols())
             ahead = await prefill_window(
                 frames,
                 source_of(SimulatedClock(spec.end)),  # every candle of the window, closed
-                list(symbols.values()),
+                list(run.symbols.values()),
                 intervals,
                 start=spec.start,
                 end=spec.end,
                 held_bars=market.held_bars,
                 indicators=market.indicators,
             )
-        runtime = await build_account(shared, account)
-        loop = runtime.managed.loop
-        if loop is None:
-            raise ConfigError([f"backtest: the account cannot run: {runtime.managed.detail}"])
-        run.symbols = dict(loop.config.symbols)
         await _drive(run, loop.run, clock, on_progress, cancel)
     finally:
         if ahead is not None:

@@ -118,6 +118,8 @@ class FrameCache:
 
     def merge(self, batch: FrameBatch) -> None:
         """Hold the frames of ``batch`` too (unless they carry another indicator set)."""
+        if not batch.keys:
+            return  # nothing in it, not even the indicator set's names
         if self._names is None:
             self._names, self._series = batch.names, batch.series
         elif (batch.names, batch.series) != (self._names, self._series):
