@@ -7,6 +7,8 @@ for it themselves where they need every frame to be there first.
 import logging
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,8 +33,9 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def start_prefill(recording: Path, cache: FrameCache) -> Prefill:
     settings, _ = resolve(SPEC)
     indicators = IndicatorConfig()
-    return await prefill_window(
-        cache,
+    ahead = Prefill(cache)
+    await prefill_window(
+        ahead,
         source_in(recording)(SimulatedClock(END)),
         SYMBOLS,
         ("1h", "4h"),
@@ -41,6 +44,7 @@ async def start_prefill(recording: Path, cache: FrameCache) -> Prefill:
         held_bars=max(settings.backfill_bars, indicators.warmup_bars),
         indicators=indicators,
     )
+    return ahead
 
 
 async def test_every_frame_computed_ahead_is_the_one_the_loop_needs(recording: Path) -> None:
@@ -92,3 +96,22 @@ async def test_a_run_that_starts_its_own_worker_trades_the_same(recording: Path)
     assert ahead.frames is not None  # kept for the run's decision replays
     assert trades(ahead) == trades(plain)
     assert decisions(ahead) == decisions(plain)
+
+
+def test_the_worker_imports_no_pydantic_web_or_database_code() -> None:
+    """The worker starts while the run is set up: it imports what a frame needs, no more."""
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from app.market_data.prefill_worker import main; "
+            "print(sorted({m.partition('.')[0] for m in sys.modules} "
+            "& {'pydantic', 'fastapi', 'sqlalchemy', 'httpx'}))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=WORKER_DEADLINE_S,
+    )
+
+    assert probe.stdout.strip() == "[]"

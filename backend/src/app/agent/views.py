@@ -55,13 +55,16 @@ def decision_context(
     assets = []
     for asset, symbol in config.symbols.items():
         mark = marks.get(symbol)
-        close = Decimal(str(features[symbol].timeframes[config.interval].close))
+        if mark is not None:
+            price = mark.mark_price
+        else:  # no mark read yet: the last close stands in
+            price = Decimal(str(features[symbol].timeframes[config.interval].close))
         assets.append(
             AssetView(
                 asset,
                 symbol,
                 features[symbol],
-                mark.mark_price if mark else close,
+                price,
                 mark.funding_rate if mark else Decimal(0),
                 mark.next_funding_time if mark else None,
             )

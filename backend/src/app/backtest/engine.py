@@ -184,25 +184,54 @@ async def run_backtest(
         ConfigError: The request or the data cannot make a run (one line per problem).
     """
     settings, account = resolve(spec)
-    clock = SimulatedClock(spec.start)
-    source = source_of(clock)
-    journal = MemoryJournal()
-    run = BacktestRun(run_id or new_run_id("backtest"), spec, settings, account, journal, source_of)
-    intervals = tuple(dict.fromkeys((spec.interval, spec.long_interval)))
-    await check_history(source_of, spec, intervals)
     cycles = decision_times(spec.start, spec.end, spec.interval)
     if prefill is None:  # long enough to pay for a worker, and not already computed
         prefill = cycles * len(spec.assets) >= PREFILL_MIN_CANDLES and not frames
     if prefill and frames is None:
         frames = FrameCache()
+    # Started before anything else: the worker imports while the run is set up.
+    ahead = Prefill(frames) if prefill and frames is not None else None
+    run = BacktestRun(
+        run_id or new_run_id("backtest"), spec, settings, account, MemoryJournal(), source_of
+    )
     run.frames = frames
+    try:
+        await _run(run, cycles, ahead, on_progress, cancel, shared_hook, replies, announce)
+    finally:
+        if ahead is not None:
+            ahead.close()
+    return run
+
+
+async def _run(
+    run: BacktestRun,
+    cycles: int,
+    ahead: Prefill | None,
+    on_progress: ProgressHook | None,
+    cancel: asyncio.Event | None,
+    shared_hook: Callable[[Shared], None] | None,
+    replies: ReplyStore | None,
+    announce: Callable[[str], None] | None,
+) -> None:
+    """:func:`run_backtest` once its frame worker (if any) is started."""
+    spec, settings, account, journal, source_of = (
+        run.spec,
+        run.settings,
+        run.account,
+        run.journal,
+        run.source_of,
+    )
+    clock = SimulatedClock(spec.start)
+    source = source_of(clock)
+    intervals = tuple(dict.fromkeys((spec.interval, spec.long_interval)))
+    await check_history(source_of, spec, intervals)
     market = MarketDataService(
         source,
         None,
         clock,
         intervals=intervals,
         backfill_bars=settings.backfill_bars,
-        frames=frames,
+        frames=run.frames,
         indicator_snapshots=False,  # its decisions keep what they saw; nothing reads these
     )
     shared = Shared(settings, market, journal, clock, None, None, until=spec.end, spend=journal)
@@ -216,16 +245,15 @@ async def run_backtest(
         shared.completions = cached(store, spec)
     if shared_hook is not None:
         shared_hook(shared)
-    ahead: Prefill | None = None
     try:
         runtime = await build_account(shared, account)
         loop = runtime.managed.loop
         if loop is None:
             raise ConfigError([f"backtest: the account cannot run: {runtime.managed.detail}"])
         run.symbols = dict(loop.config.symbols)
-        if prefill and frames is not None:
-            ahead = await prefill_window(
-                frames,
+        if ahead is not None:
+            await prefill_window(
+                ahead,
                 source_of(SimulatedClock(spec.end)),  # every candle of the window, closed
                 list(run.symbols.values()),
                 intervals,
@@ -236,11 +264,8 @@ async def run_backtest(
             )
         await _drive(run, loop.run, clock, on_progress, cancel)
     finally:
-        if ahead is not None:
-            ahead.close()
         for client in shared.clients:
             await client.aclose()
-    return run
 
 
 async def _drive(

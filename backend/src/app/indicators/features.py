@@ -3,17 +3,19 @@
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Final, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from app.indicators.compute import CandleArrays, CandleLike, FloatArray, compute_tail
+from app.indicators.compute import (
+    RECENT_SERIES,
+    ROUND_DIGITS,
+    CandleArrays,
+    CandleLike,
+    FloatArray,
+    frame_table,
+)
 from app.indicators.schemas import AssetFeatures, IndicatorConfig, TimeframeFeatures
-
-# Series worth showing as a trend, not only as a latest value.
-RECENT_SERIES: Final = ("close", "rsi", "macd_hist", "volume_ratio")
-ROUND_DIGITS: Final = 6
-"""Decimals a frame keeps."""
 
 
 class TimedCandle(CandleLike, Protocol):
@@ -86,18 +88,6 @@ def features_of_arrays(
         values={name: rows[name][-1] for name in names[:-1]},
         recent={name: rows[name] for name in RECENT_SERIES},
     )
-
-
-def frame_table(arrays: CandleArrays, config: IndicatorConfig) -> tuple[list[str], FloatArray]:
-    """What a frame is made of, unrounded: every indicator then ``close``, one row each.
-
-    Each row holds the series' last ``recent_bars`` values (fewer when there are fewer
-    candles), oldest first. Only this tail is derived: the same numbers as cutting full
-    arrays, at a fraction of the cost (every frame of every cycle of a backtest comes here).
-    """
-    series = compute_tail(arrays, config, config.recent_bars)
-    series["close"] = arrays.close[len(arrays) - len(series["rsi"]) :]
-    return list(series), np.vstack(list(series.values()))
 
 
 def asset_features(

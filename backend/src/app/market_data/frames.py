@@ -18,16 +18,13 @@ from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 
 from app.indicators.schemas import TimeframeFeatures
+from app.market_data.frame_batch import FrameBatch, FrameKey
 
 logger = logging.getLogger(__name__)
-
-FrameKey = tuple[str, str, datetime, int, bytes]
-"""(symbol, interval, newest open time, candles held, digest of their columns)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,27 +33,6 @@ class _Kept:
     values: np.ndarray
     recent: np.ndarray
     whole: bool  # no value missing (NaN): the rows convert to lists as they are
-
-
-@dataclass(frozen=True, slots=True)
-class FrameBatch:
-    """Frames in their compact form, stacked: a batch moves between processes in one piece.
-
-    Attributes:
-        names: The indicators, in the order of ``values``' columns.
-        series: The recent series, in the order of ``recent``'s rows.
-        keys: Each frame's key.
-        closes: Each frame's close.
-        values: Each frame's latest values, rounded as a frame rounds them (NaN: none).
-        recent: Each frame's recent series (frames x series x bars), rounded alike.
-    """
-
-    names: tuple[str, ...]
-    series: tuple[str, ...]
-    keys: list[FrameKey]
-    closes: np.ndarray
-    values: np.ndarray
-    recent: np.ndarray
 
 
 class FrameCache:

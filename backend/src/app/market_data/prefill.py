@@ -31,12 +31,16 @@ import numpy as np
 from app.core.types import interval_delta
 from app.exchange.types import Kline
 from app.indicators.schemas import IndicatorConfig
-from app.market_data.frames import FrameBatch, FrameCache
+from app.market_data.frame_batch import FrameBatch
+from app.market_data.frames import FrameCache
 from app.market_data.ports import MarketDataSource
 from app.market_data.prefill_worker import WindowJob, read_message, write_message
 
 BATCH_FRAMES: Final = 400
-"""Frames per batch: small enough that the first arrive while the loop warms up."""
+"""Frames per batch, at most: each message carries some overhead (a pickle, a thread switch)."""
+FIRST_BATCH_FRAMES: Final = 25
+"""Frames in each series' first batch; the next ones double up to :data:`BATCH_FRAMES`, so
+the first frames arrive soon after the worker starts, while the loop computes its own."""
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -48,10 +52,11 @@ class Prefill:
     futures the cache waits on, so the loop never blocks on the worker.
     """
 
-    def __init__(self, cache: FrameCache, jobs: Sequence[WindowJob]) -> None:
+    def __init__(self, cache: FrameCache) -> None:
         self._cache = cache
-        self._futures: list[Future[FrameBatch]] = [Future() for _ in jobs]
-        # Started as a module of this interpreter, not through multiprocessing: that would
+        self._futures: list[Future[FrameBatch]] = []
+        # Started first, fed later: the worker imports (half a second) while the run is set
+        # up. As a module of this interpreter, not through multiprocessing: that would
         # import the caller's main module (the whole command line) in the worker first.
         self._process = subprocess.Popen(
             [sys.executable, "-c", "from app.market_data.prefill_worker import main; main()"],
@@ -61,7 +66,13 @@ class Prefill:
         for stream in (self._process.stdin, self._process.stdout):
             if stream is not None:
                 _widen(stream.fileno())
-        cache.expect(self._futures)
+
+    def submit(self, jobs: Sequence[WindowJob]) -> None:
+        """Have the worker compute these windows (once; in this order)."""
+        if self._futures:
+            raise RuntimeError("the frame worker was already given its jobs")
+        self._futures = [Future() for _ in jobs]
+        self._cache.expect(self._futures)
         threading.Thread(target=self._write, args=(list(jobs),), daemon=True).start()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -122,7 +133,7 @@ class Prefill:
 
 
 async def prefill_window(
-    cache: FrameCache,
+    worker: Prefill,
     source: MarketDataSource,
     symbols: Sequence[str],
     intervals: Sequence[str],
@@ -131,7 +142,7 @@ async def prefill_window(
     end: datetime,
     held_bars: int,
     indicators: IndicatorConfig,
-) -> Prefill:
+) -> None:
     """:func:`prefill` the frames a run from ``start`` to ``end`` needs, read from ``source``.
 
     ``source`` must serve every candle of the window as closed (a recording on a clock at
@@ -147,27 +158,29 @@ async def prefill_window(
             series[(symbol, interval)] = [c for c in candles if c.closed]
     # From the candle the first cycle decides on (the one closing at or before ``start``).
     first = start - max(interval_delta(i) for i in intervals)
-    return prefill(cache, series, held_bars=held_bars, indicators=indicators, first=first)
+    prefill(worker, series, held_bars=held_bars, indicators=indicators, first=first)
 
 
 def prefill(
-    cache: FrameCache,
+    worker: Prefill,
     series: dict[tuple[str, str], Sequence[Kline]],
     *,
     held_bars: int,
     indicators: IndicatorConfig,
     first: datetime,
-) -> Prefill:
-    """Start computing the frames of ``series`` from the candle opening at ``first`` on.
+) -> None:
+    """Have ``worker`` compute the frames of ``series`` from the candle opening at ``first`` on.
 
     Args:
-        cache: The loop's frame cache; the batches are merged into it as they arrive.
+        worker: The worker of the loop's frame cache (the batches are merged into it as
+            they arrive).
         series: Every closed candle of each (symbol, interval) the run reads, oldest first
             (with the ``held_bars`` before ``first``: the first windows need them).
         held_bars: Candles the market view holds per series.
         indicators: The indicator set the market view computes.
         first: The open time of the first candle a frame is wanted for.
     """
+    fields = indicators.model_dump()  # the worker reads them without pydantic
     jobs: list[tuple[datetime, WindowJob]] = []
     for (symbol, interval), candles in series.items():
         opens = np.array([_ms(c.open_time) for c in candles], dtype=np.int64)
@@ -179,9 +192,10 @@ def prefill(
             ],
             dtype=np.float64,
         ).T.reshape(5, -1)
-        start = int(np.searchsorted(opens, _ms(first)))
-        for begin in range(start, len(candles), BATCH_FRAMES):
-            end = min(begin + BATCH_FRAMES, len(candles))
+        begin = int(np.searchsorted(opens, _ms(first)))
+        size = FIRST_BATCH_FRAMES
+        while begin < len(candles):
+            end = min(begin + size, len(candles))
             low = max(0, begin - held_bars + 1)
             job = WindowJob(
                 symbol,
@@ -190,10 +204,11 @@ def prefill(
                 np.ascontiguousarray(columns[:, low:end]),
                 begin - low,
                 held_bars,
-                indicators,
+                fields,
             )
             jobs.append((candles[begin].open_time, job))
-    return Prefill(cache, [job for _, job in sorted(jobs, key=lambda job: job[0])])
+            begin, size = end, min(2 * size, BATCH_FRAMES)
+    worker.submit([job for _, job in sorted(jobs, key=lambda job: job[0])])
 
 
 PIPE_BYTES: Final = 1 << 20

@@ -4,8 +4,8 @@ Its process runs :func:`main` (imported by name, so that the jobs unpickle as th
 module's classes): it reads jobs from stdin and writes
 one batch of frames per job to stdout, in order, until stdin closes. Each message is a
 pickle preceded by its length (8 bytes, big-endian); both ends are this package's code.
-It imports only what a frame needs (no web framework, no database), so it starts in about a
-second.
+It imports only what a frame needs: numpy, TA-Lib and this package's light modules (no
+pydantic, no web framework, no database), so it starts in about half a second.
 """
 
 import pickle
@@ -13,14 +13,19 @@ import struct
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import IO, Final
+from types import SimpleNamespace
+from typing import IO, Any, Final, cast
 
 import numpy as np
 
-from app.indicators.compute import CandleArrays
-from app.indicators.features import RECENT_SERIES, ROUND_DIGITS, frame_table
-from app.indicators.schemas import IndicatorConfig
-from app.market_data.frames import FrameBatch, FrameKey
+from app.indicators.compute import (
+    RECENT_SERIES,
+    ROUND_DIGITS,
+    CandleArrays,
+    IndicatorParams,
+    frame_table,
+)
+from app.market_data.frame_batch import FrameBatch, FrameKey
 from app.market_data.series import candle_hash, window_digest
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -36,7 +41,8 @@ class WindowJob:
         columns: Their OHLCV columns (5 x n), converted as the market view converts them.
         first: The index of the first candle a frame is wanted for.
         held_bars: Candles per window (as the market view holds them).
-        indicators: The indicator set.
+        indicators: The indicator set's fields (a plain copy: the worker never imports
+            pydantic, see :func:`params`).
     """
 
     symbol: str
@@ -45,7 +51,11 @@ class WindowJob:
     columns: np.ndarray
     first: int
     held_bars: int
-    indicators: IndicatorConfig
+    indicators: dict[str, Any]
+
+    def params(self) -> IndicatorParams:
+        """The indicator set, as the frame computation reads it."""
+        return cast(IndicatorParams, SimpleNamespace(**self.indicators))
 
 
 def window_frames(job: WindowJob) -> FrameBatch:
@@ -53,13 +63,14 @@ def window_frames(job: WindowJob) -> FrameBatch:
 
     A window is the newest ``held_bars`` candles up to its last, as the market view holds
     them, keyed as the market view looks frames up. Each frame is the market view's own
-    table (:func:`~app.indicators.features.frame_table`), rounded as a frame rounds it and
+    table (:func:`~app.indicators.compute.frame_table`), rounded as a frame rounds it and
     kept in the cache's compact form directly (no frame object is built here).
     """
     hashes = [
         candle_hash(int(moment), values)
         for moment, values in zip(job.opens.tolist(), job.columns.T.tolist(), strict=True)
     ]
+    params = job.params()
     keys: list[FrameKey] = []
     closes: list[float] = []
     tables: list[np.ndarray] = []
@@ -71,10 +82,10 @@ def window_frames(job: WindowJob) -> FrameBatch:
         if last - low + 1 > job.held_bars:  # the window slides: the oldest candle leaves
             combined ^= hashes[low]
             low += 1
-        if last < job.first or last + 1 - low < job.indicators.recent_bars:
+        if last < job.first or last + 1 - low < params.recent_bars:
             continue  # not wanted, or too few candles for a full recent series
         window = CandleArrays(*job.columns[:, low : last + 1])
-        names, table = frame_table(window, job.indicators)
+        names, table = frame_table(window, params)
         open_time = _EPOCH + timedelta(milliseconds=int(job.opens[last]))
         keys.append((job.symbol, job.interval, open_time, last + 1 - low, window_digest(combined)))
         closes.append(float(window.close[-1]))
@@ -84,7 +95,7 @@ def window_frames(job: WindowJob) -> FrameBatch:
         rounded = np.round(np.stack(tables), ROUND_DIGITS)
         rounded[~np.isfinite(rounded)] = np.nan  # a frame's "no value"
     else:
-        rounded = np.empty((0, len(names), job.indicators.recent_bars))
+        rounded = np.empty((0, len(names), params.recent_bars))
     return FrameBatch(
         names=tuple(names[:-1]),  # the indicators; the last row is the close
         series=RECENT_SERIES,

@@ -73,7 +73,7 @@ def test_the_workers_frames_are_the_market_views_frames() -> None:
         np.ascontiguousarray(columns),
         first=0,
         held_bars=250,
-        indicators=config,
+        indicators=config.model_dump(),
     )
     cache = FrameCache()
     # A batch with no window (too few candles in it) sets nothing, not even the names.
