@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -28,7 +29,7 @@ from app.db.session import create_session_factory
 from tests.db import Database
 from tests.read_guard import ReadGuard, default_guard, report, watch
 
-DROPPERS = 8  # connections dropping the test databases at the end of a run
+DROPPERS = 16  # connections per test process dropping its databases at the end (of 100)
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 _OUR_VARIABLES = {name.upper() for name in Settings.model_fields} | {"ENV_FILE"}
 _PER_ACCOUNT_PREFIXES = tuple(f"{v}_" for v in ACCOUNT_VARIABLES.values())
@@ -49,11 +50,22 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Fail the run when something outside any test read beside the repository."""
     outside = _reads_outside_tests + _OUTSIDE_READS.take()
+    worker_output: dict[str, object] | None = getattr(session.config, "workeroutput", None)
+    if worker_output is not None:  # a parallel worker: the controller reports for the run
+        worker_output["reads_outside_tests"] = outside
+        return
     if outside:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(report(outside), red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """Keep what a parallel worker saw read outside its tests (reported at the run's end)."""
+    reads = getattr(node, "workeroutput", {}).get("reads_outside_tests", [])
+    _reads_outside_tests.extend(str(read) for read in reads)
 
 
 @pytest.fixture
@@ -114,23 +126,46 @@ class PostgresDatabases:
 
     def __init__(self) -> None:
         self._created: list[str] = []
+        self._migrated: str | None = None  # a database at the newest schema, to copy
 
-    async def create(self) -> str:
-        """A new empty database; returns its ``postgresql://`` URL."""
+    async def create(self, template: str | None = None) -> str:
+        """A new database, empty or a copy of ``template``; returns its ``postgresql://`` URL."""
         name = f"ta_test_{uuid.uuid4().hex[:12]}"
         connection = await _admin_connection()
         try:
-            await connection.execute(f'CREATE DATABASE "{name}"')
+            copy = f' TEMPLATE "{template}"' if template else ""
+            await connection.execute(f'CREATE DATABASE "{name}"{copy}')
         finally:
             await connection.close()
         self._created.append(name)
+        return self._url(name)
+
+    async def migrated(self) -> str:
+        """A new database at the newest schema: a copy of one migrated once per session.
+
+        Copying takes a twentieth of a second, migrating a third of one; what the
+        migrations themselves do is tested on empty databases (``test_migrations``, the
+        service's startup).
+        """
+        if self._migrated is None:
+            url = await self.create()
+            engine = create_engine(normalise_database_url(url))
+            try:
+                await upgrade_to_head(engine)
+            finally:
+                await engine.dispose()  # a template must have no connection when copied
+            self._migrated = make_url(url).database
+        return await self.create(template=self._migrated)
+
+    @staticmethod
+    def _url(name: str) -> str:
         return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
     async def drop_all(self) -> None:
         """Drop every database this object created.
 
-        Over a few connections at once: each drop waits for a checkpoint, and drops that
-        wait together share one (one after the other, they took 14 s at the end of a run).
+        Over many connections at once: each drop waits for a checkpoint, and drops that
+        wait together share one (16 databases: 2.4 s one after the other, 0.3 s on 16 connections).
         """
         names = list(self._created)
 
@@ -164,9 +199,9 @@ async def postgres_url(postgres_databases: PostgresDatabases) -> str:
 
 
 @pytest.fixture
-async def pg(postgres_url: str) -> AsyncIterator[Database]:
+async def pg(postgres_databases: PostgresDatabases) -> AsyncIterator[Database]:
     """A fresh PostgreSQL database at the newest schema."""
-    engine = create_engine(normalise_database_url(postgres_url))
-    await upgrade_to_head(engine)
-    yield Database(postgres_url, engine, create_session_factory(engine))
+    url = await postgres_databases.migrated()
+    engine = create_engine(normalise_database_url(url))
+    yield Database(url, engine, create_session_factory(engine))
     await engine.dispose()

@@ -29,6 +29,12 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
+# Headers that frame the HTTP message itself: a bad one (``transfer-encoding: DSJ``) is refused
+# by the HTTP server (uvicorn: 400, text/plain) before any route sees the request. Generated
+# values for them test the server's HTTP parser, not this API's contract.
+FRAMING_HEADERS = frozenset(
+    {"transfer-encoding", "content-length", "connection", "host", "te", "upgrade", "expect"}
+)
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +87,8 @@ def test_the_api_keeps_its_contract(base_url: str) -> None:
         )
         @given(case=operation.as_strategy(generation_mode=mode))
         def check(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
+            for name in [h for h in case.headers or {} if h.lower() in FRAMING_HEADERS]:
+                del case.headers[name]
             case.call_and_validate(
                 headers={"Authorization": f"Bearer {TOKEN}"}, checks=CHECKS, timeout=15
             )

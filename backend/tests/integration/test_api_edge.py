@@ -23,12 +23,13 @@ READ = "read-token-0123456789abcdef-0123456789"
 MIB = 1024 * 1024
 KILL = "/api/v1/accounts/default/kill"
 AGENT = "/api/v1/accounts/default/agent"
+# Fixed ids (unknown to a fresh database): parallel workers must collect the same test names.
 PATH_VALUES = {
-    "decision_id": str(uuid.uuid4()),
+    "decision_id": "0e1d2c3b-4a59-4687-9a6b-5c4d3e2f1a00",
     "symbol": "BTCUSDT",
     "client_order_id": "ta-edge-1",
     "action": "pause",
-    "run_id": f"backtest-{uuid.uuid4()}",
+    "run_id": "backtest-1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b",
 }
 # Valid datetimes with no UTC equivalent (year 0 and year 10000 once converted).
 EDGE_TIMES = ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00")
