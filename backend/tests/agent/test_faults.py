@@ -15,18 +15,15 @@ from sqlalchemy import select
 from app.agent.failures import ProtectionPending
 from app.agent.models import AgentEvent
 from app.agent.supervisor import AgentState, AgentSupervisor, ManagedAgent
-from app.config._values import normalise_database_url
 from app.core.clock import SystemClock
 from app.core.errors import DatabaseError
 from app.core.types import AccountId, TradingMode
-from app.db.engine import create_engine
-from app.db.session import SessionFactory, create_session_factory, session_scope
+from app.db.session import SessionFactory, session_scope
 from app.exchange.errors import RateLimited
 from app.records.sql_journal import SqlJournal
 from app.trading.models import Decision
-from tests.db import Database
+from tests.db import Database, proxied
 from tests.fakes.asterdex import Fault
-from tests.fakes.tcp_proxy import TcpProxy
 from tests.waiting import until
 
 from .live import ACCOUNT, API_KEY, LiveRig, journal, leg, live_rig
@@ -34,23 +31,6 @@ from .live import ACCOUNT, API_KEY, LiveRig, journal, leg, live_rig
 pytestmark = pytest.mark.postgres
 NEW_ORDER = "POST /fapi/v1/order"
 QUERY_ORDER = "GET /fapi/v1/order"
-
-
-@asynccontextmanager
-async def proxied(pg: Database) -> AsyncIterator[tuple[TcpProxy, SessionFactory]]:
-    """Sessions on the test database through a proxy the test can cut."""
-    async with TcpProxy("127.0.0.1", _port(pg.url)) as proxy:
-        engine = create_engine(normalise_database_url(proxy.url_for(pg.url)))
-        try:
-            yield proxy, create_session_factory(engine)
-        finally:
-            await engine.dispose()
-
-
-def _port(url: str) -> int:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).port or 5432
 
 
 async def drive[T](rig: LiveRig, work: Awaitable[T], step: timedelta = timedelta(seconds=1)) -> T:

@@ -32,16 +32,10 @@ _SECRET_SHAPES: Final = (
     re.compile(r"(?i)(X-MBX-APIKEY[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9]+"),
 )
 
-# Every string a shape above can match contains one of these: text without any of them
-# skips the four substitutions (most journal strings: numbers, symbols, a model's prose).
-_SHAPE_HINT: Final = re.compile(
-    r"(?i)bearer|sk-or-|signature=|api[_-]?key|secret=|token=|password=|x-mbx-apikey"
-)
-
-# _SHAPE_HINT's alternatives, in lower case ("x-mbx-apikey" holds "apikey"): in ASCII text, where
-# no character has a case variant outside ASCII, the hint is found exactly when one of these
-# is found in the lowercased text.
-_ASCII_HINTS: Final = (
+# Every string a shape above can match contains one of these, in some letter case ("x-mbx-
+# apikey" holds "apikey"): text without any of them skips the four substitutions (most
+# journal strings: numbers, symbols, a model's prose).
+_HINTS: Final = (
     "bearer",
     "sk-or-",
     "signature=",
@@ -52,6 +46,9 @@ _ASCII_HINTS: Final = (
     "token=",
     "password=",
 )
+# The same, in any case. In ASCII text, where no character has a case variant outside ASCII,
+# it is found exactly when one of _HINTS is found in the lowercased text.
+_SHAPE_HINT: Final = re.compile("(?i)" + "|".join(re.escape(hint) for hint in _HINTS))
 
 
 class _Known(NamedTuple):
@@ -143,7 +140,7 @@ def _may_hold_shape(text: str) -> bool:
     """
     if str.isascii(text):
         lowered = str.lower(text)  # str's own, whatever a subclass of str does
-        return any(hint in lowered for hint in _ASCII_HINTS)
+        return any(hint in lowered for hint in _HINTS)
     return _SHAPE_HINT.search(text) is not None
 
 

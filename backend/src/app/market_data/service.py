@@ -190,7 +190,9 @@ class MarketDataService:
         now = self._clock.now()
         for symbol in symbols:
             for interval in self._intervals:
-                held = self._series.get((symbol, interval)) or await self._held(symbol, interval)
+                held = self._series.get((symbol, interval))
+                if held is None:  # not yet warmed from the store
+                    held = await self._held(symbol, interval)
                 newest = held.last_open_time
                 expected = last_closed_open(now, interval)
                 if newest is not None and newest >= expected:
