@@ -63,8 +63,12 @@ async def exchange_view(
 
 
 @router.get("/status", tags=["status"], summary="Service status")
-async def get_status(container: ContainerDep, _: ReadAccess) -> StatusRead:
-    """Mode, version, every account's agent, the database and TimescaleDB state."""
+async def get_status(container: ContainerDep, role: ReadAccess) -> StatusRead:
+    """Mode, version, every account's agent, the database and TimescaleDB state.
+
+    ``access`` is the role of the token that asked, so a dashboard can hide the controls a
+    read token may not use.
+    """
     database, timescale, _error = await probe_database(container)
     agents = [
         agent_read(s, container.supervisor.market_source) for s in container.supervisor.status()
@@ -79,6 +83,7 @@ async def get_status(container: ContainerDep, _: ReadAccess) -> StatusRead:
         database=database,
         timescaledb=timescale,
         accounts=agents,
+        access=role,
     )
 
 

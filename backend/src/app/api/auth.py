@@ -55,7 +55,7 @@ async def _role(
     request: Request,
     container: ContainerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
+) -> Role:
     if credentials is None:
         raise NotAuthenticated("send 'Authorization: Bearer <token>'")
     role = token_role(container, credentials.credentials)
@@ -64,17 +64,17 @@ async def _role(
     return role
 
 
-async def require_read(role: Annotated[str, Depends(_role)]) -> str:
+async def require_read(role: Annotated[Role, Depends(_role)]) -> Role:
     """Any valid token."""
     return role
 
 
-async def require_full(role: Annotated[str, Depends(_role)]) -> str:
+async def require_full(role: Annotated[Role, Depends(_role)]) -> Role:
     """The full-access token (anything that changes state)."""
     if role != "full":
         raise Forbidden("this token may only read")
     return role
 
 
-ReadAccess = Annotated[str, Depends(require_read)]
-FullAccess = Annotated[str, Depends(require_full)]
+ReadAccess = Annotated[Role, Depends(require_read)]
+FullAccess = Annotated[Role, Depends(require_full)]

@@ -28,6 +28,7 @@ class StatusRead(BaseModel):
                     "mode": "paper",
                     "market_data": "AsterDEX market data",
                     "replay": False,
+                    "access": "full",
                 }
             ]
         }
@@ -41,6 +42,10 @@ class StatusRead(BaseModel):
     database: DatabaseRead
     timescaledb: TimescaleRead
     accounts: list[AgentRead]
+    # Spelled out, not auth.Role: views are read by runtime/snapshots.py, below the HTTP layer.
+    access: Literal["full", "read"] = Field(
+        description="The role of the token that asked: full (API_TOKEN) or read (API_READ_TOKEN)"
+    )
 
 
 class BalanceRead(BaseModel):
