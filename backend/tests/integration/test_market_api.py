@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
+import numpy as np
 import pytest
+import talib
 from asgi_lifespan import LifespanManager
 
 from app.config import load_settings
@@ -173,3 +175,38 @@ async def test_resampling_on_the_sqlite_default(tmp_path: object) -> None:
     assert Decimal(days[0]["high"]) == max(
         k.high for k in real_klines("BTCUSDT", "1h") if DAY <= k.open_time < DAY + timedelta(days=1)
     )
+
+
+@pytest.mark.postgres
+async def test_indicator_series_line_up_with_the_candles_they_are_drawn_over(
+    client: httpx.AsyncClient,
+) -> None:
+    series = await client.get(
+        "/api/v1/market/BTCUSDT/indicator-series", params={"interval": "1h", "limit": 24}
+    )
+    candles = await client.get(
+        "/api/v1/market/BTCUSDT/candles", params={"interval": "1h", "limit": 24}
+    )
+    unknown = await client.get("/api/v1/market/DOGEUSDT/indicator-series")
+
+    assert series.status_code == 200
+    body = series.json()
+    assert body["open_times"] == [c["open_time"] for c in candles.json()["candles"]]
+    lines = body["series"]
+    assert set(lines) == {"ema_20", "ema_50", "ema_200", "bb_upper", "bb_middle", "bb_lower"}
+    assert all(len(line) == 24 for line in lines.values())
+    # The three stored days are too few for EMA 200: warming up is null, never a made-up value.
+    assert lines["ema_200"] == [None] * 24
+    # EMA 20 over every stored close (TA-Lib directly), the last 24 values.
+    stored = [
+        float(k.close)
+        for k in real_klines("BTCUSDT", "1h")
+        if DAY <= k.open_time < DAY + timedelta(days=3)
+    ]
+    expected = talib.EMA(np.array(stored), 20)[-24:]
+    assert lines["ema_20"] == pytest.approx(expected.tolist(), abs=1e-6)
+    assert all(
+        u >= m >= low
+        for u, m, low in zip(lines["bb_upper"], lines["bb_middle"], lines["bb_lower"], strict=True)
+    )
+    assert unknown.status_code == 404

@@ -3,15 +3,25 @@
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import AppError
 from app.core.types import KLINE_INTERVALS_MS, interval_delta
+from app.indicators.compute import ROUND_DIGITS, CandleArrays, compute
+from app.indicators.schemas import IndicatorConfig
 from app.market_data import repository as repo
 from app.market_data import snapshots_repository as snapshot_repo
-from app.market_data.schemas import CandleRead, CandlesRead, IndicatorsRead
+from app.market_data.schemas import (
+    CandleRead,
+    CandlesRead,
+    IndicatorSeriesRead,
+    IndicatorsRead,
+)
 
 MAX_LIMIT: Final = 5000
+OVERLAYS: Final = ("ema_20", "ema_50", "ema_200", "bb_upper", "bb_middle", "bb_lower")
+"""The series drawn over candles (the others have their own scales)."""
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -114,4 +124,40 @@ async def indicators(
         indicator_set=snapshot.indicator_set,
         computed_at=snapshot.computed_at,
         features=snapshot.values,
+    )
+
+
+async def indicator_series(
+    session: AsyncSession, symbol: str, interval: str, *, limit: int
+) -> IndicatorSeriesRead:
+    """The overlay indicators over the newest ``limit`` stored candles, for a chart.
+
+    Computed here with the agent's indicator code and settings over ``limit`` candles plus
+    the indicators' warm-up before them, so the lines match what the agent computes (an
+    exponential average depends on where its window starts: the warm-up makes the drawn
+    part independent of it to within rounding).
+    """
+    check_interval(interval)
+    config = IndicatorConfig()
+    rows = await repo.fetch_candles(
+        session,
+        symbol,
+        interval,
+        start=None,
+        end=None,
+        limit=limit + config.warmup_bars,
+        latest=True,
+    )
+    shown = rows[-limit:]
+    series: dict[str, list[float | None]] = {name: [] for name in OVERLAYS}
+    if rows:
+        computed = compute(CandleArrays.from_candles(rows), config)
+        for name in OVERLAYS:
+            tail = np.round(computed[name][-len(shown) :], ROUND_DIGITS)
+            series[name] = [None if np.isnan(v) else v for v in tail.tolist()]
+    return IndicatorSeriesRead(
+        symbol=symbol,
+        interval=interval,
+        open_times=[c.open_time for c in shown],
+        series=series,
     )

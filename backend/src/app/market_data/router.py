@@ -9,7 +9,7 @@ from app.api.deps import ContainerDep, SessionDep
 from app.api.errors import API_ERRORS
 from app.api.pagination import UtcQueryTime
 from app.market_data import query
-from app.market_data.schemas import CandlesRead, IndicatorsRead
+from app.market_data.schemas import CandlesRead, IndicatorSeriesRead, IndicatorsRead
 from app.market_data.symbols import symbol_for
 
 router = APIRouter(prefix="/api/v1/market", tags=["market"])
@@ -56,3 +56,24 @@ async def get_indicators(
     """Indicator values and recent series as the agent saw them."""
     name = query.check_symbol(symbol, _known_symbols(container))
     return await query.indicators(session, name, interval, at=at)
+
+
+@router.get(
+    "/{symbol}/indicator-series",
+    summary="Indicator lines over the newest candles (chart overlays)",
+    responses=API_ERRORS,
+)
+async def get_indicator_series(
+    symbol: str,
+    container: ContainerDep,
+    session: SessionDep,
+    _: ReadAccess,
+    interval: Annotated[str, Query(description="Stored interval, e.g. 1h")] = "1h",
+    limit: Annotated[int, Query(ge=1, le=2000)] = 300,
+) -> IndicatorSeriesRead:
+    """EMA 20/50/200 and the Bollinger bands over the newest ``limit`` closed candles.
+
+    Computed with the agent's own indicator code over the candles and their warm-up.
+    """
+    name = query.check_symbol(symbol, _known_symbols(container))
+    return await query.indicator_series(session, name, interval, limit=limit)

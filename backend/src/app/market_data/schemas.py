@@ -43,6 +43,18 @@ class CandlesRead(BaseModel):
     candles: list[CandleRead]
 
 
+class IndicatorSeriesRead(BaseModel):
+    """Indicator lines aligned with candles (None while an indicator warms up)."""
+
+    symbol: str
+    interval: str
+    open_times: list[datetime] = Field(description="Open time of each candle, oldest first")
+    series: dict[str, list[float | None]] = Field(
+        description="Per indicator (ema_20, ema_50, ema_200, bb_upper, bb_middle, bb_lower), "
+        "one value per open time"
+    )
+
+
 class IndicatorsRead(BaseModel):
     """The indicator snapshot of one (symbol, interval) at a closed candle."""
 
