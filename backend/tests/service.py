@@ -8,9 +8,10 @@ exactly as a user does.
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from app.config import load_settings
@@ -63,3 +64,31 @@ async def serve(
             )
         finally:
             await server.stop()
+
+
+REPLAY_TOKENS: Final = ("full-token-0123456789abcdef", "read-token-0123456789abcdef")
+"""The full and the read token of :func:`replay_service`."""
+
+
+@asynccontextmanager
+async def replay_service(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, *, speed: str, **extra: str
+) -> AsyncIterator[RunningService]:
+    """``serve()`` paper-trading the bundled candles (``--replay``) into ``database_url``.
+
+    Agents on, :data:`REPLAY_TOKENS`, no configuration watcher, ``REPLAY_SPEED=speed``, and
+    any other variable as ``extra`` (``LLM_DAILY_BUDGET_USD="5"``).
+    """
+    full, read = REPLAY_TOKENS
+    for name, value in {
+        "DATABASE_URL": database_url,
+        "AGENTS_ENABLED": "true",
+        "API_TOKEN": full,
+        "API_READ_TOKEN": read,
+        "REPLAY_SPEED": speed,
+        "CONFIG_WATCH_ENABLED": "false",
+        **extra,
+    }.items():
+        monkeypatch.setenv(name, value)
+    async with serve(RuntimeOptions(replay=True)) as running:
+        yield running

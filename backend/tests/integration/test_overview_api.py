@@ -1,8 +1,7 @@
 """The account overview and the token's role in /status, over real HTTP, on a service
 paper-trading the bundled candles into PostgreSQL (replay mode: its clock is simulated)."""
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -12,50 +11,29 @@ import pytest
 
 from app.core.types import AccountId
 from app.exchange.types import OrderRequest, OrderType, Side
-from app.runtime.container import RuntimeOptions
-from tests.service import RunningService, serve
+from tests.service import REPLAY_TOKENS, RunningService, replay_service
+from tests.waiting import until_checked
 
 pytestmark = pytest.mark.postgres
-FULL, READ = "full-token-0123456789abcdef", "read-token-0123456789abcdef"
+FULL, READ = REPLAY_TOKENS
 ACCOUNT = "/api/v1/accounts/default"
 OVERVIEW = f"{ACCOUNT}/overview"
-
-
-async def polled(check: Callable[[], Awaitable[bool]], what: str, within: float = 10.0) -> None:
-    """Ask ``check`` (over HTTP) every 50 ms until it holds (tests.waiting.until, awaited).
-
-    Raises:
-        AssertionError: ``within`` seconds passed first; names ``what``.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
 async def service(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[RunningService]:
-    for name, value in {
-        "DATABASE_URL": postgres_url,
-        "AGENTS_ENABLED": "true",
-        "API_TOKEN": FULL,
-        "API_READ_TOKEN": READ,
-        "REPLAY_SPEED": "1",  # one cycle at startup, then the next close is an hour away
-        "CONFIG_WATCH_ENABLED": "false",
-        "LLM_DAILY_BUDGET_USD": "5",
-    }.items():
-        monkeypatch.setenv(name, value)
-    async with serve(RuntimeOptions(replay=True)) as running:
+    # REPLAY_SPEED=1: one cycle at startup, then the next close is an hour away.
+    async with replay_service(
+        postgres_url, monkeypatch, speed="1", LLM_DAILY_BUDGET_USD="5"
+    ) as running:
         async with running.client(READ) as http:
 
             async def decided() -> bool:
                 return bool((await http.get(f"{ACCOUNT}/decisions")).json()["items"])
 
-            await polled(decided, "the first decision")
+            await until_checked(decided, "the first decision")
         yield running
 
 
@@ -97,6 +75,7 @@ async def test_the_overview_of_a_replay_account(service: RunningService) -> None
     assert seen["agent_state"] == "running"
     assert seen["decider"] == "rules"
     assert seen["interval"] == "1h"
+    assert seen["long_interval"] == "1h"  # LONG_INTERVAL defaults to 1h
     now = datetime.fromisoformat(seen["now"])
     assert_replay_time(service, now)
     last = datetime.fromisoformat(seen["last_decision_at"])

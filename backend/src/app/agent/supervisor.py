@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Final
 
 from app.agent.failures import is_database_outage
 from app.agent.locks import AccountLock, AccountLocks, LocalAccountLocks
@@ -51,6 +52,10 @@ _STANDBY = "standby: another replica trades this account"
 
 class LockLost(Exception):
     """The account lock's connection died: this replica must stop trading the account."""
+
+
+FINISHED: Final = "finished"
+"""The detail of a loop that ran to the end of its window (a replay's recording)."""
 
 
 class AgentState(StrEnum):
@@ -270,7 +275,7 @@ class AgentSupervisor:
                     await agent.loop.run(
                         agent.stop, after_tick=self._after_tick(agent, lock), until=agent.until
                     )
-                    agent.detail = "finished" if agent.until else "stopped"
+                    agent.detail = FINISHED if agent.until else "stopped"
                     return
                 except LockLost:
                     agent.detail = "standby: account lock lost"

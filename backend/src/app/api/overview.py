@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.agent.router import agent_read
-from app.agent.supervisor import AgentState
+from app.agent.supervisor import FINISHED, AgentState
 from app.api.accounts import exchange_view
 from app.api.auth import ReadAccess
 from app.api.deps import AccountDep, ContainerDep, SessionDep
@@ -65,6 +65,7 @@ class OverviewRead(BaseModel):
                     "decider": "llm",
                     "llm_model": "x-ai/grok-4",
                     "interval": "1h",
+                    "long_interval": "4h",
                     "now": "2026-11-25T10:00:05Z",
                     "equity": "10012.5",
                     "wallet_balance": "10000",
@@ -92,6 +93,7 @@ class OverviewRead(BaseModel):
     decider: Literal["llm", "rules"] = Field(description="rules when no OpenRouter key is set")
     llm_model: str
     interval: str = Field(description="INTERVAL: one decision per closed candle of it")
+    long_interval: str = Field(description="LONG_INTERVAL: the context timeframe")
     now: datetime = Field(
         description="The account's clock (a replay's simulated time; else the wall clock, UTC)"
     )
@@ -153,7 +155,16 @@ def overview_alerts(
         )
     # Paused (by an operator, AGENT_PAUSED, or standing by for another replica) is a choice
     # or a wait, not a failure; anything else that is not running needs someone.
-    if state not in {AgentState.RUNNING, AgentState.PAUSED}:
+    if state is AgentState.STOPPED and detail == FINISHED:
+        # A replay that played its whole recording ended as asked: worth saying, not urgent.
+        alerts.append(
+            AlertRead(
+                kind="loop_stopped",
+                severity="warning",
+                message="the replay reached the end of its recording (restart to replay again)",
+            )
+        )
+    elif state not in {AgentState.RUNNING, AgentState.PAUSED}:
         alerts.append(AlertRead(kind="loop_stopped", severity="critical", message=detail))
     elif state is AgentState.RUNNING and last_decision_at is not None:
         age = now - last_decision_at
@@ -194,12 +205,13 @@ async def get_overview(
     clock: Clock
     if loop is not None:
         clock, interval = loop.clock, loop.config.interval
+        long_interval = loop.config.long_interval
     else:
         # No loop (the account cannot run): the run's clock when agents were built (a
         # replay's), else the wall clock.
         runtime = container.runtime
         clock = runtime.shared.clock if runtime is not None else SystemClock()
-        interval = in_force.interval
+        interval, long_interval = in_force.interval, in_force.long_interval
     now = clock.now().astimezone(UTC)
     today = now.date()
 
@@ -229,6 +241,7 @@ async def get_overview(
         decider="llm" if settings.openrouter_api_key is not None else "rules",
         llm_model=settings.llm_model,
         interval=interval,
+        long_interval=long_interval,
         now=now,
         equity=equity,
         wallet_balance=wallet,

@@ -92,3 +92,17 @@ def test_stopped_halted_and_unprotected_are_critical_paused_is_not() -> None:
     ]
     assert kinds(state=AgentState.HALTED, detail="halted: kill")[0][0] == "loop_stopped"
     assert kinds(state=AgentState.PAUSED, detail="paused by an operator: x") == []
+
+
+def test_a_replay_that_played_its_whole_recording_is_a_warning_not_an_emergency() -> None:
+    ended = kinds(state=AgentState.STOPPED, detail="finished")
+    stopped = kinds(state=AgentState.STOPPED, detail="stopped by an operator")
+
+    assert ended == [
+        (
+            "loop_stopped",
+            "warning",
+            "the replay reached the end of its recording (restart to replay again)",
+        )
+    ]
+    assert stopped == [("loop_stopped", "critical", "stopped by an operator")]
