@@ -21,6 +21,7 @@ from app.core.errors import ConfigError
 from app.core.logging import configure_logging
 from app.lifespan import make_lifespan
 from app.runtime.container import RuntimeOptions
+from app.web import install_dashboard
 
 DESCRIPTION = """
 An LLM trading agent for AsterDEX perpetual futures.
@@ -29,7 +30,8 @@ For every account and every candle interval the agent pulls closed candles, comp
 indicators, asks a model for a structured decision, passes it through the risk engine,
 executes the approved orders with exchange-side protection and records every step.
 
-* `/health`: liveness. `/ready`: database, migrations and TimescaleDB state (open).
+* `/`: the web dashboard (paste a token once). `/health`: liveness. `/ready`: database,
+  migrations and TimescaleDB state (open).
 * Everything under `/api/v1` needs `Authorization: Bearer <token>` (**Authorize** above):
   `API_TOKEN` may do anything, `API_READ_TOKEN` only read (403 on changes). Errors always
   have the shape `{"error": code, "detail": message}`; lists take `limit`, `cursor`,
@@ -74,6 +76,7 @@ def create_app(settings: Settings | None = None, options: RuntimeOptions | None 
         )
     app.include_router(router)
     install_docs(app)
+    install_dashboard(app)
     return app
 
 

@@ -1,0 +1,62 @@
+// REST calls with the token of this tab. The token lives in sessionStorage only: never in a
+// URL (URLs end up in logs and history) and never in a cookie (sent where it is not meant).
+
+const KEY = "trading-agent.token";
+
+export const token = {
+  get: () => sessionStorage.getItem(KEY),
+  set: (value) => sessionStorage.setItem(KEY, value),
+  clear: () => sessionStorage.removeItem(KEY),
+};
+
+/** An answer of the API that is not a success: its status and the API's error shape. */
+export class ApiError extends Error {
+  constructor(status, code, detail) {
+    super(detail || `HTTP ${status}`);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** Calls /api/v1{path}; the parsed JSON answer, or throws ApiError. */
+export async function api(path, { method = "GET", body, tokenValue } = {}) {
+  const headers = { Authorization: `Bearer ${tokenValue ?? token.get() ?? ""}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(`/api/v1${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    cache: "no-store",
+  });
+  const text = await response.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = { detail: text.slice(0, 200) };
+    }
+  }
+  if (!response.ok) {
+    throw new ApiError(response.status, data?.error, data?.detail ?? response.statusText);
+  }
+  return data;
+}
+
+/**
+ * Runs `fn` once, `ms` after the first of a burst of calls, with the last call's arguments.
+ * A steady stream of calls (an event every cycle) still runs it every `ms`: the timer is not
+ * pushed back by each call, so nothing starves.
+ */
+export function coalesce(fn, ms) {
+  let timer = null;
+  let latest = [];
+  return (...args) => {
+    latest = args;
+    if (timer !== null) return;
+    timer = setTimeout(() => {
+      timer = null;
+      fn(...latest);
+    }, ms);
+  };
+}

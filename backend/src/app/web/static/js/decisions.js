@@ -1,0 +1,189 @@
+// Decisions feed: each decision with its model, the rationale per asset, what the risk engine
+// changed and why, the orders it led to, the LLM cost and latency; the prompt and the raw
+// reply one click away. Cards come from the REST API; the stream says when one is new (or
+// changed: its orders fill after it is recorded).
+
+import { ApiError, coalesce } from "./api.js";
+import { dec, el, time } from "./format.js";
+
+const SHOWN = 50;
+
+export function mountDecisions(ctx) {
+  const feed = document.querySelector("#decision-feed");
+  const cards = new Map(); // decision id -> {at, element}
+  const due = new Set();
+  let unsubscribe = [];
+
+  const leg = (item) =>
+    el(
+      "li",
+      { class: `leg status-${item.status}`, dataset: { symbol: item.symbol } },
+      el("b", {}, item.symbol),
+      " ",
+      el("span", { class: "badge" }, item.action),
+      " → ",
+      el("span", { class: `badge status-${item.status}` }, item.status),
+      item.requested?.confidence ? ` (confidence ${item.requested.confidence})` : "",
+      el("div", { class: "rationale" }, item.requested?.rationale || "–"),
+      item.requested?.invalidation
+        ? el("div", { class: "muted" }, "invalid if ", el("code", {}, item.requested.invalidation))
+        : null,
+      item.adjustments.length
+        ? el(
+            "ul",
+            { class: "adjustments" },
+            item.adjustments.map((a) =>
+              el(
+                "li",
+                {},
+                el("code", {}, a.rule),
+                a.field ? ` ${a.field}: ${dec(a.requested)} → ${dec(a.approved)}` : "",
+                ` (${a.reason})`,
+              ),
+            ),
+          )
+        : null,
+      item.orders.length
+        ? el(
+            "ul",
+            { class: "orders" },
+            item.orders.map((o) =>
+              el(
+                "li",
+                { class: "mono" },
+                `${o.purpose ?? o.type} ${o.side} ${o.close_position ? "whole position" : o.quantity}`,
+                o.stop_price ? ` stop ${o.stop_price}` : "",
+                ` ${o.status}`,
+                o.average_price ? ` @ ${o.average_price}` : "",
+              ),
+            ),
+          )
+        : null,
+    );
+
+  const callsOf = (detail) => {
+    if (!detail.calls.length) return el("p", { class: "muted" }, "no model call (rules)");
+    const cost = detail.calls.reduce((sum, c) => sum + Number(c.cost_usd ?? 0), 0);
+    const latency = detail.calls.reduce((sum, c) => sum + (c.latency_ms ?? 0), 0);
+    return el(
+      "div",
+      { class: "calls" },
+      el(
+        "p",
+        {},
+        `${detail.calls.length} call(s), `,
+        // Exact strings for one call; a sum over several is display-only.
+        detail.calls.length === 1 ? `${dec(detail.calls[0].cost_usd)} USD` : `${cost.toFixed(6)} USD`,
+        `, ${latency} ms`,
+        detail.calls.some((c) => c.cache_hit) ? " (from the reply cache)" : "",
+      ),
+      el(
+        "details",
+        { class: "raw" },
+        el("summary", {}, "Prompt and raw reply"),
+        detail.calls.map((c) =>
+          el(
+            "div",
+            {},
+            el("h4", {}, `${c.model} · attempt ${c.attempt} · ${c.status}`),
+            el("pre", { class: "prompt" }, c.prompt),
+            el("pre", { class: "reply" }, c.raw_reply ?? c.error ?? "–"),
+          ),
+        ),
+      ),
+    );
+  };
+
+  const card = (detail) =>
+    el(
+      "li",
+      { class: "decision", dataset: { id: detail.id } },
+      el(
+        "header",
+        {},
+        time(detail.created_at),
+        " ",
+        el("b", {}, detail.model),
+        ` (${detail.provider}) `,
+        el("span", { class: `badge status-${detail.status}` }, detail.status),
+      ),
+      el("p", {}, detail.summary ?? detail.validation_error ?? "–"),
+      el("ul", { class: "legs" }, detail.legs.map(leg)),
+      callsOf(detail),
+    );
+
+  const place = (detail) => {
+    const element = card(detail);
+    const known = cards.get(detail.id);
+    if (known) {
+      const open = known.element.querySelector("details")?.open;
+      if (open) element.querySelector("details").open = true;
+      known.element.replaceWith(element);
+      known.element = element;
+      return;
+    }
+    cards.set(detail.id, { at: detail.created_at, element });
+    const after = [...cards.values()]
+      .filter((c) => c.element !== element && c.element.isConnected && c.at > detail.created_at)
+      .sort((a, b) => (a.at < b.at ? -1 : 1))
+      .pop();
+    if (after) after.element.after(element);
+    else feed.prepend(element);
+    const ordered = [...cards.entries()].sort((a, b) => (a[1].at < b[1].at ? 1 : -1));
+    for (const [id, old] of ordered.slice(SHOWN)) {
+      old.element.remove();
+      cards.delete(id);
+    }
+  };
+
+  const fetchDue = coalesce(async () => {
+    const ids = [...due];
+    due.clear();
+    const account = encodeURIComponent(ctx.account.id);
+    for (const id of ids) {
+      try {
+        place(await ctx.api(`/accounts/${account}/decisions/${id}`));
+      } catch (error) {
+        // Kept for the next attempt (the next event, or the reconnect after a drop): a
+        // decision the stream announced is never left out of the feed.
+        due.add(id);
+        if (error instanceof ApiError) ctx.notice(`Decision ${id}: ${error.message}`);
+      }
+    }
+  }, 250);
+
+  const load = async () => {
+    const account = encodeURIComponent(ctx.account.id);
+    try {
+      const page = await ctx.api(`/accounts/${account}/decisions?limit=20`);
+      for (const item of page.items) due.add(item.id);
+      fetchDue();
+    } catch (error) {
+      ctx.notice(`Decisions: ${error.message}`);
+    }
+  };
+
+  const onDecision = (message) => {
+    if (message.type === "snapshot") {
+      if (message.resync) load();
+      for (const item of message.data ?? []) if (!cards.has(item.id)) due.add(item.id);
+    } else if (message.data?.decision_id) {
+      due.add(message.data.decision_id);
+    }
+    fetchDue();
+  };
+
+  return {
+    account(account) {
+      for (const stop of unsubscribe) stop();
+      feed.replaceChildren();
+      cards.clear();
+      unsubscribe = [ctx.stream.subscribe(`account.${account.id}.decisions`, onDecision)];
+      load();
+    },
+    reconnected() {
+      fetchDue(); // what failed while the connection was down
+      load();
+    },
+  };
+}
