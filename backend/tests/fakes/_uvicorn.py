@@ -7,6 +7,7 @@ from collections.abc import Generator
 from typing import Any
 
 import uvicorn
+from websockets.exceptions import InvalidState
 
 GRACEFUL_SHUTDOWN_S = 3.0
 
@@ -39,7 +40,12 @@ class EmbeddedServer(uvicorn.Server):
         for server in self.servers:
             server.close()
         for connection in list(self.server_state.connections):
-            connection.shutdown()
+            try:
+                connection.shutdown()
+            except InvalidState:
+                # A browser's close crossed ours: uvicorn's sans-I/O WebSocket protocol then
+                # raises instead of sending its own close. The client is leaving anyway.
+                connection.transport.close()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + GRACEFUL_SHUTDOWN_S
         state = self.server_state

@@ -1,0 +1,266 @@
+"""The web dashboard at ``/`` in a real browser, offline, on a service paper-trading the
+bundled candles (``--replay``) into PostgreSQL.
+
+Every page loads with no failed request and no console error; the chart shows candles and
+the account's trades; a new decision reaches the feed within seconds; the read token sees no
+control; pausing from the page pauses the agent (checked over REST); a dropped stream
+reconnects and resumes from its last seq with no decision missing.
+
+With ``DASHBOARD_SCREENSHOTS=<dir>`` the page tour also saves a screenshot of each page there
+(``docs/dashboard`` holds the ones the README shows).
+"""
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page
+
+from app.web import plotly_js
+from tests.browser import Visit, open_page
+from tests.fakes.tcp_proxy import TcpProxy
+from tests.service import REPLAY_TOKENS, RunningService, replay_service
+from tests.waiting import until_checked
+
+pytestmark = [pytest.mark.browser, pytest.mark.postgres]
+FULL, READ = REPLAY_TOKENS
+ACCOUNT = "/api/v1/accounts/default"
+PAGES = ("overview", "market", "positions", "decisions", "performance", "backtests")
+# What shows that each page has drawn its data (not only its frame).
+DRAWN = {
+    "overview": "#overview-cards .card[data-account='default']",
+    "market": "#market-chart[data-candles]:not([data-candles='0'])",
+    "positions": "#positions-table tbody tr",
+    "decisions": "#decision-feed li.decision",
+    "performance": "#metrics td[data-metric='end_equity']",
+    "backtests": "#backtests-table tbody tr",
+}
+
+
+@pytest.fixture
+async def service(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[RunningService]:
+    # Two hourly cycles a second: trades within seconds.
+    async with replay_service(postgres_url, monkeypatch, speed="7200") as running:
+        yield running
+
+
+async def rest(service: RunningService, path: str) -> Any:
+    async with service.client(FULL) as http:
+        response = await http.get(path)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+async def login(page: Page, base_url: str, token: str) -> None:
+    await page.goto(f"{base_url}/")
+    await page.fill("#token-input", token)
+    await page.click("#login-form button[type=submit]")
+    await page.wait_for_selector("#app:not([hidden])")
+    await page.wait_for_selector("#stream[data-state='live']")
+
+
+async def first_fill_symbol(service: RunningService) -> str:
+    found: list[str] = []
+
+    async def traded() -> bool:
+        items = (await rest(service, f"{ACCOUNT}/fills?limit=1"))["items"]
+        found[:] = [item["symbol"] for item in items]
+        return bool(found)
+
+    await until_checked(traded, "a first fill", within=60, every=0.1)
+    return found[0]
+
+
+async def test_every_page_loads_offline_with_no_failed_request_or_console_error(
+    browser: Browser, service: RunningService
+) -> None:
+    await first_fill_symbol(service)  # something to show on every page
+    context, page, seen = await open_page(browser)
+    await login(page, service.base_url, FULL)
+    shots = os.environ.get("DASHBOARD_SCREENSHOTS")
+    for name in PAGES:
+        await page.click(f"nav a[data-page='{name}']")
+        await page.wait_for_selector(f"#page-{name}:not([hidden])")
+        await page.wait_for_selector(DRAWN[name])
+        if shots:
+            await page.wait_for_timeout(300)  # plotly's transitions: a still picture
+            await page.screenshot(path=str(Path(shots) / f"{name}.png"))
+    access = await page.inner_text("#access")
+    await context.close()
+
+    assert access == "full control"
+    assert seen == Visit(), seen
+
+
+async def test_chart_shows_candles_and_the_accounts_trades(
+    browser: Browser, service: RunningService
+) -> None:
+    symbol = await first_fill_symbol(service)
+    context, page, seen = await open_page(browser)
+    await login(page, service.base_url, READ)
+    await page.click("nav a[data-page='market']")
+    await page.select_option("#market-symbol", symbol)
+    await page.wait_for_selector("#market-chart[data-markers]:not([data-markers='0'])")
+    candles = int(await page.get_attribute("#market-chart", "data-candles") or 0)
+    markers = int(await page.get_attribute("#market-chart", "data-markers") or 0)
+    drawn_points = await page.locator("#market-chart .scatterlayer .point").count()
+    await context.close()
+
+    assert candles >= 50
+    assert markers >= 1
+    assert drawn_points >= markers  # the markers are on the chart, not only counted
+    assert seen.console_errors == []
+
+
+async def test_a_new_decision_reaches_the_feed_within_seconds(
+    browser: Browser, service: RunningService
+) -> None:
+    context, page, _seen = await open_page(browser)
+    await login(page, service.base_url, READ)
+    await page.click("nav a[data-page='decisions']")
+    await page.wait_for_selector("#decision-feed li.decision")
+    shown_first = await page.get_attribute("#decision-feed li.decision", "data-id")
+    newer: list[str] = []
+
+    async def decided_since() -> bool:
+        items = (await rest(service, f"{ACCOUNT}/decisions?limit=1"))["items"]
+        newer[:] = [item["id"] for item in items if item["id"] != shown_first]
+        return bool(newer)
+
+    await until_checked(decided_since, "a decision made after the page opened")
+    # Within seconds of being recorded (and with its legs, not only an id).
+    card = page.locator(f"#decision-feed li.decision[data-id='{newer[0]}']")
+    await card.wait_for(timeout=5_000)
+    legs = await card.locator("li.leg").count()
+    await context.close()
+
+    assert legs == 3  # BTC, ETH and SOL, each with its rationale
+
+
+async def test_the_read_token_sees_no_controls(browser: Browser, service: RunningService) -> None:
+    await first_fill_symbol(service)
+    context, page, _seen = await open_page(browser)
+    await login(page, service.base_url, READ)
+    await page.wait_for_selector("#overview-cards .card")
+    controls_hidden = await page.locator("#controls").is_hidden()
+    await page.click("nav a[data-page='positions']")
+    await page.wait_for_selector("#positions-table tbody tr")
+    buttons = await page.locator("[data-control]").count()
+    access = await page.inner_text("#access")
+    await context.close()
+
+    assert controls_hidden
+    assert buttons == 0
+    assert access == "read only"
+
+
+async def test_a_wrong_token_gets_a_clear_message_and_is_not_kept(
+    browser: Browser, service: RunningService
+) -> None:
+    context, page, _seen = await open_page(browser)
+    await page.goto(f"{service.base_url}/")
+    await page.fill("#token-input", "not-the-token-0123456789")
+    await page.click("#login-form button[type=submit]")
+    await page.wait_for_selector("#login-error:not(:empty)")
+    message = await page.inner_text("#login-error")
+    kept = await page.evaluate("() => sessionStorage.length")
+    app_hidden = await page.locator("#app").is_hidden()
+    await context.close()
+
+    assert "not accepted" in message
+    assert kept == 0
+    assert app_hidden
+
+
+async def test_pause_from_the_dashboard_pauses_the_agent(
+    browser: Browser, service: RunningService
+) -> None:
+    context, page, _seen = await open_page(browser)
+    await login(page, service.base_url, FULL)
+    await page.wait_for_selector("#overview-cards .card[data-state='running']")
+
+    # Cancelling the confirmation changes nothing.
+    await page.click("#controls button[data-action='pause']")
+    await page.click("#confirm button[value='cancel']")
+    still = await rest(service, f"{ACCOUNT}/agent")
+    await page.click("#controls button[data-action='pause']")
+    question = await page.inner_text("#confirm-text")
+    await page.click("#confirm-ok")
+    await page.wait_for_selector("#overview-cards .card[data-state='paused']")
+    paused = await rest(service, f"{ACCOUNT}/agent")
+    await context.close()
+
+    assert still["state"] == "running"
+    assert "Pause the agent of default" in question
+    assert paused["state"] == "paused"
+
+
+async def test_a_dropped_stream_reconnects_and_resumes_without_gaps(
+    browser: Browser, service: RunningService
+) -> None:
+    port = int(service.base_url.rsplit(":", 1)[1])
+    async with TcpProxy("127.0.0.1", port) as proxy:
+        context, page, _seen = await open_page(browser)
+        await login(page, proxy.url_for(service.base_url), READ)
+        await page.click("nav a[data-page='decisions']")
+        await page.wait_for_selector("#decision-feed li.decision")
+        opened = await rest(service, f"{ACCOUNT}/decisions?limit=1")
+        since = opened["items"][0]["created_at"]
+
+        await proxy.cut()
+        await page.wait_for_selector("#stream[data-state='reconnecting']")
+        banner = await page.locator("#reconnecting").is_visible()
+        during = (await rest(service, f"{ACCOUNT}/decisions?limit=1"))["items"][0]["created_at"]
+
+        async def two_more() -> bool:
+            page_ = await rest(service, f"{ACCOUNT}/decisions?limit=5&start={during}")
+            return len(page_["items"]) >= 3  # the one at the cut and two after it
+
+        await until_checked(two_more, "decisions made while the stream is cut")
+        await proxy.restore()
+        await page.wait_for_selector("#stream[data-state='live']", timeout=15_000)
+        async with service.client(FULL) as http:  # a fixed list of decisions to compare with
+            assert (await http.post(f"{ACCOUNT}/agent/pause")).status_code == 200
+        made = (await rest(service, f"{ACCOUNT}/decisions?limit=40&start={since}"))["items"]
+        wanted = {item["id"] for item in made}
+
+        async def all_shown() -> bool:
+            shown = await page.eval_on_selector_all(
+                "#decision-feed li.decision", "cards => cards.map(c => c.dataset.id)"
+            )
+            return wanted <= set(shown)
+
+        await until_checked(all_shown, "every decision made around the cut in the feed")
+        stats = await page.eval_on_selector("#stream", "badge => ({...badge.dataset})")
+        await context.close()
+
+    assert banner
+    assert len(wanted) >= 3
+    assert int(stats["reconnects"]) >= 1
+    assert int(stats["resumed"]) >= 1  # from its last seq, not a fresh snapshot
+    assert stats["gaps"] == "0"
+
+
+def test_the_page_names_no_host_but_its_own() -> None:
+    """No CDN: every script and style the page loads is served by this service."""
+    page = Path(__file__).parents[2] / "src" / "app" / "web" / "static" / "index.html"
+    text = page.read_text(encoding="utf-8")
+    assert "http://" not in text
+    assert "https://" not in text
+    assert "/static/vendor/plotly.min.js" in text
+
+
+async def test_plotly_comes_from_the_installed_package(service: RunningService) -> None:
+    async with httpx.AsyncClient(base_url=service.base_url) as http:
+        page = await http.get("/")
+        bundle = await http.get("/static/vendor/plotly.min.js")
+
+    assert page.status_code == 200
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert bundle.status_code == 200
+    assert bundle.content == plotly_js().read_bytes()
