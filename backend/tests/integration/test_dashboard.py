@@ -264,3 +264,38 @@ async def test_plotly_comes_from_the_installed_package(service: RunningService) 
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert bundle.status_code == 200
     assert bundle.content == plotly_js().read_bytes()
+
+
+async def test_older_decisions_page_in_below_the_live_ones_newest_first(
+    browser: Browser, service: RunningService
+) -> None:
+    async def enough() -> bool:
+        return len((await rest(service, f"{ACCOUNT}/decisions?limit=25"))["items"]) == 25
+
+    await until_checked(enough, "25 decisions", within=60, every=0.2)
+    async with service.client(FULL) as http:  # a fixed list to compare with
+        assert (await http.post(f"{ACCOUNT}/agent/pause")).status_code == 200
+    newest = [
+        item["id"] for item in (await rest(service, f"{ACCOUNT}/decisions?limit=40"))["items"]
+    ]
+    context, page, seen = await open_page(browser)
+    await login(page, service.base_url, READ)
+    await page.click("nav a[data-page='decisions']")
+
+    async def shown(count: int) -> bool:
+        ids = await page.eval_on_selector_all(
+            "#decision-feed li.decision", "cards => cards.map(c => c.dataset.id)"
+        )
+        return len(ids) >= count
+
+    await until_checked(lambda: shown(20), "the first page of decisions")
+    await page.click("#decisions-older")
+    await until_checked(lambda: shown(min(len(newest), 40)), "the older page")
+    ids = await page.eval_on_selector_all(
+        "#decision-feed li.decision", "cards => cards.map(c => c.dataset.id)"
+    )
+    await context.close()
+
+    assert ids == newest[: len(ids)]  # the API's order: newest first, no gap, no repeat
+    assert len(ids) == min(len(newest), 40)
+    assert seen.console_errors == []

@@ -6,10 +6,14 @@
 import { ApiError, coalesce } from "./api.js";
 import { dec, el, time } from "./format.js";
 
-const SHOWN = 50;
+const SHOWN = 50; // live cards kept; each older page asked for adds its own
+const PAGE = 20;
 
 export function mountDecisions(ctx) {
   const feed = document.querySelector("#decision-feed");
+  const older = document.querySelector("#decisions-older");
+  let keep = SHOWN;
+  let nextCursor = null;
   const cards = new Map(); // decision id -> {at, element}
   const due = new Set();
   let unsubscribe = [];
@@ -122,15 +126,13 @@ export function mountDecisions(ctx) {
       known.element = element;
       return;
     }
+    // Newest first, whatever order the cards arrive in (older pages, late fetches).
+    element.dataset.at = detail.created_at;
+    const older = [...feed.children].find((child) => child.dataset.at < detail.created_at);
+    feed.insertBefore(element, older ?? null);
     cards.set(detail.id, { at: detail.created_at, element });
-    const after = [...cards.values()]
-      .filter((c) => c.element !== element && c.element.isConnected && c.at > detail.created_at)
-      .sort((a, b) => (a.at < b.at ? -1 : 1))
-      .pop();
-    if (after) after.element.after(element);
-    else feed.prepend(element);
     const ordered = [...cards.entries()].sort((a, b) => (a[1].at < b[1].at ? 1 : -1));
-    for (const [id, old] of ordered.slice(SHOWN)) {
+    for (const [id, old] of ordered.slice(keep)) {
       old.element.remove();
       cards.delete(id);
     }
@@ -144,24 +146,31 @@ export function mountDecisions(ctx) {
       try {
         place(await ctx.api(`/accounts/${account}/decisions/${id}`));
       } catch (error) {
-        // Kept for the next attempt (the next event, or the reconnect after a drop): a
-        // decision the stream announced is never left out of the feed.
-        due.add(id);
+        // A decision the stream announced is never left out of the feed because the
+        // connection dropped: it is fetched again with the next event or the reconnect.
         if (error instanceof ApiError) ctx.notice(`Decision ${id}: ${error.message}`);
+        else due.add(id); // the network: kept for the next attempt
       }
     }
   }, 250);
 
-  const load = async () => {
+  const load = async (cursor = null) => {
     const account = encodeURIComponent(ctx.account.id);
+    const after = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
     try {
-      const page = await ctx.api(`/accounts/${account}/decisions?limit=20`);
+      const page = await ctx.api(`/accounts/${account}/decisions?limit=${PAGE}${after}`);
       for (const item of page.items) due.add(item.id);
+      if (cursor || nextCursor === null) nextCursor = page.next_cursor;
+      older.hidden = !nextCursor;
       fetchDue();
     } catch (error) {
       ctx.notice(`Decisions: ${error.message}`);
     }
   };
+  older.addEventListener("click", () => {
+    keep += PAGE; // the older page stays shown beside the live ones
+    load(nextCursor);
+  });
 
   const onDecision = (message) => {
     if (message.type === "snapshot") {
@@ -178,6 +187,8 @@ export function mountDecisions(ctx) {
       for (const stop of unsubscribe) stop();
       feed.replaceChildren();
       cards.clear();
+      keep = SHOWN;
+      nextCursor = null;
       unsubscribe = [ctx.stream.subscribe(`account.${account.id}.decisions`, onDecision)];
       load();
     },
