@@ -90,11 +90,20 @@ class Recorder:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, dict[str, Any]]] = []
+        self.times: list[datetime | None] = []  # the `at` of each, in the same order
 
     def publish(
         self, channel: str, event: str, data: Mapping[str, Any], *, at: datetime | None = None
     ) -> None:
         self.sent.append((channel, event, dict(data)))
+        self.times.append(at)
+
+    def times_on(self, channel: str) -> list[datetime | None]:
+        return [
+            t
+            for (sent_on, _, _), t in zip(self.sent, self.times, strict=True)
+            if sent_on == channel
+        ]
 
     def events(self, channel: str) -> list[str]:
         return [event for sent_on, event, _ in self.sent if sent_on == channel]
@@ -518,6 +527,8 @@ async def test_events_are_appended_redacted_at_the_clock_time(subject: Subject) 
     assert events[1]["payload"] == {}
     assert [e["decision_id"] for e in events] == [None, decision_id, None]
     assert bus.events(f"account.{ACCOUNT}.events") == ["order.sent", "risk.halt"]
+    # Streamed at the clock's time (a replay's), not when they happened to be published.
+    assert bus.times_on(f"account.{ACCOUNT}.events") == [at(1), at(2)]
     assert bus.sent[-2][2]["message"] == f"sent with {REDACTED}"
 
 
@@ -623,6 +634,7 @@ async def test_a_decision_keeps_its_calls_and_legs_redacted(subject: Subject) ->
         "decision.proposed",
         "llm.cost",
     ]
+    assert set(bus.times_on(channel)) == {at(5)}  # the decision's clock time
     cost = bus.sent[-1][2]
     assert cost["decision_id"] == str(decision_id)
     assert (cost["calls"], cost["prompt_tokens"], cost["cost_usd"]) == (2, 200, "0.0250")

@@ -203,7 +203,7 @@ class MemoryJournal:
             JournalEvent(account_id, kind, severity, message, data, decision_id, _utc(at))
         )
         if self._publisher is not None:
-            self._publisher.event(account_id, kind, message, severity, data)
+            self._publisher.event(account_id, kind, message, severity, data, at=_utc(at))
 
     async def decision(
         self,
@@ -263,7 +263,9 @@ class MemoryJournal:
         self._legs.update((leg.id, leg) for leg in rows)
         ids = decision_id, [leg.id for leg in rows]
         if self._publisher is not None:
-            self._publisher.decision(account_id, str(ids[0]), verdicts, llm_cost(outcome))
+            self._publisher.decision(
+                account_id, str(ids[0]), verdicts, llm_cost(outcome), at=created
+            )
         return ids
 
     async def snapshot(self, account_id: str, state: AccountState, at: datetime) -> None:

@@ -86,8 +86,14 @@ class JournalPublisher:
         decision_id: str,
         verdicts: Sequence[LegVerdict],
         cost: Mapping[str, Any] | None,
+        *,
+        at: datetime | None = None,
     ) -> None:
-        """A decision was stored: each leg as proposed, then the risk engine's verdict."""
+        """A decision was stored: each leg as proposed, then the risk engine's verdict.
+
+        ``at`` is the decision's time on the account's clock (a replay's, a backtest's): the
+        events carry it rather than the moment they were published.
+        """
         channel = f"account.{account_id}.decisions"
         for verdict in verdicts:
             proposal = verdict.proposal
@@ -103,6 +109,7 @@ class JournalPublisher:
                     "stop_loss": proposal.stop_loss,
                     "take_profit": proposal.take_profit,
                 },
+                at=at,
             )
             kind = _VERDICT_EVENTS.get(verdict.status)
             if kind is None:
@@ -124,9 +131,10 @@ class JournalPublisher:
                         for a in verdict.adjustments
                     ],
                 },
+                at=at,
             )
         if cost is not None:
-            self._bus.publish(channel, "llm.cost", {"decision_id": decision_id, **cost})
+            self._bus.publish(channel, "llm.cost", {"decision_id": decision_id, **cost}, at=at)
 
     def order(self, account_id: str, status: str, data: Mapping[str, Any]) -> None:
         """An order was journaled or changed status."""
@@ -193,13 +201,21 @@ class JournalPublisher:
         self._positions[account_id] = now
 
     def event(
-        self, account_id: str | None, kind: str, message: str, severity: str, payload: Any
+        self,
+        account_id: str | None,
+        kind: str,
+        message: str,
+        severity: str,
+        payload: Any,
+        *,
+        at: datetime | None = None,
     ) -> None:
-        """An agent event (alerts, skips, recovery, kill switches)."""
+        """An agent event (alerts, skips, recovery, kill switches), at its clock time."""
         if account_id is None:
             return
         self._bus.publish(
             f"account.{account_id}.events",
             kind,
             {"message": message, "severity": severity, "payload": payload},
+            at=at,
         )

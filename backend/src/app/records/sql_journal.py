@@ -107,7 +107,7 @@ class SqlJournal(JournalReads):
             )
             session.add(event)
         if self._publisher is not None:
-            self._publisher.event(account_id, kind, message, severity, data)
+            self._publisher.event(account_id, kind, message, severity, data, at=at)
 
     async def decision(
         self,
@@ -153,7 +153,7 @@ class SqlJournal(JournalReads):
             await session.flush()
             ids = decision.id, [row.id for row in rows]
         if self._publisher is not None:
-            self._publisher.decision(account_id, str(ids[0]), verdicts, llm_cost(outcome))
+            self._publisher.decision(account_id, str(ids[0]), verdicts, llm_cost(outcome), at=at)
         return ids
 
     async def order_intent(
