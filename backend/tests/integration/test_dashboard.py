@@ -20,6 +20,9 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from app.web import plotly_js
+from tests.backtest.data import END as BACKTEST_END
+from tests.backtest.data import START as BACKTEST_START
+from tests.backtest.data import write_recording
 from tests.browser import Visit, open_page
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.service import REPLAY_TOKENS, RunningService, replay_service
@@ -76,17 +79,47 @@ async def first_fill_symbol(service: RunningService) -> str:
     return found[0]
 
 
+async def finished_backtest(service: RunningService, tmp_path: Path) -> str:
+    """A ten-day backtest started over the API, once it has ended; its id."""
+    recording = write_recording(tmp_path / "recording")
+    body = {
+        "start": BACKTEST_START.isoformat(),
+        "end": BACKTEST_END.isoformat(),
+        "assets": ["BTC", "ETH"],
+        "data_dir": str(recording),
+        "title": "ten days",
+    }
+    async with service.client(FULL) as http:
+        started = await http.post("/api/v1/backtests", json=body)
+    assert started.status_code == 202, started.text
+    run_id: str = started.json()["id"]
+
+    async def finished() -> bool:
+        run = await rest(service, f"/api/v1/backtests/{run_id}")
+        return bool(run["status"] != "running")
+
+    await until_checked(finished, "the backtest's end", within=120, every=0.2)
+    return run_id
+
+
 async def test_every_page_loads_offline_with_no_failed_request_or_console_error(
-    browser: Browser, service: RunningService
+    browser: Browser, service: RunningService, tmp_path: Path
 ) -> None:
     await first_fill_symbol(service)  # something to show on every page
+    run_id = await finished_backtest(service, tmp_path)
     context, page, seen = await open_page(browser)
     await login(page, service.base_url, FULL)
     shots = os.environ.get("DASHBOARD_SCREENSHOTS")
+    leaks: dict[str, list[str]] = {}  # a missing value shown as JavaScript spells it
     for name in PAGES:
         await page.click(f"nav a[data-page='{name}']")
         await page.wait_for_selector(f"#page-{name}:not([hidden])")
         await page.wait_for_selector(DRAWN[name])
+        if name == "backtests":  # its report too
+            await page.click(f"#backtests-table tr[data-run='{run_id}']")
+            await page.wait_for_selector("#backtest-equity[data-points]")
+        shown = await page.inner_text(f"#page-{name}")
+        leaks[name] = [word for word in ("undefined", "null", "NaN") if word in shown]
         if shots:
             await page.wait_for_timeout(300)  # plotly's transitions: a still picture
             await page.screenshot(path=str(Path(shots) / f"{name}.png"))
@@ -95,6 +128,7 @@ async def test_every_page_loads_offline_with_no_failed_request_or_console_error(
 
     assert access == "full control"
     assert seen == Visit(), seen
+    assert leaks == {name: [] for name in PAGES}
 
 
 async def test_chart_shows_candles_and_the_accounts_trades(
@@ -298,4 +332,26 @@ async def test_older_decisions_page_in_below_the_live_ones_newest_first(
 
     assert ids == newest[: len(ids)]  # the API's order: newest first, no gap, no repeat
     assert len(ids) == min(len(newest), 40)
+    assert seen.console_errors == []
+
+
+async def test_a_backtest_is_listed_and_its_report_drawn(
+    browser: Browser, service: RunningService, tmp_path: Path
+) -> None:
+    run_id = await finished_backtest(service, tmp_path)
+    context, page, seen = await open_page(browser)
+    await login(page, service.base_url, READ)
+    await page.click("nav a[data-page='backtests']")
+    await page.click(f"#backtests-table tr[data-run='{run_id}']")
+    await page.wait_for_selector(f"#backtest-detail[data-run='{run_id}']")
+    await page.wait_for_selector("#backtest-equity[data-points]")
+    status = await page.get_attribute("#backtest-detail", "data-status")
+    points = int(await page.get_attribute("#backtest-equity", "data-points") or 0)
+    metric = await page.inner_text("#backtest-detail td[data-metric='total_return_pct']")
+    run = await rest(service, f"/api/v1/backtests/{run_id}")
+    await context.close()
+
+    assert status == "completed"
+    assert points == run["progress"]["ticks"]  # one point per cycle, every page of them
+    assert metric == run["metrics"]["total_return_pct"]  # as the API sends it
     assert seen.console_errors == []

@@ -1,5 +1,5 @@
 // Backtests: the runs started over the API, their progress live on backtest.{id}, and a
-// finished run's metrics and notes.
+// run's report: its equity curve, metrics and notes.
 
 import { coalesce } from "./api.js";
 import { dec, el, time } from "./format.js";
@@ -9,6 +9,43 @@ export function mountBacktests(ctx) {
   const detail = document.querySelector("#backtest-detail");
   let following = null;
   let visible = false;
+  const EQUITY_PAGES = 40; // 500 points a page: over two years of hourly cycles
+
+  /** Every page of a run's series (oldest first), following the cursor. */
+  const allPages = async (path) => {
+    const items = [];
+    let cursor = null;
+    for (let pages = 0; pages < EQUITY_PAGES; pages += 1) {
+      const after = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
+      const page = await ctx.api(`${path}?limit=500${after}`);
+      items.push(...page.items);
+      cursor = page.next_cursor;
+      if (!cursor) break;
+    }
+    return items;
+  };
+
+  const drawEquity = async (run) => {
+    const chart = document.querySelector("#backtest-equity");
+    if (!chart || !window.Plotly) return;
+    const points = await allPages(`/backtests/${encodeURIComponent(run.id)}/equity`);
+    window.Plotly.react(
+      chart,
+      [{
+        type: "scatter", mode: "lines", x: points.map((p) => p.at),
+        y: points.map((p) => Number(p.equity)), text: points.map((p) => p.equity),
+        hoverinfo: "text+x", line: { color: "#4ea8f2" },
+      }],
+      {
+        title: { text: "Equity (USDT, one point per cycle)", font: { size: 13 } },
+        paper_bgcolor: "#16191f", plot_bgcolor: "#16191f", font: { color: "#d6d9de" },
+        margin: { l: 60, r: 20, t: 36, b: 36 },
+        xaxis: { gridcolor: "#2a2f38" }, yaxis: { gridcolor: "#2a2f38" },
+      },
+      { displaylogo: false, responsive: true },
+    );
+    chart.dataset.points = String(points.length);
+  };
 
   const progressOf = (run) => {
     const p = run.progress;
@@ -22,7 +59,7 @@ export function mountBacktests(ctx) {
       { class: "clickable", dataset: { run: run.id }, onclick: () => open(run.id) },
       el("td", { class: "mono" }, run.title ?? run.id),
       el("td", {}, run.status),
-      el("td", {}, `${run.config.start ?? "?"} → ${run.config.end ?? "?"}`),
+      el("td", {}, time(run.config.start), " → ", time(run.config.end)),
       el("td", {}, (run.config.assets ?? []).join(", ")),
       el("td", {}, run.config.provider ?? "–"),
       el("td", {}, progressOf(run)),
@@ -32,15 +69,20 @@ export function mountBacktests(ctx) {
 
   const show = (run) => {
     const metrics = Object.entries(run.metrics ?? {}).filter(([, v]) => typeof v !== "object" || v === null);
-    detail.replaceChildren(
+    const parts = [
       el("h2", {}, run.title ?? run.id, " ", el("span", { class: "badge" }, run.status)),
       el("p", {}, "started ", time(run.started_at), ", finished ", time(run.finished_at), ", ", progressOf(run)),
       run.error ? el("p", { class: "error" }, run.error) : null,
       run.notes.length ? el("ul", { class: "notes" }, run.notes.map((n) => el("li", {}, n))) : null,
+      el("div", { id: "backtest-equity", class: "chart" }),
       metrics.length
-        ? el("table", { class: "grid metrics" }, el("tbody", {}, metrics.map(([k, v]) => el("tr", {}, el("th", {}, k.replaceAll("_", " ")), el("td", {}, dec(v))))))
+        ? el("table", { class: "grid metrics" }, el("tbody", {}, metrics.map(([k, v]) => el("tr", {}, el("th", {}, k.replaceAll("_", " ")), el("td", { dataset: { metric: k } }, dec(v))))))
         : null,
-    );
+    ];
+    detail.replaceChildren(...parts.filter(Boolean)); // (replaceChildren writes a null as text)
+    detail.dataset.run = run.id;
+    detail.dataset.status = run.status;
+    drawEquity(run).catch((error) => ctx.notice(`Backtest equity: ${error.message}`));
   };
 
   const open = async (id) => {
@@ -77,6 +119,9 @@ export function mountBacktests(ctx) {
       ctx.notice(`Backtests: ${error.message}`);
     }
   }, 200);
+
+  // No channel announces new runs: the list is read again every few seconds while shown.
+  setInterval(() => visible && refresh(), 3_000);
 
   return {
     show() {
