@@ -62,11 +62,16 @@ class Visit:
 
 
 async def open_page(
-    browser: Browser, *, viewport: tuple[int, int] = (1400, 900)
+    browser: Browser, *, viewport: tuple[int, int] = (1400, 900), timezone: str = "UTC"
 ) -> tuple[BrowserContext, Page, Visit]:
-    """A fresh context and page where only 127.0.0.1 is reachable, and what it records."""
+    """A fresh context and page where only 127.0.0.1 is reachable, and what it records.
+
+    ``timezone``: the browser's time zone (an IANA name), UTC unless a test asks.
+    """
     seen = Visit()
-    context = await browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    context = await browser.new_context(
+        viewport={"width": viewport[0], "height": viewport[1]}, timezone_id=timezone
+    )
     page = await context.new_page()
 
     async def loopback_only(route: Route) -> None:

@@ -12,6 +12,7 @@ With ``DASHBOARD_SCREENSHOTS=<dir>`` the page tour also saves a screenshot of ea
 
 import os
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -355,3 +356,33 @@ async def test_a_backtest_is_listed_and_its_report_drawn(
     assert points == run["progress"]["ticks"]  # one point per cycle, every page of them
     assert metric == run["metrics"]["total_return_pct"]  # as the API sends it
     assert seen.console_errors == []
+
+
+async def test_times_are_shown_in_the_browsers_zone_with_utc_on_hover(
+    browser: Browser, service: RunningService
+) -> None:
+    await first_fill_symbol(service)
+    async with service.client(FULL) as http:  # the same candles for both browsers
+        assert (await http.post(f"{ACCOUNT}/agent/pause")).status_code == 200
+    newest = (await rest(service, f"{ACCOUNT}/decisions?limit=1"))["items"][0]
+    seen: dict[str, tuple[str, str, str]] = {}
+    for zone in ("UTC", "Asia/Tokyo"):
+        context, page, _seen = await open_page(browser, timezone=zone)
+        await login(page, service.base_url, READ)
+        await page.click("nav a[data-page='decisions']")
+        stamp = page.locator(f"li.decision[data-id='{newest['id']}'] header time")
+        await stamp.wait_for()
+        shown, hover = await stamp.inner_text(), await stamp.get_attribute("title") or ""
+        await page.click("nav a[data-page='market']")
+        await page.wait_for_selector("#market-chart[data-candles]:not([data-candles='0'])")
+        axis_end = await page.evaluate(
+            "() => document.querySelector('#market-chart')._fullLayout.xaxis.range[1]"
+        )
+        seen[zone] = (shown, hover, axis_end)
+        await context.close()
+
+    hover_utc = f"{newest['created_at']} (UTC)"
+    assert seen["UTC"][1] == seen["Asia/Tokyo"][1] == hover_utc
+    assert seen["UTC"][0] != seen["Asia/Tokyo"][0]  # the same instant, each zone's wall time
+    utc_end, tokyo_end = (datetime.fromisoformat(seen[z][2]) for z in ("UTC", "Asia/Tokyo"))
+    assert tokyo_end - utc_end == timedelta(hours=9)  # the chart's axis too

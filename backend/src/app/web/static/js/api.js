@@ -38,9 +38,18 @@ export async function api(path, { method = "GET", body, tokenValue } = {}) {
     }
   }
   if (!response.ok) {
-    throw new ApiError(response.status, data?.error, data?.detail ?? response.statusText);
+    const error = new ApiError(response.status, data?.error, data?.detail ?? response.statusText);
+    if (response.status === 401 && tokenValue === undefined) unauthorized(error);
+    throw error;
   }
   return data;
+}
+
+let unauthorized = () => {};
+
+/** Told when the kept token stops being accepted (changed on the server, say). */
+export function onUnauthorized(handler) {
+  unauthorized = handler;
 }
 
 /**

@@ -2,7 +2,7 @@
 // run's report: its equity curve, metrics and notes.
 
 import { coalesce } from "./api.js";
-import { dec, el, time } from "./format.js";
+import { chartTime, dec, el, time, utc } from "./format.js";
 
 export function mountBacktests(ctx) {
   const body = document.querySelector("#backtests-table tbody");
@@ -32,8 +32,8 @@ export function mountBacktests(ctx) {
     window.Plotly.react(
       chart,
       [{
-        type: "scatter", mode: "lines", x: points.map((p) => p.at),
-        y: points.map((p) => Number(p.equity)), text: points.map((p) => p.equity),
+        type: "scatter", mode: "lines", x: points.map((p) => chartTime(p.at)),
+        y: points.map((p) => Number(p.equity)), text: points.map((p) => `${p.equity}<br>${utc(p.at)}`),
         hoverinfo: "text+x", line: { color: "#4ea8f2" },
       }],
       {

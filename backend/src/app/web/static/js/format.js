@@ -52,3 +52,16 @@ export function el(tag, attributes = {}, ...children) {
   }
   return element;
 }
+
+/**
+ * An instant for a chart axis, shown in the browser's zone: plotly draws a Date object at
+ * its local wall time (an ISO string it would draw at the string's own, UTC, wall time).
+ */
+export function chartTime(iso) {
+  return new Date(iso);
+}
+
+/** The UTC instant of an ISO time, for a hover text. */
+export function utc(iso) {
+  return `${new Date(iso).toISOString().replace(".000Z", "Z")} UTC`;
+}

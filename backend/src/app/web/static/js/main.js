@@ -1,7 +1,7 @@
 // The dashboard's entry: login with a pasted token, then the pages, all fed by the REST API
 // (initial and paged data) and the live stream (everything after).
 
-import { api, ApiError, token } from "./api.js";
+import { api, ApiError, onUnauthorized, token } from "./api.js";
 import { Stream } from "./stream.js";
 import { mountOverview } from "./overview.js";
 import { mountMarket } from "./market.js";
@@ -58,6 +58,7 @@ async function check(value) {
 }
 
 async function start(status) {
+  started = true;
   const access = status.access === "full" ? "full" : "read";
   document.body.dataset.access = access;
   $("#access").textContent = access === "full" ? "full control" : "read only";
@@ -86,7 +87,7 @@ async function start(status) {
       $("#reconnecting").hidden = state !== "reconnecting";
       if (state === "denied") {
         token.clear();
-        showLogin("The stream refused this token: paste it again.");
+        showLogin("This token is no longer accepted: paste the current one.");
       }
       if (state === "live") for (const view of views) view.reconnected?.();
     },
@@ -133,7 +134,15 @@ async function start(status) {
   selectAccount();
 }
 
+let started = false;
+
 async function boot() {
+  // A token refused mid-session (changed on the server): ask again. The pages are already
+  // built then: a fresh page load builds them once for the new token.
+  onUnauthorized(() => {
+    token.clear();
+    showLogin("This token is no longer accepted: paste the current one.");
+  });
   $("#logout").addEventListener("click", () => {
     token.clear();
     location.reload();
@@ -145,6 +154,10 @@ async function boot() {
     try {
       const status = await check(value);
       token.set(value);
+      if (started) {
+        location.reload(); // the pages exist: rebuilt once, for the new token
+        return;
+      }
       $("#token-input").value = "";
       await start(status);
     } catch (error) {

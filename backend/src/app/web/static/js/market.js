@@ -3,6 +3,7 @@
 // so prices become floats on the chart only; hover texts show the API's strings.
 
 import { coalesce } from "./api.js";
+import { chartTime, utc } from "./format.js";
 
 const CANDLES = 300;
 const OVERLAYS = {
@@ -38,7 +39,7 @@ export function mountMarket(ctx) {
 
   const draw = () => {
     if (!state.visible || !window.Plotly) return;
-    const x = state.candles.map((c) => c.open_time);
+    const x = state.candles.map((c) => chartTime(c.open_time));
     const traces = [
       {
         type: "candlestick",
@@ -61,7 +62,7 @@ export function mountMarket(ctx) {
             type: "scatter",
             mode: "lines",
             name: name.replace("_", " "),
-            x: state.overlays.open_times,
+            x: state.overlays.open_times.map(chartTime),
             y: state.overlays.series[name] ?? [],
             line: { color: overlay.color, width: 1 },
             hoverinfo: "skip",
@@ -69,17 +70,20 @@ export function mountMarket(ctx) {
         }
       }
     }
-    const first = x[0];
-    const fills = state.fills.filter((f) => f.symbol === symbol() && (!first || f.filled_at >= first));
+    const first = state.candles[0]?.open_time;
+    const since = first ? new Date(first) : null; // (the stream's times and the API's differ in form)
+    const fills = state.fills.filter((f) => f.symbol === symbol() && (!since || new Date(f.filled_at) >= since));
     for (const [side, shape, color] of [["BUY", "triangle-up", "#26a69a"], ["SELL", "triangle-down", "#ef5350"]]) {
       const these = fills.filter((f) => f.side === side);
       traces.push({
         type: "scatter",
         mode: "markers",
         name: side === "BUY" ? "buys" : "sells",
-        x: these.map((f) => f.filled_at),
+        x: these.map((f) => chartTime(f.filled_at)),
         y: these.map((f) => Number(f.price)),
-        text: these.map((f) => `${f.side} ${f.quantity} @ ${f.price}<br>realized ${f.realized_pnl}`),
+        text: these.map(
+          (f) => `${f.side} ${f.quantity} @ ${f.price}<br>realized ${f.realized_pnl}<br>${utc(f.filled_at)}`,
+        ),
         hoverinfo: "text+x",
         marker: { symbol: shape, size: 12, color, line: { color: "#111", width: 1 } },
       });

@@ -2,7 +2,7 @@
 // from /performance, refreshed as equity ticks arrive while the page is shown).
 
 import { ApiError, coalesce } from "./api.js";
-import { dec, el } from "./format.js";
+import { chartTime, dec, el, utc } from "./format.js";
 
 const BUCKETS = ["1h", "4h", "1d", "1w"];
 const ROWS = [
@@ -45,7 +45,7 @@ export function mountPerformance(ctx) {
     if (!visible || !window.Plotly) return;
     try {
       const view = await fetchPerformance();
-      const x = view.curve.map((p) => p.at);
+      const x = view.curve.map((p) => chartTime(p.at));
       const equity = view.curve.map((p) => Number(p.equity));
       let peak = -Infinity;
       const drawdown = equity.map((value) => {
@@ -55,7 +55,7 @@ export function mountPerformance(ctx) {
       const config = { displaylogo: false, responsive: true };
       window.Plotly.react(
         equityChart,
-        [{ type: "scatter", mode: "lines", x, y: equity, text: view.curve.map((p) => p.equity), hoverinfo: "text+x", line: { color: "#4ea8f2" } }],
+        [{ type: "scatter", mode: "lines", x, y: equity, text: view.curve.map((p) => `${p.equity}<br>${utc(p.at)}`), hoverinfo: "text+x", line: { color: "#4ea8f2" } }],
         layout(`Equity (USDT, ${view.bucket} buckets)`),
         config,
       );

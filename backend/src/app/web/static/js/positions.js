@@ -9,6 +9,7 @@ export function mountPositions(ctx) {
   const positionsBody = document.querySelector("#positions-table tbody");
   const ordersBody = document.querySelector("#orders-table tbody");
   let unsubscribe = [];
+  let visible = false;
   const full = () => ctx.access === "full";
 
   const level = (position, prefix) =>
@@ -121,6 +122,7 @@ export function mountPositions(ctx) {
   };
 
   const refresh = coalesce(async () => {
+    if (!visible) return; // read when shown, then on every change while shown
     const account = encodeURIComponent(ctx.account.id);
     try {
       const [positions, orders] = await Promise.all([
@@ -151,7 +153,13 @@ export function mountPositions(ctx) {
       );
       refresh();
     },
-    show: refresh,
+    show() {
+      visible = true;
+      refresh();
+    },
+    hide() {
+      visible = false;
+    },
     reconnected: refresh,
   };
 }
