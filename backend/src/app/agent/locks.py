@@ -204,3 +204,16 @@ def account_locks(engine: AsyncEngine) -> AccountLocks:
     if database and database != ":memory:" and not database.startswith("file:"):
         return FileAccountLocks(Path(f"{database}.lock"))
     return LocalAccountLocks()
+
+
+def replica_locks(engine: AsyncEngine) -> AccountLocks:
+    """Locks that tell a live replica's work from a dead one's, on any database.
+
+    PostgreSQL: advisory locks, as for accounts (the lock of a process that died is gone
+    with its connection). Anything else (a SQLite file has one process serving it, the
+    account lock sees to that): always granted, so whatever is unlocked is taken as left
+    behind by a previous process.
+    """
+    if engine.dialect.name == "postgresql":
+        return PostgresAccountLocks(engine)
+    return LocalAccountLocks()

@@ -13,6 +13,11 @@ written to its row: the run's records stay in its own scope, never in an account
 
 The engine runs on a simulated clock that never waits, so each cycle hands the event loop
 back once: requests keep being served while a run goes.
+
+Replicas on one PostgreSQL share the runs' rows. Each run holds an advisory lock (its own
+key, on a dedicated connection) for as long as it goes, so a replica that starts finds out
+which recorded runs are still going somewhere (locked) and which were left behind by a
+process that is gone (unlocked): only those are marked failed.
 """
 
 import asyncio
@@ -21,6 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from app.agent.locks import AccountLock, AccountLocks, LocalAccountLocks
 from app.backtest import store
 from app.backtest.engine import (
     BacktestRun,
@@ -59,6 +65,17 @@ def channel_of(run_id: str) -> str:
     return f"backtest.{run_id}"
 
 
+def run_lock_name(run_id: str) -> str:
+    """The name of a run's lock (its own key, apart from every account's)."""
+    return f"backtest-run:{run_id}"
+
+
+async def _release(job: "_Job") -> None:
+    lock, job.lock = job.lock, None
+    if lock is not None:
+        await lock.release()
+
+
 @dataclass
 class _Job:
     run_id: str
@@ -71,6 +88,7 @@ class _Job:
     progress: Progress | None = None
     published_at: float | None = None
     saved_at: float | None = None
+    lock: AccountLock | None = None  # held while the run goes (see the module docstring)
 
 
 class BacktestJobs:
@@ -83,6 +101,8 @@ class BacktestJobs:
         clock: The wall clock of the runs' rows (created, finished).
         save_interval_s: Least time between two progress writes of one run.
         publish_interval_s: Least time between two progress events of one run.
+        locks: A lock per running run, that a process's death releases
+            (:func:`app.agent.locks.replica_locks`); by default always granted (one process).
     """
 
     def __init__(
@@ -94,6 +114,7 @@ class BacktestJobs:
         clock: Clock | None = None,
         save_interval_s: float = 1.0,
         publish_interval_s: float = 0.2,
+        locks: AccountLocks | None = None,
     ) -> None:
         if max_running < 1:
             raise ValueError("max_running must be at least 1")
@@ -105,6 +126,7 @@ class BacktestJobs:
         self._publish_s = publish_interval_s
         self._jobs: dict[str, _Job] = {}
         self._starting = 0
+        self._locks = locks or LocalAccountLocks()
 
     @property
     def running(self) -> list[str]:
@@ -112,15 +134,33 @@ class BacktestJobs:
         return list(self._jobs)
 
     async def recover(self) -> int:
-        """Mark runs left pending or running by a previous process as failed.
+        """Mark runs left pending or running by a process that is gone as failed.
+
+        A run another replica is still going with holds its lock and is left alone.
 
         Returns:
             How many runs were marked.
         """
         async with session_scope(self._sessions) as session:
-            count = await store.interrupt_active(
-                session, self._clock.now(), "interrupted: the service stopped during the run"
-            )
+            recorded = await store.active_run_ids(session)
+        left: list[tuple[str, AccountLock]] = []
+        try:
+            for run_id in recorded:
+                if run_id in self._jobs:
+                    continue  # going here
+                lock = await self._locks.acquire(run_lock_name(run_id))
+                if lock is not None:  # nobody holds it: its process is gone
+                    left.append((run_id, lock))
+            async with session_scope(self._sessions) as session:
+                count = await store.interrupt(
+                    session,
+                    [run_id for run_id, _ in left],
+                    self._clock.now(),
+                    "interrupted: the service stopped during the run",
+                )
+        finally:
+            for _, lock in left:
+                await lock.release()
         if count:
             logger.warning("%d backtest run(s) were interrupted by a restart", count)
         return count
@@ -171,15 +211,22 @@ class BacktestJobs:
             source_of = await self._checked_source(spec)
             run_id = new_run_id("backtest")
             job = _Job(run_id, spec, source_of, replay)
-            async with session_scope(self._sessions) as session:
-                await store.add_run(
-                    session,
-                    run_id,
-                    title=spec.title,
-                    config=config,
-                    status=RunStatus.RUNNING.value,
-                    created_at=self._clock.now(),
-                )
+            # Locked before it is recorded: a replica starting meanwhile never finds the
+            # row without its lock and takes it for a run left behind.
+            job.lock = await self._locks.acquire(run_lock_name(run_id))
+            try:
+                async with session_scope(self._sessions) as session:
+                    await store.add_run(
+                        session,
+                        run_id,
+                        title=spec.title,
+                        config=config,
+                        status=RunStatus.RUNNING.value,
+                        created_at=self._clock.now(),
+                    )
+            except BaseException:
+                await _release(job)
+                raise
         finally:
             self._starting -= 1
         self._jobs[run_id] = job
@@ -275,6 +322,7 @@ class BacktestJobs:
             await self._ended(job, RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
         finally:
             self._jobs.pop(job.run_id, None)
+            await _release(job)  # after its end is recorded: never unlocked while running
 
     def _progress_hook(self, job: _Job) -> Callable[[Progress], Awaitable[None]]:
         loop = asyncio.get_running_loop()

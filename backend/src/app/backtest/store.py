@@ -94,15 +94,25 @@ async def finish_run(
     )
 
 
-async def interrupt_active(session: AsyncSession, at: datetime, reason: str) -> int:
-    """Mark every run still pending or running as failed (the process that ran it is gone).
+async def active_run_ids(session: AsyncSession) -> list[str]:
+    """The ids of the runs recorded as pending or running (here or on another replica)."""
+    query = select(BacktestRunRow.id).where(BacktestRunRow.status.in_(_ACTIVE))
+    return list(await session.scalars(query))
+
+
+async def interrupt(
+    session: AsyncSession, run_ids: Sequence[str], at: datetime, reason: str
+) -> int:
+    """Mark these runs failed if they are still pending or running (their process is gone).
 
     Returns:
         How many runs were marked.
     """
+    if not run_ids:
+        return 0
     result = await session.execute(
         update(BacktestRunRow)
-        .where(BacktestRunRow.status.in_(_ACTIVE))
+        .where(BacktestRunRow.id.in_(run_ids), BacktestRunRow.status.in_(_ACTIVE))
         .values(status="failed", error=reason, finished_at=at)
     )
     return int(getattr(result, "rowcount", 0) or 0)

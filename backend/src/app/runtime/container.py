@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.agent.locks import replica_locks
 from app.agent.supervisor import AgentSupervisor, ManagedAgent
 from app.backtest.jobs import BacktestJobs
 from app.config import Settings, SettingsWatcher
@@ -115,7 +116,7 @@ async def build_container(
     if runtime is not None:
         watcher = await start_watching(settings, runtime, stack, poll=settings.config_watch_enabled)
     supervisor = runtime.supervisor if runtime is not None else _idle_supervisor(settings, state)
-    backtests = await _backtests(sessions, bus, state, stack)
+    backtests = await _backtests(engine, sessions, bus, state, stack)
     token = settings.api_token.get_secret_value() if settings.api_token else generated_token()
     register_secrets([token])
     container = Container(
@@ -136,13 +137,18 @@ async def build_container(
 
 
 async def _backtests(
-    sessions: SessionFactory, bus: EventBus, state: SchemaState, stack: AsyncExitStack
+    engine: AsyncEngine,
+    sessions: SessionFactory,
+    bus: EventBus,
+    state: SchemaState,
+    stack: AsyncExitStack,
 ) -> BacktestJobs | None:
     """The API's backtest runner; runs still going at shutdown are cancelled first."""
     if not state.at_head:
         return None
-    jobs = BacktestJobs(sessions, bus)
-    await jobs.recover()  # runs a previous process left going will never end
+    jobs = BacktestJobs(sessions, bus, locks=replica_locks(engine))
+    # Runs a process that is gone left going will never end (another replica's go on).
+    await jobs.recover()
     stack.push_async_callback(jobs.aclose)
     return jobs
 
