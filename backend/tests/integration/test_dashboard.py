@@ -10,15 +10,17 @@ With ``DASHBOARD_SCREENSHOTS=<dir>`` the page tour also saves a screenshot of ea
 (``docs/dashboard`` holds the ones the README shows).
 """
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, Request, Route
 
 from app.web import plotly_js
 from tests.backtest.data import END as BACKTEST_END
@@ -27,7 +29,7 @@ from tests.backtest.data import write_recording
 from tests.browser import Visit, open_page
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.service import REPLAY_TOKENS, RunningService, replay_service
-from tests.waiting import until_checked
+from tests.waiting import until, until_checked
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 FULL, READ = REPLAY_TOKENS
@@ -386,3 +388,113 @@ async def test_times_are_shown_in_the_browsers_zone_with_utc_on_hover(
     assert seen["UTC"][0] != seen["Asia/Tokyo"][0]  # the same instant, each zone's wall time
     utc_end, tokyo_end = (datetime.fromisoformat(seen[z][2]) for z in ("UTC", "Asia/Tokyo"))
     assert tokyo_end - utc_end == timedelta(hours=9)  # the chart's axis too
+
+
+async def test_a_symbol_answered_late_is_not_drawn_under_the_one_picked_after_it(
+    browser: Browser, service: RunningService
+) -> None:
+    context, page, seen = await open_page(browser)
+    await login(page, service.base_url, READ)
+    await page.click("nav a[data-page='market']")
+    await page.wait_for_selector("#market-chart[data-candles]:not([data-candles='0'])")
+    release = asyncio.Event()
+    held: list[Request] = []
+
+    async def slow_eth(route: Route) -> None:  # a slow answer for ETH's candles
+        held.append(route.request)
+        await release.wait()
+        await route.continue_()
+
+    await page.route("**/api/v1/market/ETHUSDT/candles*", slow_eth)
+    await page.select_option("#market-symbol", "ETHUSDT")
+    await until(lambda: bool(held), "the ETH candles asked for")
+    await page.select_option("#market-symbol", "BTCUSDT")  # picked again before ETH answered
+
+    async def drawn_btc() -> bool:
+        return bool(await page.evaluate(PLOTTED_CLOSES)) and await is_btc(page, service)
+
+    await until_checked(drawn_btc, "BTC's candles drawn")
+    release.set()  # ETH's answer arrives now, late
+    await (await held[0].response() or pytest.fail("no ETH answer")).finished()
+    await page.evaluate(SETTLED)
+    still_btc = await is_btc(page, service)
+    picked = await page.input_value("#market-symbol")
+    await context.close()
+
+    assert picked == "BTCUSDT"
+    assert still_btc  # the chart is BTC's, as the picker says, not ETH's late answer
+    assert seen.console_errors == []
+
+
+PLOTTED_CLOSES = "() => document.querySelector('#market-chart').data?.[0]?.close ?? []"
+SETTLED = "() => new Promise(done => requestAnimationFrame(() => setTimeout(done, 50)))"
+"""After an answer has arrived: its promise chain has run and the page has drawn."""
+
+
+async def is_btc(page: Page, service: RunningService) -> bool:
+    """Every close on the chart is one of BTCUSDT's (ETH trades 30 times lower)."""
+    plotted = await page.evaluate(PLOTTED_CLOSES)
+    series = await rest(service, "/api/v1/market/BTCUSDT/candles?interval=1h&limit=400")
+    closes = {float(candle["close"]) for candle in series["candles"]}
+    return bool(plotted) and set(plotted) <= closes
+
+
+@pytest.fixture
+async def two_accounts(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[RunningService]:
+    async with replay_service(
+        postgres_url, monkeypatch, speed="7200", MULTI_ACCOUNT_MODE="true", ACCOUNT_IDS="alpha,beta"
+    ) as running:
+        yield running
+
+
+async def test_a_switch_of_account_never_shows_the_previous_accounts_decisions(
+    browser: Browser, two_accounts: RunningService
+) -> None:
+    service = two_accounts
+
+    async def decided(account: str) -> bool:
+        path = f"/api/v1/accounts/{account}/decisions?limit=3"
+        return len((await rest(service, path))["items"]) >= 3
+
+    for account in ("alpha", "beta"):
+        await until_checked(partial(decided, account), f"decisions of {account}", within=60)
+    context, page, seen = await open_page(browser)
+    release = asyncio.Event()
+    held: list[Request] = []
+
+    async def slow_alpha(route: Route) -> None:  # alpha's cards answered slowly
+        held.append(route.request)
+        await release.wait()
+        await route.continue_()
+
+    await page.route("**/api/v1/accounts/alpha/decisions/*", slow_alpha)
+    await login(page, service.base_url, READ)
+    await page.click("nav a[data-page='decisions']")
+    await until(lambda: bool(held), "alpha's first card asked for")
+    await page.select_option("#account", "beta")
+    await page.wait_for_selector("#decision-feed li.decision")
+    release.set()  # alpha's card arrives now, late
+
+    async def answered() -> bool:
+        return all([await request.response() for request in held])
+
+    await until_checked(answered, "every held request answered")
+    await page.evaluate(SETTLED)
+    shown = set(
+        await page.eval_on_selector_all(
+            "#decision-feed li.decision", "cards => cards.map(c => c.dataset.id)"
+        )
+    )
+    notice = await page.locator("#notice").is_visible()
+    beta = {
+        item["id"]
+        for item in (await rest(service, "/api/v1/accounts/beta/decisions?limit=100"))["items"]
+    }
+    await context.close()
+
+    assert shown
+    assert shown <= beta  # beta's feed: none of alpha's cards
+    assert not notice
+    assert seen.failed == []

@@ -17,6 +17,7 @@ export function mountDecisions(ctx) {
   const cards = new Map(); // decision id -> {at, element}
   const due = new Set();
   let unsubscribe = [];
+  let picked = 0; // bumped by each account switch: answers for the previous one are dropped
 
   const leg = (item) =>
     el(
@@ -142,10 +143,14 @@ export function mountDecisions(ctx) {
     const ids = [...due];
     due.clear();
     const account = encodeURIComponent(ctx.account.id);
+    const asked = picked;
     for (const id of ids) {
+      if (asked !== picked) return; // another account's feed now: its ids are not asked here
       try {
-        place(await ctx.api(`/accounts/${account}/decisions/${id}`));
+        const detail = await ctx.api(`/accounts/${account}/decisions/${id}`);
+        if (asked === picked) place(detail);
       } catch (error) {
+        if (asked !== picked) return;
         // A decision the stream announced is never left out of the feed because the
         // connection dropped: it is fetched again with the next event or the reconnect.
         if (error instanceof ApiError) ctx.notice(`Decision ${id}: ${error.message}`);
@@ -157,8 +162,10 @@ export function mountDecisions(ctx) {
   const load = async (cursor = null) => {
     const account = encodeURIComponent(ctx.account.id);
     const after = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
+    const asked = picked;
     try {
       const page = await ctx.api(`/accounts/${account}/decisions?limit=${PAGE}${after}`);
+      if (asked !== picked) return;
       for (const item of page.items) due.add(item.id);
       if (cursor || nextCursor === null) nextCursor = page.next_cursor;
       older.hidden = !nextCursor;
@@ -185,8 +192,10 @@ export function mountDecisions(ctx) {
   return {
     account(account) {
       for (const stop of unsubscribe) stop();
+      picked += 1;
       feed.replaceChildren();
       cards.clear();
+      due.clear();
       keep = SHOWN;
       nextCursor = null;
       unsubscribe = [ctx.stream.subscribe(`account.${account.id}.decisions`, onDecision)];

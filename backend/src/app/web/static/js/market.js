@@ -21,6 +21,10 @@ export function mountMarket(ctx) {
   const state = { candles: [], fills: [], positions: [], overlays: null, visible: false };
   let unsubscribe = [];
   let marketStop = null;
+  // Bumped by every switch of account, symbol or interval: an answer for an earlier choice
+  // that arrives late is dropped, never drawn under the current one.
+  let generation = 0;
+  let picked = 0; // the same for the account's own setup (its intervals are read first)
 
   for (const [key, overlay] of Object.entries(OVERLAYS)) {
     const box = Object.assign(document.createElement("input"), { type: "checkbox", checked: overlay.on });
@@ -124,14 +128,22 @@ export function mountMarket(ctx) {
   };
 
   const loadPositions = coalesce(async () => {
-    state.positions = await ctx.api(`/accounts/${encodeURIComponent(ctx.account.id)}/positions`);
-    draw();
+    const asked = generation;
+    try {
+      const positions = await ctx.api(`/accounts/${encodeURIComponent(ctx.account.id)}/positions`);
+      if (asked !== generation) return;
+      state.positions = positions;
+      draw();
+    } catch (error) {
+      ctx.notice(`Market: ${error.message}`);
+    }
   }, 300);
 
   const load = async () => {
     if (!symbol() || !interval()) return; // the account's series are not known yet
     const sym = encodeURIComponent(symbol());
     const account = encodeURIComponent(ctx.account.id);
+    const asked = generation;
     try {
       const [candles, fills, positions, overlays] = await Promise.all([
         ctx.api(`/market/${sym}/candles?interval=${interval()}&limit=${CANDLES}`),
@@ -139,6 +151,7 @@ export function mountMarket(ctx) {
         ctx.api(`/accounts/${account}/positions`),
         ctx.api(`/market/${sym}/indicator-series?interval=${interval()}&limit=${CANDLES}`),
       ]);
+      if (asked !== generation) return; // another symbol, interval or account since
       state.candles = candles.candles;
       state.fills = fills.items;
       state.positions = positions;
@@ -150,8 +163,15 @@ export function mountMarket(ctx) {
   };
   const reloadOverlays = coalesce(async () => {
     const sym = encodeURIComponent(symbol());
-    state.overlays = await ctx.api(`/market/${sym}/indicator-series?interval=${interval()}&limit=${CANDLES}`);
-    draw();
+    const asked = generation;
+    try {
+      const overlays = await ctx.api(`/market/${sym}/indicator-series?interval=${interval()}&limit=${CANDLES}`);
+      if (asked !== generation) return;
+      state.overlays = overlays;
+      draw();
+    } catch (error) {
+      ctx.notice(`Market: ${error.message}`);
+    }
   }, 500);
 
   const onCandle = (message) => {
@@ -166,8 +186,11 @@ export function mountMarket(ctx) {
   };
 
   const follow = () => {
+    generation += 1;
     marketStop?.();
     marketStop = ctx.stream.subscribe(`market.${symbol()}.${interval()}`, onCandle);
+    // Nothing of the previous symbol stays drawn (nor gets this one's candles appended).
+    Object.assign(state, { candles: [], fills: [], positions: [], overlays: null });
     load();
   };
   symbolPick.addEventListener("change", follow);
@@ -176,11 +199,16 @@ export function mountMarket(ctx) {
   return {
     async account(account) {
       for (const stop of unsubscribe) stop();
+      unsubscribe = [];
+      generation += 1;
+      picked += 1;
+      const asked = picked;
       const symbols = account.assets.map((asset) => (asset.toUpperCase().endsWith("USDT") ? asset.toUpperCase() : `${asset.toUpperCase()}USDT`));
       symbolPick.replaceChildren(...symbols.map((s) => new Option(s, s)));
       const intervals = await ctx.api(`/accounts/${encodeURIComponent(account.id)}/overview`)
         .then((view) => [...new Set([view.interval, view.long_interval])])
         .catch(() => ["1h"]);
+      if (asked !== picked) return; // another account was picked meanwhile
       intervalPick.replaceChildren(...intervals.map((i) => new Option(i, i)));
       const base = `account.${account.id}`;
       unsubscribe = [

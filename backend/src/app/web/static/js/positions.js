@@ -10,6 +10,7 @@ export function mountPositions(ctx) {
   const ordersBody = document.querySelector("#orders-table tbody");
   let unsubscribe = [];
   let visible = false;
+  let picked = 0; // bumped by each account switch: a late answer for the previous one is dropped
   const full = () => ctx.access === "full";
 
   const level = (position, prefix) =>
@@ -30,10 +31,10 @@ export function mountPositions(ctx) {
     refresh();
   };
 
-  const positionRow = (position) => {
+  const positionRow = (position, accountId) => {
     const stop = level(position, "STOP");
     const target = level(position, "TAKE_PROFIT");
-    const account = encodeURIComponent(ctx.account.id);
+    const account = encodeURIComponent(accountId);
     return el(
       "tr",
       { dataset: { symbol: position.symbol } },
@@ -84,8 +85,8 @@ export function mountPositions(ctx) {
     );
   };
 
-  const orderRow = (order) => {
-    const account = encodeURIComponent(ctx.account.id);
+  const orderRow = (order, accountId) => {
+    const account = encodeURIComponent(accountId);
     return el(
       "tr",
       {},
@@ -123,20 +124,24 @@ export function mountPositions(ctx) {
 
   const refresh = coalesce(async () => {
     if (!visible) return; // read when shown, then on every change while shown
-    const account = encodeURIComponent(ctx.account.id);
+    const accountId = ctx.account.id;
+    const account = encodeURIComponent(accountId);
+    const asked = picked;
     try {
       const [positions, orders] = await Promise.all([
         ctx.api(`/accounts/${account}/positions`),
         ctx.api(`/accounts/${account}/orders?open=true&limit=100`),
       ]);
+      // A late answer for another account: its rows (and their Close buttons) never show here.
+      if (asked !== picked) return;
       positionsBody.replaceChildren(
         ...(positions.length
-          ? positions.map(positionRow)
+          ? positions.map((position) => positionRow(position, accountId))
           : [el("tr", {}, el("td", { colspan: 11, class: "muted" }, "no open position"))]),
       );
       ordersBody.replaceChildren(
         ...(orders.items.length
-          ? orders.items.map(orderRow)
+          ? orders.items.map((order) => orderRow(order, accountId))
           : [el("tr", {}, el("td", { colspan: 10, class: "muted" }, "no open order"))]),
       );
     } catch (error) {
@@ -147,6 +152,9 @@ export function mountPositions(ctx) {
   return {
     account(account) {
       for (const stop of unsubscribe) stop();
+      picked += 1;
+      positionsBody.replaceChildren();
+      ordersBody.replaceChildren();
       const base = `account.${account.id}`;
       unsubscribe = ["positions", "orders", "equity"].map((topic) =>
         ctx.stream.subscribe(`${base}.${topic}`, refresh),
