@@ -498,3 +498,62 @@ async def test_a_switch_of_account_never_shows_the_previous_accounts_decisions(
     assert shown <= beta  # beta's feed: none of alpha's cards
     assert not notice
     assert seen.failed == []
+
+
+async def test_the_run_clicked_last_is_the_one_shown(
+    browser: Browser, service: RunningService, tmp_path: Path
+) -> None:
+    first = await finished_backtest(service, tmp_path / "first")
+    second = await finished_backtest(service, tmp_path / "second")
+    context, page, seen = await open_page(browser)
+    release = asyncio.Event()
+    held: list[Request] = []
+
+    async def slow_first(route: Route) -> None:  # the first run's report answered slowly
+        held.append(route.request)
+        await release.wait()
+        await route.continue_()
+
+    await page.route(f"**/api/v1/backtests/{first}", slow_first)
+    await login(page, service.base_url, READ)
+    await page.click("nav a[data-page='backtests']")
+    await page.click(f"#backtests-table tr[data-run='{first}']")
+    await until(lambda: bool(held), "the first run asked for")
+    await page.click(f"#backtests-table tr[data-run='{second}']")
+    await page.wait_for_selector(f"#backtest-detail[data-run='{second}']")
+    release.set()  # the first run's answer arrives now, late
+    await (await held[0].response() or pytest.fail("no answer")).finished()
+    await page.evaluate(SETTLED)
+    shown = await page.get_attribute("#backtest-detail", "data-run")
+    await context.close()
+
+    assert shown == second
+    assert seen.console_errors == []
+
+
+async def test_the_overview_is_not_read_while_another_page_is_shown(
+    browser: Browser, service: RunningService
+) -> None:
+    context, page, _seen = await open_page(browser)
+    await login(page, service.base_url, READ)
+    await page.wait_for_selector("#overview-cards .card")
+    await page.click("nav a[data-page='decisions']")
+    await page.wait_for_selector("#decision-feed li.decision")
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    first = await page.get_attribute("#decision-feed li.decision", "data-id")
+
+    async def cycles_later() -> bool:  # each cycle ticks the equity the overview listens to
+        shown = await page.eval_on_selector_all(
+            "#decision-feed li.decision", "cards => cards.map(c => c.dataset.id)"
+        )
+        return len(shown[: shown.index(first)]) >= 3 if first in shown else False
+
+    await until_checked(cycles_later, "three more cycles")
+    hidden_reads = [url for url in asked if url.endswith("/overview")]
+    await page.click("nav a[data-page='overview']")
+    await page.wait_for_selector("#overview-cards .card")
+    await until(lambda: any(url.endswith("/overview") for url in asked), "read again when shown")
+    await context.close()
+
+    assert hidden_reads == []

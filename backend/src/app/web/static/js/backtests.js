@@ -8,6 +8,7 @@ export function mountBacktests(ctx) {
   const body = document.querySelector("#backtests-table tbody");
   const detail = document.querySelector("#backtest-detail");
   let following = null;
+  let opened = null; // the run shown: answers and events for another one are dropped
   let visible = false;
   const EQUITY_PAGES = 40; // 500 points a page: over two years of hourly cycles
 
@@ -88,11 +89,14 @@ export function mountBacktests(ctx) {
   const open = async (id) => {
     following?.();
     following = null;
+    opened = id;
     try {
       const run = await ctx.api(`/backtests/${encodeURIComponent(id)}`);
+      if (opened !== id) return; // another run was clicked meanwhile
       show(run);
       if (run.status === "running" || run.status === "pending") {
         following = ctx.stream.subscribe(`backtest.${id}`, (message) => {
+          if (opened !== id) return;
           if (message.type === "snapshot" && message.data) show(message.data);
           else if (message.type === "event") {
             refreshOne(id);
@@ -104,7 +108,14 @@ export function mountBacktests(ctx) {
       ctx.notice(`Backtest: ${error.message}`);
     }
   };
-  const refreshOne = coalesce(async (id) => show(await ctx.api(`/backtests/${encodeURIComponent(id)}`)), 300);
+  const refreshOne = coalesce(async (id) => {
+    try {
+      const run = await ctx.api(`/backtests/${encodeURIComponent(id)}`);
+      if (opened === id) show(run);
+    } catch (error) {
+      ctx.notice(`Backtest: ${error.message}`);
+    }
+  }, 300);
 
   const refresh = coalesce(async () => {
     if (!visible) return;

@@ -10,6 +10,7 @@ export function mountOverview(ctx) {
   const cards = document.querySelector("#overview-cards");
   const events = document.querySelector("#events");
   let unsubscribe = [];
+  let visible = false;
 
   const card = (view) => {
     const mode = view.replay ? "replay" : view.trading_mode;
@@ -60,6 +61,7 @@ export function mountOverview(ctx) {
   };
 
   const refresh = coalesce(async () => {
+    if (!visible) return; // read when shown, then on every change while shown
     try {
       const views = await Promise.all(
         ctx.accounts.map((account) => ctx.api(`/accounts/${encodeURIComponent(account.id)}/overview`)),
@@ -138,7 +140,13 @@ export function mountOverview(ctx) {
       ];
       refresh();
     },
-    show: refresh,
+    show() {
+      visible = true;
+      refresh();
+    },
+    hide() {
+      visible = false;
+    },
     reconnected: refresh,
   };
 }
