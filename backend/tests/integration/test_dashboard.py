@@ -11,6 +11,7 @@ With ``DASHBOARD_SCREENSHOTS=<dir>`` the page tour also saves a screenshot of ea
 """
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -557,3 +558,71 @@ async def test_the_overview_is_not_read_while_another_page_is_shown(
     await context.close()
 
     assert hidden_reads == []
+
+
+class SilentProxy:
+    """A loopback proxy whose open streams can go silent: no byte passes either way and no
+    close or reset arrives, like a network path that died (a laptop lid, a NAT timeout)."""
+
+    def __init__(self, target_port: int) -> None:
+        self._target_port = target_port
+        self._streams: list[dict[str, bool]] = []
+        self._writers: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def __aenter__(self) -> "SilentProxy":
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.transport.abort()
+        await self._server.wait_closed()
+
+    def silence_streams(self) -> None:
+        """Every open WebSocket connection passes nothing from now on (new ones do)."""
+        for stream in self._streams:
+            stream["silent"] = stream["websocket"]
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(
+            "127.0.0.1", self._target_port
+        )
+        self._writers += [writer, upstream_writer]
+        stream = {"websocket": False, "silent": False}
+        self._streams.append(stream)
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await source.read(65536):
+                    stream["websocket"] = stream["websocket"] or data.startswith(b"GET /ws ")
+                    if not stream["silent"]:
+                        sink.write(data)
+                        await sink.drain()
+            sink.transport.abort()
+
+        await asyncio.gather(pump(reader, upstream_writer), pump(upstream_reader, writer))
+
+
+async def test_a_silent_stream_counts_as_dropped_and_resumes_at_once(
+    browser: Browser, service: RunningService
+) -> None:
+    port = int(service.base_url.rsplit(":", 1)[1])
+    async with SilentProxy(port) as proxy:
+        context, page, _seen = await open_page(browser)
+        await page.clock.install()
+        await login(page, f"http://127.0.0.1:{proxy.port}", READ)
+        proxy.silence_streams()
+        await page.clock.fast_forward("01:00")  # past the deadline: no heartbeat came
+        # Back through a new connection within seconds, not once the dead one finishes
+        # closing (a minute later, saying "live" all that time).
+        await page.wait_for_selector("#stream[data-state='live'][data-reconnects='1']")
+        stats = await page.eval_on_selector("#stream", "badge => ({...badge.dataset})")
+        await context.close()
+
+    assert stats["resumed"] == "1"  # from its last seqs
+    assert stats["gaps"] == "0"

@@ -36,10 +36,16 @@ export class Stream {
       this.channels.set(name, channel);
       this.send({ type: "subscribe", channels: [name] });
     }
-    channel.handlers.add(handler);
+    // One entry per subscription, even for a handler given twice: one view leaving never
+    // takes another's events away.
+    const entry = (message) => handler(message);
+    channel.handlers.add(entry);
+    let done = false;
     return () => {
-      channel.handlers.delete(handler);
-      if (channel.handlers.size === 0) {
+      if (done) return; // a second call must not drop the channel from a later subscriber
+      done = true;
+      channel.handlers.delete(entry);
+      if (channel.handlers.size === 0 && this.channels.get(name) === channel) {
         this.channels.delete(name);
         this.send({ type: "unsubscribe", channels: [name] });
       }
@@ -53,7 +59,8 @@ export class Stream {
 
   stop() {
     this.stopped = true;
-    this.socket?.close(1000);
+    if (this.socket) this.socket.close(1000);
+    else this.setState("offline");
   }
 
   setState(state) {
@@ -73,6 +80,7 @@ export class Stream {
     const socket = new WebSocket(`${scheme}//${location.host}/ws`);
     this.socket = socket;
     this.authenticated = false;
+    this.lastSeen = Date.now(); // a connection attempt that hangs counts as silence too
     this.setState(this.stats.reconnects || this.epoch ? "reconnecting" : "connecting");
     socket.onopen = () => {
       socket.send(JSON.stringify({ type: "auth", token: this.tokenOf() }));
@@ -84,26 +92,30 @@ export class Stream {
       this.lastSeen = Date.now();
       this.receive(JSON.parse(message.data));
     };
-    socket.onclose = (event) => {
-      if (this.socket !== socket) return;
-      this.authenticated = false;
-      if (event.code === 4401) {
-        this.setState("denied");
-        return;
+    socket.onclose = (event) => this.dropped(socket, event.code);
+  }
+
+  /** The connection is gone (closed, or silent past the deadline): reconnect after a pause. */
+  dropped(socket, code) {
+    if (this.socket !== socket) return;
+    this.socket = null;
+    this.authenticated = false;
+    if (code === 4401) {
+      this.setState("denied");
+      return;
+    }
+    if (this.stopped) {
+      this.setState("offline");
+      return;
+    }
+    this.setState("reconnecting");
+    setTimeout(() => {
+      if (this.socket === null && !this.stopped) {
+        this.stats.reconnects += 1;
+        this.connect();
       }
-      if (this.stopped) {
-        this.setState("offline");
-        return;
-      }
-      this.setState("reconnecting");
-      setTimeout(() => {
-        if (this.socket === socket && !this.stopped) {
-          this.stats.reconnects += 1;
-          this.connect();
-        }
-      }, this.retryMs);
-      this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
-    };
+    }, this.retryMs);
+    this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
   }
 
   resubscribeAll() {
@@ -176,7 +188,14 @@ export class Stream {
   }
 
   watchdog() {
-    const open = this.socket?.readyState === WebSocket.OPEN;
-    if (open && Date.now() - this.lastSeen > HEARTBEAT_DEADLINE_MS) this.socket.close(4000);
+    const socket = this.socket;
+    if (!socket || Date.now() - this.lastSeen <= HEARTBEAT_DEADLINE_MS) return;
+    // Reconnect now: closing a dead connection waits for its closing handshake (Chromium: up
+    // to a minute), all that time still saying "live" over numbers that no longer move.
+    socket.onopen = null;
+    socket.onmessage = null;
+    socket.onclose = null;
+    socket.close(4000);
+    this.dropped(socket, 4000);
   }
 }
