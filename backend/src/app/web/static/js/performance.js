@@ -20,6 +20,7 @@ export function mountPerformance(ctx) {
   const metrics = document.querySelector("#metrics tbody");
   let visible = false;
   let unsubscribe = [];
+  let picked = 0; // bumped by each account switch: a late answer for the previous one is dropped
 
   const layout = (title, extra = {}) => ({
     title: { text: title, font: { size: 13 } },
@@ -43,8 +44,10 @@ export function mountPerformance(ctx) {
 
   const refresh = coalesce(async () => {
     if (!visible || !window.Plotly) return;
+    const asked = picked;
     try {
       const view = await fetchPerformance();
+      if (asked !== picked) return;
       const x = view.curve.map((p) => chartTime(p.at));
       const equity = view.curve.map((p) => Number(p.equity));
       let peak = -Infinity;
@@ -79,6 +82,7 @@ export function mountPerformance(ctx) {
   return {
     account(account) {
       for (const stop of unsubscribe) stop();
+      picked += 1;
       unsubscribe = [ctx.stream.subscribe(`account.${account.id}.equity`, refresh)];
       refresh();
     },
