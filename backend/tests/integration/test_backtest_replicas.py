@@ -85,3 +85,15 @@ async def test_without_replica_locks_every_recorded_run_is_left_behind(pg: Datab
 
     assert marked == 2
     assert [(await status_of(pg, run_id))[0] for run_id in left] == ["failed", "failed"]
+
+
+async def test_a_running_replica_sweeps_up_the_runs_of_one_that_died(pg: Database) -> None:
+    jobs = BacktestJobs(pg.sessions, EventBus(), locks=replica_locks(pg.engine))
+    jobs.sweep(every_s=0.05)
+    left = await abandoned_run(pg)  # after this replica started: only a sweep finds it
+
+    async def failed() -> bool:
+        return (await status_of(pg, left))[0] == "failed"
+
+    await until_checked(failed, "the sweep to mark the abandoned run", within=10)
+    await jobs.aclose()

@@ -59,6 +59,9 @@ logger = logging.getLogger(__name__)
 SHUTDOWN_GRACE_S: Final = 10.0
 """How long shutdown waits for cancelled runs to record how they ended."""
 
+SWEEP_INTERVAL_S: Final = 60.0
+"""How often a running service looks for runs a replica that died left going."""
+
 
 def channel_of(run_id: str) -> str:
     """The stream channel of a run's progress and end."""
@@ -127,6 +130,7 @@ class BacktestJobs:
         self._jobs: dict[str, _Job] = {}
         self._starting = 0
         self._locks = locks or LocalAccountLocks()
+        self._sweeper: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> list[str]:
@@ -164,6 +168,23 @@ class BacktestJobs:
         if count:
             logger.warning("%d backtest run(s) were interrupted by a restart", count)
         return count
+
+    def sweep(self, every_s: float = SWEEP_INTERVAL_S) -> None:
+        """:meth:`recover` every ``every_s`` from now on, until :meth:`aclose`.
+
+        A replica that dies while the others keep running leaves its runs going in the
+        database; its lock went with it, so the next sweep of a live replica marks them.
+        """
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep(every_s), name="backtest sweeper")
+
+    async def _sweep(self, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.recover()
+            except Exception as exc:  # a database outage: the next sweep tries again
+                logger.warning("looking for abandoned backtests failed: %r", exc)
 
     async def submit(self, spec: BacktestSpec) -> str:
         """Check ``spec`` and start it in the background.
@@ -251,6 +272,10 @@ class BacktestJobs:
 
     async def aclose(self) -> None:
         """Cancel every run (each records ``cancelled``), then stop what did not end in time."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
         jobs = list(self._jobs.values())
         for job in jobs:
             job.cancel.set()
@@ -321,8 +346,11 @@ class BacktestJobs:
             logger.exception("backtest %s failed", job.run_id)
             await self._ended(job, RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
         finally:
+            # Unlocked after its end is recorded (never while it runs), and before it leaves
+            # the list: shutdown waits for the listed runs, so no lock connection outlives
+            # the engine.
+            await _release(job)
             self._jobs.pop(job.run_id, None)
-            await _release(job)  # after its end is recorded: never unlocked while running
 
     def _progress_hook(self, job: _Job) -> Callable[[Progress], Awaitable[None]]:
         loop = asyncio.get_running_loop()

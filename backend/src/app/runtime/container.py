@@ -147,8 +147,10 @@ async def _backtests(
     if not state.at_head:
         return None
     jobs = BacktestJobs(sessions, bus, locks=replica_locks(engine))
-    # Runs a process that is gone left going will never end (another replica's go on).
+    # Runs a process that is gone left going will never end (another replica's go on);
+    # looked for again while the service runs, for a replica that dies meanwhile.
     await jobs.recover()
+    jobs.sweep()
     stack.push_async_callback(jobs.aclose)
     return jobs
 
