@@ -69,13 +69,18 @@ export function mountBacktests(ctx) {
     );
 
   const show = (run) => {
+    // A run's series are stored when it ends: until then, progress only (no chart to
+    // rebuild and no pages to read again at every progress event).
+    const going = run.status === "running" || run.status === "pending";
     const metrics = Object.entries(run.metrics ?? {}).filter(([, v]) => typeof v !== "object" || v === null);
     const parts = [
       el("h2", {}, run.title ?? run.id, " ", el("span", { class: "badge" }, run.status)),
       el("p", {}, "started ", time(run.started_at), ", finished ", time(run.finished_at), ", ", progressOf(run)),
       run.error ? el("p", { class: "error" }, run.error) : null,
       run.notes.length ? el("ul", { class: "notes" }, run.notes.map((n) => el("li", {}, n))) : null,
-      el("div", { id: "backtest-equity", class: "chart" }),
+      going
+        ? el("p", { class: "muted" }, "the equity curve is drawn when the run ends")
+        : el("div", { id: "backtest-equity", class: "chart" }),
       metrics.length
         ? el("table", { class: "grid metrics" }, el("tbody", {}, metrics.map(([k, v]) => el("tr", {}, el("th", {}, k.replaceAll("_", " ")), el("td", { dataset: { metric: k } }, dec(v))))))
         : null,
@@ -83,7 +88,7 @@ export function mountBacktests(ctx) {
     detail.replaceChildren(...parts.filter(Boolean)); // (replaceChildren writes a null as text)
     detail.dataset.run = run.id;
     detail.dataset.status = run.status;
-    drawEquity(run).catch((error) => ctx.notice(`Backtest equity: ${error.message}`));
+    if (!going) drawEquity(run).catch((error) => ctx.notice(`Backtest equity: ${error.message}`));
   };
 
   const open = async (id) => {

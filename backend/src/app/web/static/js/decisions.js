@@ -179,9 +179,13 @@ export function mountDecisions(ctx) {
     load(nextCursor);
   });
 
+  let snapshots = 0;
   const onDecision = (message) => {
     if (message.type === "snapshot") {
-      if (message.resync) load();
+      // A snapshot after the first (a resync, or a gap's fresh subscription) holds only the
+      // newest five: the newest page is read again so nothing missed stays out.
+      snapshots += 1;
+      if (message.resync || snapshots > 1) load();
       for (const item of message.data ?? []) if (!cards.has(item.id)) due.add(item.id);
     } else if (message.data?.decision_id) {
       due.add(message.data.decision_id);
@@ -198,6 +202,7 @@ export function mountDecisions(ctx) {
       due.clear();
       keep = SHOWN;
       nextCursor = null;
+      snapshots = 0;
       unsubscribe = [ctx.stream.subscribe(`account.${account.id}.decisions`, onDecision)];
       load();
     },

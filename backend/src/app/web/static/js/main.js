@@ -11,6 +11,7 @@ import { mountPerformance } from "./performance.js";
 import { mountBacktests } from "./backtests.js";
 
 const $ = (selector) => document.querySelector(selector);
+const WHY_KEY = "trading-agent.login-reason"; // why the login is asked again, across a reload
 const PAGES = ["overview", "market", "positions", "decisions", "performance", "backtests"];
 
 /** Asks the trader to confirm an action; resolves {ok, flatten}. */
@@ -85,10 +86,7 @@ async function start(status) {
       Object.assign(badge.dataset, stream.stats);
       document.body.classList.toggle("stale", state !== "live");
       $("#reconnecting").hidden = state !== "reconnecting";
-      if (state === "denied") {
-        token.clear();
-        showLogin("This token is no longer accepted: paste the current one.");
-      }
+      if (state === "denied") refused();
       if (state === "live") for (const view of views) view.reconnected?.();
     },
   );
@@ -136,13 +134,18 @@ async function start(status) {
 
 let started = false;
 
+/**
+ * A token refused mid-session (changed on the server): every page and the stream stop with
+ * a fresh page load, which asks for the current token and says why.
+ */
+function refused() {
+  token.clear();
+  sessionStorage.setItem(WHY_KEY, "This token is no longer accepted: paste the current one.");
+  location.reload();
+}
+
 async function boot() {
-  // A token refused mid-session (changed on the server): ask again. The pages are already
-  // built then: a fresh page load builds them once for the new token.
-  onUnauthorized(() => {
-    token.clear();
-    showLogin("This token is no longer accepted: paste the current one.");
-  });
+  onUnauthorized(refused);
   $("#logout").addEventListener("click", () => {
     token.clear();
     location.reload();
@@ -166,7 +169,8 @@ async function boot() {
   });
   const saved = token.get();
   if (!saved) {
-    showLogin();
+    showLogin(sessionStorage.getItem(WHY_KEY) ?? "");
+    sessionStorage.removeItem(WHY_KEY);
     return;
   }
   try {

@@ -6,6 +6,7 @@ import { coalesce } from "./api.js";
 import { chartTime, utc } from "./format.js";
 
 const CANDLES = 300;
+const FILLS_KEPT = 500;
 const OVERLAYS = {
   ema_20: { label: "EMA 20", color: "#f2c14e", on: true },
   ema_50: { label: "EMA 50", color: "#4ea8f2", on: true },
@@ -18,7 +19,9 @@ export function mountMarket(ctx) {
   const symbolPick = document.querySelector("#market-symbol");
   const intervalPick = document.querySelector("#market-interval");
   const toggles = document.querySelector("#indicator-toggles");
-  const state = { candles: [], fills: [], positions: [], overlays: null, visible: false };
+  const state = {
+    candles: [], fills: [], positions: [], overlays: null, visible: false, loaded: null,
+  };
   let unsubscribe = [];
   let marketStop = null;
   // Bumped by every switch of account, symbol or interval: an answer for an earlier choice
@@ -153,7 +156,8 @@ export function mountMarket(ctx) {
       ]);
       if (asked !== generation) return; // another symbol, interval or account since
       state.candles = candles.candles;
-      state.fills = fills.items;
+      state.loaded = generation;
+      state.fills = fills.items.slice().reverse(); // oldest first, as the stream appends
       state.positions = positions;
       state.overlays = overlays;
       draw();
@@ -176,6 +180,8 @@ export function mountMarket(ctx) {
 
   const onCandle = (message) => {
     if (message.type !== "event" || !message.data) return;
+    // Until this series is read, a closed candle would be drawn alone: the read has it.
+    if (state.loaded !== generation) return;
     const candle = message.data;
     const last = state.candles[state.candles.length - 1];
     if (last && candle.open_time <= last.open_time) return;
@@ -215,7 +221,11 @@ export function mountMarket(ctx) {
         ctx.stream.subscribe(`${base}.fills`, (message) => {
           if (message.type !== "event") return;
           const fill = message.data;
-          state.fills.push({ ...fill, filled_at: fill.time, realized_pnl: fill.realized_pnl });
+          // Once per trade (a fill both read and streamed around a reconnect), and only
+          // this symbol's: the list is the chart's, not the account's history.
+          if (fill.symbol !== symbol() || state.fills.some((f) => f.trade_id === fill.trade_id)) return;
+          state.fills.push({ ...fill, filled_at: fill.time });
+          if (state.fills.length > FILLS_KEPT) state.fills.shift();
           draw();
         }),
         ctx.stream.subscribe(`${base}.positions`, loadPositions),

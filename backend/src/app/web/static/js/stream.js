@@ -7,6 +7,7 @@
 const HEARTBEAT_DEADLINE_MS = 50_000; // the server beats every 20 s: two missed, reconnect
 const RETRY_FIRST_MS = 250;
 const RETRY_MAX_MS = 5_000;
+const SNAPSHOT_RETRY_MS = 1_000;
 const CHUNK = 100; // channels per subscribe message (the protocol's limit)
 
 export class Stream {
@@ -154,6 +155,15 @@ export class Stream {
         break;
       case "error":
         if (message.error === "not_authenticated") this.setState("denied");
+        else if (message.error === "snapshot_unavailable" && message.channel) {
+          // Not subscribed (the protocol says: try again): once more in a second.
+          const name = message.channel;
+          setTimeout(() => {
+            if (this.channels.get(name)?.awaitingSnapshot) {
+              this.send({ type: "subscribe", channels: [name] });
+            }
+          }, SNAPSHOT_RETRY_MS);
+        }
         break;
       default: // heartbeat, pong, unsubscribed, closing: nothing to show
         break;
