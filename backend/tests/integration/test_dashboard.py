@@ -13,8 +13,10 @@ With ``DASHBOARD_SCREENSHOTS=<dir>`` the page tour also saves a screenshot of ea
 import asyncio
 import contextlib
 import os
+import random
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -51,8 +53,8 @@ DRAWN = {
 async def service(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[RunningService]:
-    # Two hourly cycles a second: trades within seconds.
-    async with replay_service(postgres_url, monkeypatch, speed="7200") as running:
+    # Four hourly cycles a second: the first trades within a few seconds.
+    async with replay_service(postgres_url, monkeypatch, speed="14400") as running:
         yield running
 
 
@@ -143,10 +145,21 @@ async def test_chart_shows_candles_and_the_accounts_trades(
     await login(page, service.base_url, READ)
     await page.click("nav a[data-page='market']")
     await page.select_option("#market-symbol", symbol)
-    await page.wait_for_selector("#market-chart[data-markers]:not([data-markers='0'])")
-    candles = int(await page.get_attribute("#market-chart", "data-candles") or 0)
-    markers = int(await page.get_attribute("#market-chart", "data-markers") or 0)
-    drawn_points = await page.locator("#market-chart .scatterlayer .point").count()
+    # Read in one go once this symbol's chart has its trades (it redraws as candles close).
+    drawn = await page.wait_for_function(
+        """(symbol) => {
+            const chart = document.querySelector("#market-chart");
+            if (chart.dataset.symbol !== symbol || !(+chart.dataset.markers >= 1)) return null;
+            return {
+                candles: +chart.dataset.candles,
+                markers: +chart.dataset.markers,
+                points: chart.querySelectorAll(".scatterlayer .point").length,
+            };
+        }""",
+        arg=symbol,
+    )
+    shown = await drawn.json_value()
+    candles, markers, drawn_points = shown["candles"], shown["markers"], shown["points"]
     await context.close()
 
     assert candles >= 50
@@ -445,7 +458,11 @@ async def two_accounts(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[RunningService]:
     async with replay_service(
-        postgres_url, monkeypatch, speed="7200", MULTI_ACCOUNT_MODE="true", ACCOUNT_IDS="alpha,beta"
+        postgres_url,
+        monkeypatch,
+        speed="14400",
+        MULTI_ACCOUNT_MODE="true",
+        ACCOUNT_IDS="alpha,beta",
     ) as running:
         yield running
 
@@ -626,3 +643,39 @@ async def test_a_silent_stream_counts_as_dropped_and_resumes_at_once(
 
     assert stats["resumed"] == "1"  # from its last seqs
     assert stats["gaps"] == "0"
+
+
+async def test_llm_costs_are_summed_exactly_as_decimal_strings(
+    browser: Browser, service: RunningService
+) -> None:
+    """The feed's sum of several calls' costs: exact decimal arithmetic, never a float."""
+    rng = random.Random(7)  # the same 200 cases every run
+    drawn: list[list[str | None]] = [
+        [
+            format(Decimal(rng.randint(-(10**11), 10**11)).scaleb(-rng.randint(0, 8)), "f")
+            for _ in range(rng.randint(1, 6))
+        ]
+        for _ in range(200)
+    ]
+    cases: list[list[str | None]] = [
+        ["0.1", "0.2"],
+        ["0.00000001", "0.00000002", "-0.00000003"],
+        ["1.5", None, "2"],
+        ["-0.5", "0.5"],
+        *drawn,
+    ]
+    context, page, _seen = await open_page(browser)
+    await page.goto(f"{service.base_url}/")
+    sums = await page.evaluate(
+        """async (cases) => {
+            const { decimalSum } = await import("/static/dashboard/js/format.js");
+            return cases.map((values) => decimalSum(values));
+        }""",
+        cases,
+    )
+    await context.close()
+
+    for values, shown in zip(cases, sums, strict=True):
+        exact = sum((Decimal(v) for v in values if v is not None), Decimal(0))
+        assert Decimal(shown) == exact, (values, shown)
+        assert shown == format(exact.normalize(), "f") or exact == 0, (values, shown)

@@ -4,7 +4,7 @@
 // changed: its orders fill after it is recorded).
 
 import { ApiError, coalesce } from "./api.js";
-import { dec, el, time } from "./format.js";
+import { dec, decimalSum, el, time } from "./format.js";
 
 const SHOWN = 50; // live cards kept; each older page asked for adds its own
 const PAGE = 20;
@@ -68,7 +68,7 @@ export function mountDecisions(ctx) {
 
   const callsOf = (detail) => {
     if (!detail.calls.length) return el("p", { class: "muted" }, "no model call (rules)");
-    const cost = detail.calls.reduce((sum, c) => sum + Number(c.cost_usd ?? 0), 0);
+    const cost = decimalSum(detail.calls.map((c) => c.cost_usd)); // exact, as the API's strings
     const latency = detail.calls.reduce((sum, c) => sum + (c.latency_ms ?? 0), 0);
     return el(
       "div",
@@ -77,8 +77,7 @@ export function mountDecisions(ctx) {
         "p",
         {},
         `${detail.calls.length} call(s), `,
-        // Exact strings for one call; a sum over several is display-only.
-        detail.calls.length === 1 ? `${dec(detail.calls[0].cost_usd)} USD` : `${cost.toFixed(6)} USD`,
+        detail.calls.some((c) => c.cost_usd !== null) ? `${cost} USD` : "cost unknown",
         `, ${latency} ms`,
         detail.calls.some((c) => c.cache_hit) ? " (from the reply cache)" : "",
       ),

@@ -65,3 +65,29 @@ export function chartTime(iso) {
 export function utc(iso) {
   return `${new Date(iso).toISOString().replace(".000Z", "Z")} UTC`;
 }
+
+/**
+ * The exact sum of decimal strings, as a decimal string (no float on the way: "0.1" and
+ * "0.2" make "0.3"). Null and missing values count as zero.
+ */
+export function decimalSum(values) {
+  const parsed = values
+    .filter((v) => v !== null && v !== undefined && v !== "")
+    .map((v) => {
+      const text = String(v);
+      const negative = text.startsWith("-");
+      const [whole, fraction = ""] = text.replace(/^[-+]/, "").split(".");
+      return { negative, whole, fraction };
+    });
+  const scale = Math.max(0, ...parsed.map((p) => p.fraction.length));
+  let total = 0n;
+  for (const p of parsed) {
+    const units = BigInt((p.whole || "0") + p.fraction.padEnd(scale, "0"));
+    total += p.negative ? -units : units;
+  }
+  const negative = total < 0n;
+  const digits = (negative ? -total : total).toString().padStart(scale + 1, "0");
+  const whole = digits.slice(0, digits.length - scale);
+  const fraction = scale ? digits.slice(digits.length - scale).replace(/0+$/, "") : "";
+  return `${negative ? "-" : ""}${whole}${fraction ? `.${fraction}` : ""}`;
+}

@@ -125,6 +125,7 @@ export function mountMarket(ctx) {
       shapes, annotations,
     };
     window.Plotly.react(chart, traces, layout, { displaylogo: false, responsive: true });
+    chart.dataset.symbol = symbol();
     chart.dataset.candles = String(state.candles.length);
     chart.dataset.markers = String(fills.length);
     chart.dataset.levels = String(shapes.length);
