@@ -48,6 +48,8 @@ def test_replay_paper_trades_offline_and_records_everything(
             break
         time.sleep(1)
     ready = httpx.get(f"{service.base_url}/ready", timeout=5).json()
+    dashboard = httpx.get(f"{service.base_url}/", timeout=5)
+    chart_library = httpx.get(f"{service.base_url}/static/vendor/plotly.min.js", timeout=5)
     agent = httpx.get(
         f"{service.base_url}/api/v1/accounts/default/agent",
         headers={"Authorization": f"Bearer {TOKEN}"},
@@ -56,6 +58,11 @@ def test_replay_paper_trades_offline_and_records_everything(
     log = service.output()
 
     assert ready["status"] == "ready"
+    # The dashboard is served by the installed command, its chart library from the package.
+    assert dashboard.status_code == 200
+    assert '<script type="module" src="/static/dashboard/js/main.js">' in dashboard.text
+    assert chart_library.status_code == 200
+    assert len(chart_library.content) > 1_000_000  # the whole plotly.js bundle
     assert agent["market_data"].startswith("replay of ")
     assert agent["trading_mode"] == "paper"
     assert seen["decisions"] >= 20, log[-3000:]
