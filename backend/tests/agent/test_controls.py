@@ -74,6 +74,10 @@ async def test_a_kill_switch_halts_cancels_flattens_and_survives_a_restart(
     killed = await first.kill(ACCOUNT, flatten=True, reason="drill")
     assert (await exchange.account_state()).positions == {}
     assert await exchange.open_orders() == []
+    # The journal agrees at once: a halted account runs no pass that would catch up later,
+    # and its open orders are what the API and the dashboard show.
+    journal = SqlJournal(store) if store is not None else memory
+    assert await journal.pending_orders(ACCOUNT) == []
     await first.aclose()
 
     assert killed.state is AgentState.HALTED

@@ -5,14 +5,19 @@ it never interleaves with a cycle, and keeps the loop's theses, fills and journa
 """
 
 import asyncio
+import logging
 from datetime import datetime
 
 from app.agent.execution import Executor
+from app.agent.failures import is_database_outage
 from app.agent.fills import FillRecorder
+from app.agent.guardian import Guardian, GuardReport
 from app.agent.ports import Journal
 from app.agent.theses import Theses
 from app.core.clock import Clock
 from app.exchange.ports import AccountState, Exchange
+
+logger = logging.getLogger(__name__)
 
 
 class OperatorActions:
@@ -25,6 +30,7 @@ class OperatorActions:
     _executor: Executor
     _fills: FillRecorder
     _theses: Theses
+    _guardian: Guardian
 
     @property
     def symbols(self) -> list[str]:
@@ -44,7 +50,24 @@ class OperatorActions:
             for symbol in closed:
                 self._theses.drop(symbol)
             await self._fills.record()
+            await self._record_orders(now)
             await self._snapshot(now)
+
+    async def _record_orders(self, now: datetime) -> None:
+        """Write the exchange's word on every journaled open order now.
+
+        A halted account runs no protection pass to do it, and the exchange drops a closed
+        position's close-position stops by itself: without this, the account's open orders
+        (on the API, on the dashboard) would stay orders the exchange no longer holds.
+        """
+        try:
+            orders = await self._exchange.open_orders()
+            await self._guardian.reconcile_orders(now, GuardReport(), orders)
+        except Exception as exc:
+            if not is_database_outage(exc):
+                raise
+            # The kill itself is done at the exchange; the next start reconciles the journal.
+            logger.warning("kill switch: orders not journaled now (database away): %s", exc)
 
     async def close_symbol(self, symbol: str, reason: str) -> bool:
         """Close one position at market (reduce-only) and cancel its protection.
