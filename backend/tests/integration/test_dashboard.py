@@ -251,6 +251,35 @@ async def test_pause_from_the_dashboard_pauses_the_agent(
     assert paused["state"] == "paused"
 
 
+async def test_the_kill_switch_with_flatten_halts_the_agent_and_closes_every_position(
+    browser: Browser, service: RunningService
+) -> None:
+    async def holding() -> bool:
+        return bool(await rest(service, f"{ACCOUNT}/positions"))
+
+    await until_checked(holding, "an open position", within=60, every=0.1)
+    context, page, _seen = await open_page(browser)
+    await login(page, service.base_url, FULL)
+    await page.wait_for_selector("#overview-cards .card[data-state='running']")
+    await page.click("#controls button[data-action='kill']")
+    flatten_offered = await page.locator("#confirm-flatten").is_visible()
+    await page.check("#confirm-flatten")
+    await page.click("#confirm-ok")
+    await page.wait_for_selector("#overview-cards .card[data-state='halted']")
+    agent = await rest(service, f"{ACCOUNT}/agent")
+    positions = await rest(service, f"{ACCOUNT}/positions")
+    working = await rest(service, f"{ACCOUNT}/orders?open=true")
+    await context.close()
+
+    assert flatten_offered
+    assert agent["state"] == "halted"
+    assert "kill switch from the dashboard" in agent["detail"]
+    assert positions == []
+    assert working["items"] == [], [
+        (o["client_order_id"], o["status"], o["status_history"]) for o in working["items"]
+    ]
+
+
 async def test_a_dropped_stream_reconnects_and_resumes_without_gaps(
     browser: Browser, service: RunningService
 ) -> None:
