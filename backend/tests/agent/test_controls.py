@@ -127,3 +127,24 @@ async def test_theses_come_back_after_a_restart() -> None:
         old = thesis.condition.canonical if thesis.condition is not None else None
         new = restored.condition.canonical if restored.condition is not None else None
         assert new == old
+
+
+async def test_an_operators_close_leaves_no_open_order_in_the_journal() -> None:
+    """Closed with no protection pass after it (a paused account runs none): its stops are gone
+    from the journal at once, as from the exchange."""
+    clock = ManualClock(START)
+    journal = MemoryJournal()
+    loop, exchange = await paper_loop(None, clock, ACCOUNT, journal=journal)
+    for _ in range(200):  # trade until a position is open
+        await loop.tick()
+        clock.advance(timedelta(hours=1))
+        if (await exchange.account_state()).positions:
+            break
+    held = list((await exchange.account_state()).positions)
+    assert await journal.pending_orders(ACCOUNT)  # their protection, journaled
+
+    for symbol in held:
+        assert await loop.close_symbol(symbol, "closed by hand")
+    assert (await exchange.account_state()).positions == {}
+    assert await exchange.open_orders() == []
+    assert await journal.pending_orders(ACCOUNT) == []

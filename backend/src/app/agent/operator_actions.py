@@ -56,9 +56,9 @@ class OperatorActions:
     async def _record_orders(self, now: datetime) -> None:
         """Write the exchange's word on every journaled open order now.
 
-        A halted account runs no protection pass to do it, and the exchange drops a closed
-        position's close-position stops by itself: without this, the account's open orders
-        (on the API, on the dashboard) would stay orders the exchange no longer holds.
+        A halted or paused account runs no protection pass to do it, and the exchange drops
+        a closed position's close-position stops by itself: without this, the account's open
+        orders (on the API, on the dashboard) would stay orders the exchange no longer holds.
         """
         try:
             orders = await self._exchange.open_orders()
@@ -66,8 +66,8 @@ class OperatorActions:
         except Exception as exc:
             if not is_database_outage(exc):
                 raise
-            # The kill itself is done at the exchange; the next start reconciles the journal.
-            logger.warning("kill switch: orders not journaled now (database away): %s", exc)
+            # Done at the exchange; the next protection pass or start reconciles the journal.
+            logger.warning("orders not journaled now (database away): %s", exc)
 
     async def close_symbol(self, symbol: str, reason: str) -> bool:
         """Close one position at market (reduce-only) and cancel its protection.
@@ -94,6 +94,7 @@ class OperatorActions:
                     payload={"symbol": symbol, "reason": reason},
                 )
             await self._fills.record()
+            await self._record_orders(now)  # a paused account runs no pass either
             return True
 
     async def cancel_order(self, client_order_id: str) -> bool:
