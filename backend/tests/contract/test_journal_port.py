@@ -757,6 +757,7 @@ async def test_updates_append_history_only_when_the_status_changes(subject: Subj
     )
     assert (order["created_at"], order["updated_at"], order["error"]) == (at(0), at(3), None)
     assert bus.events(f"account.{ACCOUNT}.orders") == ["order.intent", "order.new", "order.filled"]
+    assert bus.times_on(f"account.{ACCOUNT}.orders") == [at(0), at(1), at(3)]  # the clock's
     last = bus.sent[-1][2]
     assert (last["status"], last["client_order_id"], last["account_id"]) == (
         "FILLED",

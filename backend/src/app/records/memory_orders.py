@@ -116,7 +116,9 @@ class MemoryOrderBook:
         if purpose == "entry" and leg_id is not None:
             self._entries.setdefault((account_id, request.symbol), []).append(client_id)
         if self._publisher is not None:
-            self._publisher.order(account_id, "intent", to_json(request) | {"purpose": purpose})
+            self._publisher.order(
+                account_id, "intent", to_json(request) | {"purpose": purpose}, at=created
+            )
 
     async def order_update(
         self,
@@ -161,7 +163,7 @@ class MemoryOrderBook:
         row = replace(row, **changes)
         self._orders[client_order_id] = row
         if self._publisher is not None and "status" in changes:
-            self._publisher.order(row.account_id, new_status, _order_data(row))
+            self._publisher.order(row.account_id, new_status, _order_data(row), at=_utc(at))
 
     async def fills(self, account_id: str, executions: Sequence[Execution]) -> list[Execution]:
         """Store fills (idempotent on the exchange trade id); returns the new ones."""

@@ -136,9 +136,11 @@ class JournalPublisher:
         if cost is not None:
             self._bus.publish(channel, "llm.cost", {"decision_id": decision_id, **cost}, at=at)
 
-    def order(self, account_id: str, status: str, data: Mapping[str, Any]) -> None:
-        """An order was journaled or changed status."""
-        self._bus.publish(f"account.{account_id}.orders", f"order.{status.lower()}", data)
+    def order(
+        self, account_id: str, status: str, data: Mapping[str, Any], *, at: datetime | None = None
+    ) -> None:
+        """An order was journaled or changed status, at ``at`` on the account's clock."""
+        self._bus.publish(f"account.{account_id}.orders", f"order.{status.lower()}", data, at=at)
 
     def fills(self, account_id: str, executions: Sequence[Execution]) -> None:
         """New fills were stored."""

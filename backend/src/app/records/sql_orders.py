@@ -87,7 +87,9 @@ class SqlOrderBook(JournalReads):
                 request.client_order_id, request.symbol, "intent", purpose, at
             )
         if self._publisher is not None:
-            self._publisher.order(account_id, "intent", to_json(request) | {"purpose": purpose})
+            self._publisher.order(
+                account_id, "intent", to_json(request) | {"purpose": purpose}, at=at
+            )
 
     async def order_update(
         self,
@@ -126,7 +128,7 @@ class SqlOrderBook(JournalReads):
             data = order_data(row)
         self._note_status(data["account_id"], client_order_id, new_status)
         if self._publisher is not None:
-            self._publisher.order(data["account_id"], new_status, data)
+            self._publisher.order(data["account_id"], new_status, data, at=at)
 
     def _note_status(self, account_id: str, client_order_id: str, status: str) -> None:
         """Keep the cached pending orders in step with a committed status change."""
