@@ -69,3 +69,22 @@ export function coalesce(fn, ms) {
     }, ms);
   };
 }
+
+/**
+ * A page's show and hide: it is read when shown, then on every change while shown (and
+ * again after a reconnect), never while another page is.
+ */
+export function shownPage(refresh) {
+  const page = {
+    visible: false,
+    show() {
+      page.visible = true;
+      refresh();
+    },
+    hide() {
+      page.visible = false;
+    },
+    reconnected: refresh,
+  };
+  return page;
+}

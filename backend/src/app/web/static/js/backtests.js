@@ -1,7 +1,7 @@
 // Backtests: the runs started over the API, their progress live on backtest.{id}, and a
 // run's report: its equity curve, metrics and notes.
 
-import { coalesce } from "./api.js";
+import { coalesce, shownPage } from "./api.js";
 import { chartTime, dec, el, time, utc } from "./format.js";
 
 export function mountBacktests(ctx) {
@@ -9,7 +9,6 @@ export function mountBacktests(ctx) {
   const detail = document.querySelector("#backtest-detail");
   let following = null;
   let opened = null; // the run shown: answers and events for another one are dropped
-  let visible = false;
   const EQUITY_PAGES = 40; // 500 points a page: over two years of hourly cycles
 
   /** Every page of a run's series (oldest first), following the cursor. */
@@ -123,7 +122,7 @@ export function mountBacktests(ctx) {
   }, 300);
 
   const refresh = coalesce(async () => {
-    if (!visible) return;
+    if (!shown.visible) return;
     try {
       const page = await ctx.api("/backtests?limit=50");
       body.replaceChildren(
@@ -135,18 +134,14 @@ export function mountBacktests(ctx) {
       ctx.notice(`Backtests: ${error.message}`);
     }
   }, 200);
+  const shown = shownPage(refresh);
 
   // No channel announces new runs: the list is read again every few seconds while shown.
-  setInterval(() => visible && refresh(), 3_000);
+  setInterval(() => shown.visible && refresh(), 3_000);
 
   return {
-    show() {
-      visible = true;
-      refresh();
-    },
-    hide() {
-      visible = false;
-    },
-    reconnected: refresh,
+    show: shown.show,
+    hide: shown.hide,
+    reconnected: shown.reconnected,
   };
 }

@@ -1,7 +1,7 @@
 // Overview: one card per account (mode, agent, equity, today's PnL, exposure, LLM spend,
 // last decision, alerts), the controls (full token only) and the account's newest events.
 
-import { coalesce } from "./api.js";
+import { coalesce, shownPage } from "./api.js";
 import { dec, el, signed, time } from "./format.js";
 
 const EVENTS_KEPT = 30;
@@ -10,7 +10,6 @@ export function mountOverview(ctx) {
   const cards = document.querySelector("#overview-cards");
   const events = document.querySelector("#events");
   let unsubscribe = [];
-  let visible = false;
 
   const card = (view) => {
     const mode = view.replay ? "replay" : view.trading_mode;
@@ -61,7 +60,7 @@ export function mountOverview(ctx) {
   };
 
   const refresh = coalesce(async () => {
-    if (!visible) return; // read when shown, then on every change while shown
+    if (!shown.visible) return; // read when shown, then on every change while shown
     try {
       const views = await Promise.all(
         ctx.accounts.map((account) => ctx.api(`/accounts/${encodeURIComponent(account.id)}/overview`)),
@@ -71,6 +70,7 @@ export function mountOverview(ctx) {
       ctx.notice(`Overview: ${error.message}`);
     }
   }, 300);
+  const shown = shownPage(refresh);
 
   const eventItem = (item) =>
     el(
@@ -140,13 +140,8 @@ export function mountOverview(ctx) {
       ];
       refresh();
     },
-    show() {
-      visible = true;
-      refresh();
-    },
-    hide() {
-      visible = false;
-    },
-    reconnected: refresh,
+    show: shown.show,
+    hide: shown.hide,
+    reconnected: shown.reconnected,
   };
 }

@@ -1,7 +1,7 @@
 // Performance: the equity curve and its drawdown, the metrics table, fees and funding (all
 // from /performance, refreshed as equity ticks arrive while the page is shown).
 
-import { ApiError, coalesce } from "./api.js";
+import { ApiError, coalesce, shownPage } from "./api.js";
 import { chartTime, dec, el, utc } from "./format.js";
 
 const BUCKETS = ["1h", "4h", "1d", "1w"];
@@ -18,7 +18,6 @@ export function mountPerformance(ctx) {
   const equityChart = document.querySelector("#equity-chart");
   const drawdownChart = document.querySelector("#drawdown-chart");
   const metrics = document.querySelector("#metrics tbody");
-  let visible = false;
   let unsubscribe = [];
   let picked = 0; // bumped by each account switch: a late answer for the previous one is dropped
 
@@ -43,7 +42,7 @@ export function mountPerformance(ctx) {
   };
 
   const refresh = coalesce(async () => {
-    if (!visible || !window.Plotly) return;
+    if (!shown.visible || !window.Plotly) return;
     const asked = picked;
     try {
       const view = await fetchPerformance();
@@ -78,6 +77,7 @@ export function mountPerformance(ctx) {
       ctx.notice(`Performance: ${error.message}`);
     }
   }, 1000);
+  const shown = shownPage(refresh);
 
   return {
     account(account) {
@@ -86,13 +86,8 @@ export function mountPerformance(ctx) {
       unsubscribe = [ctx.stream.subscribe(`account.${account.id}.equity`, refresh)];
       refresh();
     },
-    show() {
-      visible = true;
-      refresh();
-    },
-    hide() {
-      visible = false;
-    },
-    reconnected: refresh,
+    show: shown.show,
+    hide: shown.hide,
+    reconnected: shown.reconnected,
   };
 }

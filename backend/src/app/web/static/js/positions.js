@@ -2,14 +2,13 @@
 // from the mark, protection status and the thesis; open orders below. Close and cancel are
 // offered to the full token only, each after a confirmation.
 
-import { coalesce } from "./api.js";
+import { coalesce, shownPage } from "./api.js";
 import { dec, el, percent, signed } from "./format.js";
 
 export function mountPositions(ctx) {
   const positionsBody = document.querySelector("#positions-table tbody");
   const ordersBody = document.querySelector("#orders-table tbody");
   let unsubscribe = [];
-  let visible = false;
   let picked = 0; // bumped by each account switch: a late answer for the previous one is dropped
   const full = () => ctx.access === "full";
 
@@ -123,7 +122,7 @@ export function mountPositions(ctx) {
   };
 
   const refresh = coalesce(async () => {
-    if (!visible) return; // read when shown, then on every change while shown
+    if (!shown.visible) return; // read when shown, then on every change while shown
     const accountId = ctx.account.id;
     const account = encodeURIComponent(accountId);
     const asked = picked;
@@ -148,6 +147,7 @@ export function mountPositions(ctx) {
       ctx.notice(`Positions: ${error.message}`);
     }
   }, 300);
+  const shown = shownPage(refresh);
 
   return {
     account(account) {
@@ -161,13 +161,8 @@ export function mountPositions(ctx) {
       );
       refresh();
     },
-    show() {
-      visible = true;
-      refresh();
-    },
-    hide() {
-      visible = false;
-    },
-    reconnected: refresh,
+    show: shown.show,
+    hide: shown.hide,
+    reconnected: shown.reconnected,
   };
 }
