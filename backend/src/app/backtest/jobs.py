@@ -14,10 +14,8 @@ written to its row: the run's records stay in its own scope, never in an account
 The engine runs on a simulated clock that never waits, so each cycle hands the event loop
 back once: requests keep being served while a run goes.
 
-Replicas on one PostgreSQL share the runs' rows. Each run holds an advisory lock (its own
-key, on a dedicated connection) for as long as it goes, so a replica that starts finds out
-which recorded runs are still going somewhere (locked) and which were left behind by a
-process that is gone (unlocked): only those are marked failed.
+Each run holds a lock of its own while it goes, so that replicas tell their runs from
+those a process that is gone left behind (:mod:`app.backtest.abandoned`).
 """
 
 import asyncio
@@ -28,6 +26,7 @@ from typing import Any, Final
 
 from app.agent.locks import AccountLock, AccountLocks, LocalAccountLocks
 from app.backtest import store
+from app.backtest.abandoned import SWEEP_INTERVAL_S, AbandonedRuns, run_lock_name
 from app.backtest.engine import (
     BacktestRun,
     Progress,
@@ -60,9 +59,6 @@ logger = logging.getLogger(__name__)
 SHUTDOWN_GRACE_S: Final = 10.0
 """How long shutdown waits for cancelled runs to record how they ended."""
 
-SWEEP_INTERVAL_S: Final = 60.0
-"""How often a running service looks for runs a replica that died left going."""
-
 
 def channel_of(run_id: str) -> str:
     """The stream channel of a run's progress and end."""
@@ -75,11 +71,6 @@ def _result_rows(journal: MemoryJournal) -> dict[store.Series, list[Any]]:
         "equity": equity_rows(journal),
         "decisions": decision_rows(journal),
     }
-
-
-def run_lock_name(run_id: str) -> str:
-    """The name of a run's lock (its own key, apart from every account's)."""
-    return f"backtest-run:{run_id}"
 
 
 async def _release(job: "_Job") -> None:
@@ -100,7 +91,7 @@ class _Job:
     progress: Progress | None = None
     published_at: float | None = None
     saved_at: float | None = None
-    lock: AccountLock | None = None  # held while the run goes (see the module docstring)
+    lock: AccountLock | None = None  # held while the run goes (see abandoned.py)
 
 
 class BacktestJobs:
@@ -139,7 +130,7 @@ class BacktestJobs:
         self._jobs: dict[str, _Job] = {}
         self._starting = 0
         self._locks = locks or LocalAccountLocks()
-        self._sweeper: asyncio.Task[None] | None = None
+        self._abandoned = AbandonedRuns(sessions, self._locks, self._clock, lambda: self._jobs)
 
     @property
     def running(self) -> list[str]:
@@ -147,53 +138,16 @@ class BacktestJobs:
         return list(self._jobs)
 
     async def recover(self) -> int:
-        """Mark runs left pending or running by a process that is gone as failed.
-
-        A run another replica is still going with holds its lock and is left alone.
+        """Mark runs left going by a process that is gone as failed (another replica's go on).
 
         Returns:
             How many runs were marked.
         """
-        async with session_scope(self._sessions) as session:
-            recorded = await store.active_run_ids(session)
-        left: list[tuple[str, AccountLock]] = []
-        try:
-            for run_id in recorded:
-                if run_id in self._jobs:
-                    continue  # going here
-                lock = await self._locks.acquire(run_lock_name(run_id))
-                if lock is not None:  # nobody holds it: its process is gone
-                    left.append((run_id, lock))
-            async with session_scope(self._sessions) as session:
-                count = await store.interrupt(
-                    session,
-                    [run_id for run_id, _ in left],
-                    self._clock.now(),
-                    "interrupted: the service stopped during the run",
-                )
-        finally:
-            for _, lock in left:
-                await lock.release()
-        if count:
-            logger.warning("%d backtest run(s) were interrupted by a restart", count)
-        return count
+        return await self._abandoned.mark()
 
     def sweep(self, every_s: float = SWEEP_INTERVAL_S) -> None:
-        """:meth:`recover` every ``every_s`` from now on, until :meth:`aclose`.
-
-        A replica that dies while the others keep running leaves its runs going in the
-        database; its lock went with it, so the next sweep of a live replica marks them.
-        """
-        if self._sweeper is None:
-            self._sweeper = asyncio.create_task(self._sweep(every_s), name="backtest sweeper")
-
-    async def _sweep(self, every_s: float) -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            try:
-                await self.recover()
-            except Exception as exc:  # a database outage: the next sweep tries again
-                logger.warning("looking for abandoned backtests failed: %r", exc)
+        """:meth:`recover` every ``every_s`` from now on, until :meth:`aclose`."""
+        self._abandoned.sweep(every_s)
 
     async def submit(self, spec: BacktestSpec) -> str:
         """Check ``spec`` and start it in the background.
@@ -281,10 +235,7 @@ class BacktestJobs:
 
     async def aclose(self) -> None:
         """Cancel every run (each records ``cancelled``), then stop what did not end in time."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
-            self._sweeper = None
+        await self._abandoned.aclose()
         jobs = list(self._jobs.values())
         for job in jobs:
             job.cancel.set()
