@@ -28,7 +28,6 @@ from app.api.views import (
     StatusRead,
     positions_read,
 )
-from app.config import Settings
 from app.core.types import AccountId, TradingMode
 from app.exchange.ports import AccountState, Exchange
 from app.exchange.types import ExchangeOrder
@@ -87,13 +86,8 @@ async def get_status(container: ContainerDep, role: ReadAccess) -> StatusRead:
     )
 
 
-def _in_force(container: ContainerDep) -> Settings:
-    # Changes over the API or the file are in force once accepted; the startup copy is not.
-    return container.watcher.current if container.watcher is not None else container.settings
-
-
 async def _account(container: ContainerDep, session: SessionDep, account: AccountId) -> AccountRead:
-    in_force = _in_force(container)
+    in_force = container.in_force
     settings = in_force.account(account)
     balance: BalanceRead | None = None
     loop = container.supervisor.loop(account)
@@ -123,7 +117,7 @@ async def list_accounts(
     container: ContainerDep, session: SessionDep, _: ReadAccess
 ) -> list[AccountRead]:
     """Each account's mode, model, assets, limits, agent state and balance."""
-    return [await _account(container, session, a.id) for a in _in_force(container).accounts]
+    return [await _account(container, session, a.id) for a in container.in_force.accounts]
 
 
 @router.get("/accounts/{account_id}", tags=["accounts"], summary="One account")

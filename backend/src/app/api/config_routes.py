@@ -153,8 +153,7 @@ def config_read(settings: Settings, overrides: Mapping[str, str]) -> ConfigRead:
 async def get_config(container: ContainerDep, _: ReadAccess) -> ConfigRead:
     """Every variable as the service resolved it, per account too."""
     watcher = container.watcher
-    settings = watcher.current if watcher is not None else container.settings
-    return config_read(settings, watcher.overrides if watcher is not None else {})
+    return config_read(container.in_force, watcher.overrides if watcher is not None else {})
 
 
 def _refused(exc: ConfigError) -> JSONResponse:

@@ -20,7 +20,6 @@ from app.api.auth import ReadAccess
 from app.api.deps import AccountDep, ContainerDep, SessionDep
 from app.api.errors import API_ERRORS
 from app.api.views import LimitsRead, PositionRead, positions_read
-from app.config import Settings
 from app.core.clock import Clock, SystemClock
 from app.core.decimals import PlainDecimal
 from app.core.types import interval_delta
@@ -185,11 +184,6 @@ def _hours(age: timedelta) -> str:
     return f"{hours:.1f} h"
 
 
-def _in_force(container: ContainerDep) -> Settings:
-    # Changes over the API or the file are in force once accepted; the startup copy is not.
-    return container.watcher.current if container.watcher is not None else container.settings
-
-
 @router.get(
     "/accounts/{account_id}/overview", tags=["accounts"], summary="What a trader sees first"
 )
@@ -197,7 +191,7 @@ async def get_overview(
     account: AccountDep, container: ContainerDep, session: SessionDep, _: ReadAccess
 ) -> OverviewRead:
     """Mode, agent, equity, today's PnL, exposure, LLM spend and what needs attention."""
-    in_force = _in_force(container)
+    in_force = container.in_force
     settings = in_force.account(account)
     supervisor = container.supervisor
     agent = agent_read(supervisor.account_status(account), supervisor.market_source)

@@ -70,6 +70,11 @@ class Container:
     journal_listeners: list[Callable[[str], None]] = field(default_factory=list)
     backtests: BacktestJobs | None = None
 
+    @property
+    def in_force(self) -> Settings:
+        """The settings in force (a change accepted over the API or the file, else startup's)."""
+        return self.watcher.current if self.watcher is not None else self.settings
+
 
 async def build_container(
     settings: Settings, options: RuntimeOptions, stack: AsyncExitStack
