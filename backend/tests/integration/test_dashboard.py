@@ -457,9 +457,9 @@ async def test_a_symbol_answered_late_is_not_drawn_under_the_one_picked_after_it
         return bool(await page.evaluate(PLOTTED_CLOSES)) and await is_btc(page, service)
 
     await until_checked(drawn_btc, "BTC's candles drawn")
+    late = await page.evaluate(LATE_ANSWERS)
     release.set()  # ETH's answer arrives now, late
-    await (await held[0].response() or pytest.fail("no ETH answer")).finished()
-    await page.evaluate(SETTLED)
+    await dropped_as_late(page, late)
     still_btc = await is_btc(page, service)
     picked = await page.input_value("#market-symbol")
     await context.close()
@@ -470,8 +470,15 @@ async def test_a_symbol_answered_late_is_not_drawn_under_the_one_picked_after_it
 
 
 PLOTTED_CLOSES = "() => document.querySelector('#market-chart').data?.[0]?.close ?? []"
-SETTLED = "() => new Promise(done => requestAnimationFrame(() => setTimeout(done, 50)))"
-"""After an answer has arrived: its promise chain has run and the page has drawn."""
+LATE_ANSWERS = "() => Number(document.body.dataset.lateAnswers ?? 0)"
+"""How many answers the page has dropped as late (asked for before the choice after them)."""
+
+
+async def dropped_as_late(page: Page, before: int) -> None:
+    """Until the page has dropped one more late answer than ``before``: it has seen it."""
+    await page.wait_for_function(
+        "before => Number(document.body.dataset.lateAnswers ?? 0) > before", arg=before
+    )
 
 
 async def is_btc(page: Page, service: RunningService) -> bool:
@@ -522,13 +529,9 @@ async def test_a_switch_of_account_never_shows_the_previous_accounts_decisions(
     await until(lambda: bool(held), "alpha's first card asked for")
     await page.select_option("#account", "beta")
     await page.wait_for_selector("#decision-feed li.decision")
+    late = await page.evaluate(LATE_ANSWERS)
     release.set()  # alpha's card arrives now, late
-
-    async def answered() -> bool:
-        return all([await request.response() for request in held])
-
-    await until_checked(answered, "every held request answered")
-    await page.evaluate(SETTLED)
+    await dropped_as_late(page, late)
     shown = set(
         await page.eval_on_selector_all(
             "#decision-feed li.decision", "cards => cards.map(c => c.dataset.id)"
@@ -568,9 +571,9 @@ async def test_the_run_clicked_last_is_the_one_shown(
     await until(lambda: bool(held), "the first run asked for")
     await page.click(f"#backtests-table tr[data-run='{second}']")
     await page.wait_for_selector(f"#backtest-detail[data-run='{second}']")
+    late = await page.evaluate(LATE_ANSWERS)
     release.set()  # the first run's answer arrives now, late
-    await (await held[0].response() or pytest.fail("no answer")).finished()
-    await page.evaluate(SETTLED)
+    await dropped_as_late(page, late)
     shown = await page.get_attribute("#backtest-detail", "data-run")
     await context.close()
 

@@ -88,3 +88,28 @@ export function shownPage(refresh) {
   };
   return page;
 }
+
+/**
+ * The turns of a choice a view follows (an account, a symbol, a run): an answer asked for in
+ * an earlier turn arrives late and is dropped, never drawn under the choice made after it.
+ * Each drop is counted on the page (`data-late-answers` on the body): tests wait for it.
+ */
+export function turns() {
+  let turn = 0;
+  return {
+    /** A new choice: answers asked for before it are late from now on. */
+    next() {
+      turn += 1;
+    },
+    /** For an answer asked for now: a check that it is still this turn's when it comes. */
+    ask() {
+      const asked = turn;
+      return () => {
+        if (asked === turn) return true;
+        const page = document.body.dataset;
+        page.lateAnswers = String(Number(page.lateAnswers ?? 0) + 1);
+        return false;
+      };
+    },
+  };
+}

@@ -1,14 +1,14 @@
 // Backtests: the runs started over the API, their progress live on backtest.{id}, and a
 // run's report: its equity curve, metrics and notes.
 
-import { coalesce, shownPage } from "./api.js";
+import { coalesce, shownPage, turns } from "./api.js";
 import { chartTime, dec, el, time, utc } from "./format.js";
 
 export function mountBacktests(ctx) {
   const body = document.querySelector("#backtests-table tbody");
   const detail = document.querySelector("#backtest-detail");
   let following = null;
-  let opened = null; // the run shown: answers and events for another one are dropped
+  const clicks = turns(); // the run shown: answers and events for one clicked before are dropped
   const EQUITY_PAGES = 40; // 500 points a page: over two years of hourly cycles
 
   /** Every page of a run's series (oldest first), following the cursor. */
@@ -93,17 +93,18 @@ export function mountBacktests(ctx) {
   const open = async (id) => {
     following?.();
     following = null;
-    opened = id;
+    clicks.next();
+    const current = clicks.ask();
     try {
       const run = await ctx.api(`/backtests/${encodeURIComponent(id)}`);
-      if (opened !== id) return; // another run was clicked meanwhile
+      if (!current()) return; // another run was clicked meanwhile
       show(run);
       if (run.status === "running" || run.status === "pending") {
         following = ctx.stream.subscribe(`backtest.${id}`, (message) => {
-          if (opened !== id) return;
+          if (!current()) return;
           if (message.type === "snapshot" && message.data) show(message.data);
           else if (message.type === "event") {
-            refreshOne(id);
+            refreshOne(id, current);
             if (message.event === "backtest.finished") refresh();
           }
         });
@@ -112,10 +113,10 @@ export function mountBacktests(ctx) {
       ctx.notice(`Backtest: ${error.message}`);
     }
   };
-  const refreshOne = coalesce(async (id) => {
+  const refreshOne = coalesce(async (id, current) => {
     try {
       const run = await ctx.api(`/backtests/${encodeURIComponent(id)}`);
-      if (opened === id) show(run);
+      if (current()) show(run);
     } catch (error) {
       ctx.notice(`Backtest: ${error.message}`);
     }

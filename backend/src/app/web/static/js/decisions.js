@@ -3,7 +3,7 @@
 // reply one click away. Cards come from the REST API; the stream says when one is new (or
 // changed: its orders fill after it is recorded).
 
-import { ApiError, coalesce } from "./api.js";
+import { ApiError, coalesce, turns } from "./api.js";
 import { dec, decimalSum, el, time } from "./format.js";
 
 const SHOWN = 50; // live cards kept; each older page asked for adds its own
@@ -17,7 +17,7 @@ export function mountDecisions(ctx) {
   const cards = new Map(); // decision id -> {at, element}
   const due = new Set();
   let unsubscribe = [];
-  let picked = 0; // bumped by each account switch: answers for the previous one are dropped
+  const accountTurns = turns(); // answers for the account shown before are dropped
 
   const leg = (item) =>
     el(
@@ -142,14 +142,14 @@ export function mountDecisions(ctx) {
     const ids = [...due];
     due.clear();
     const account = encodeURIComponent(ctx.account.id);
-    const asked = picked;
+    const current = accountTurns.ask();
     for (const id of ids) {
-      if (asked !== picked) return; // another account's feed now: its ids are not asked here
+      if (!current()) return; // another account's feed now: its ids are not asked here
       try {
         const detail = await ctx.api(`/accounts/${account}/decisions/${id}`);
-        if (asked === picked) place(detail);
+        if (current()) place(detail);
       } catch (error) {
-        if (asked !== picked) return;
+        if (!current()) return;
         // A decision the stream announced is never left out of the feed because the
         // connection dropped: it is fetched again with the next event or the reconnect.
         if (error instanceof ApiError) ctx.notice(`Decision ${id}: ${error.message}`);
@@ -161,10 +161,10 @@ export function mountDecisions(ctx) {
   const load = async (cursor = null) => {
     const account = encodeURIComponent(ctx.account.id);
     const after = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
-    const asked = picked;
+    const current = accountTurns.ask();
     try {
       const page = await ctx.api(`/accounts/${account}/decisions?limit=${PAGE}${after}`);
-      if (asked !== picked) return;
+      if (!current()) return;
       for (const item of page.items) due.add(item.id);
       if (cursor || nextCursor === null) nextCursor = page.next_cursor;
       older.hidden = !nextCursor;
@@ -195,7 +195,7 @@ export function mountDecisions(ctx) {
   return {
     account(account) {
       for (const stop of unsubscribe) stop();
-      picked += 1;
+      accountTurns.next();
       feed.replaceChildren();
       cards.clear();
       due.clear();

@@ -2,7 +2,7 @@
 // position's stop and take-profit, and indicator overlays to toggle. Plotting needs numbers,
 // so prices become floats on the chart only; hover texts show the API's strings.
 
-import { coalesce } from "./api.js";
+import { coalesce, turns } from "./api.js";
 import { chartTime, utc } from "./format.js";
 
 const CANDLES = 300;
@@ -20,14 +20,14 @@ export function mountMarket(ctx) {
   const intervalPick = document.querySelector("#market-interval");
   const toggles = document.querySelector("#indicator-toggles");
   const state = {
-    candles: [], fills: [], positions: [], overlays: null, visible: false, loaded: null,
+    candles: [], fills: [], positions: [], overlays: null, visible: false, loaded: false,
   };
   let unsubscribe = [];
   let marketStop = null;
-  // Bumped by every switch of account, symbol or interval: an answer for an earlier choice
-  // that arrives late is dropped, never drawn under the current one.
-  let generation = 0;
-  let picked = 0; // the same for the account's own setup (its intervals are read first)
+  // Every switch of account, symbol or interval: an answer for an earlier choice that
+  // arrives late is dropped, never drawn under the current one.
+  const seriesTurns = turns();
+  const accountTurns = turns(); // the same for the account's own setup (its intervals first)
 
   for (const [key, overlay] of Object.entries(OVERLAYS)) {
     const box = Object.assign(document.createElement("input"), { type: "checkbox", checked: overlay.on });
@@ -132,10 +132,10 @@ export function mountMarket(ctx) {
   };
 
   const loadPositions = coalesce(async () => {
-    const asked = generation;
+    const current = seriesTurns.ask();
     try {
       const positions = await ctx.api(`/accounts/${encodeURIComponent(ctx.account.id)}/positions`);
-      if (asked !== generation) return;
+      if (!current()) return;
       state.positions = positions;
       draw();
     } catch (error) {
@@ -147,7 +147,7 @@ export function mountMarket(ctx) {
     if (!symbol() || !interval()) return; // the account's series are not known yet
     const sym = encodeURIComponent(symbol());
     const account = encodeURIComponent(ctx.account.id);
-    const asked = generation;
+    const current = seriesTurns.ask();
     try {
       const [candles, fills, positions, overlays] = await Promise.all([
         ctx.api(`/market/${sym}/candles?interval=${interval()}&limit=${CANDLES}`),
@@ -155,9 +155,9 @@ export function mountMarket(ctx) {
         ctx.api(`/accounts/${account}/positions`),
         ctx.api(`/market/${sym}/indicator-series?interval=${interval()}&limit=${CANDLES}`),
       ]);
-      if (asked !== generation) return; // another symbol, interval or account since
+      if (!current()) return; // another symbol, interval or account since
       state.candles = candles.candles;
-      state.loaded = generation;
+      state.loaded = true;
       state.fills = fills.items.slice().reverse(); // oldest first, as the stream appends
       state.positions = positions;
       state.overlays = overlays;
@@ -168,10 +168,10 @@ export function mountMarket(ctx) {
   };
   const reloadOverlays = coalesce(async () => {
     const sym = encodeURIComponent(symbol());
-    const asked = generation;
+    const current = seriesTurns.ask();
     try {
       const overlays = await ctx.api(`/market/${sym}/indicator-series?interval=${interval()}&limit=${CANDLES}`);
-      if (asked !== generation) return;
+      if (!current()) return;
       state.overlays = overlays;
       draw();
     } catch (error) {
@@ -182,7 +182,7 @@ export function mountMarket(ctx) {
   const onCandle = (message) => {
     if (message.type !== "event" || !message.data) return;
     // Until this series is read, a closed candle would be drawn alone: the read has it.
-    if (state.loaded !== generation) return;
+    if (!state.loaded) return;
     const candle = message.data;
     const last = state.candles[state.candles.length - 1];
     if (last && candle.open_time <= last.open_time) return;
@@ -193,11 +193,11 @@ export function mountMarket(ctx) {
   };
 
   const follow = () => {
-    generation += 1;
+    seriesTurns.next();
     marketStop?.();
     marketStop = ctx.stream.subscribe(`market.${symbol()}.${interval()}`, onCandle);
     // Nothing of the previous symbol stays drawn (nor gets this one's candles appended).
-    Object.assign(state, { candles: [], fills: [], positions: [], overlays: null });
+    Object.assign(state, { candles: [], fills: [], positions: [], overlays: null, loaded: false });
     load();
   };
   symbolPick.addEventListener("change", follow);
@@ -207,15 +207,15 @@ export function mountMarket(ctx) {
     async account(account) {
       for (const stop of unsubscribe) stop();
       unsubscribe = [];
-      generation += 1;
-      picked += 1;
-      const asked = picked;
+      seriesTurns.next();
+      accountTurns.next();
+      const current = accountTurns.ask();
       const symbols = account.assets.map((asset) => (asset.toUpperCase().endsWith("USDT") ? asset.toUpperCase() : `${asset.toUpperCase()}USDT`));
       symbolPick.replaceChildren(...symbols.map((s) => new Option(s, s)));
       const intervals = await ctx.api(`/accounts/${encodeURIComponent(account.id)}/overview`)
         .then((view) => [...new Set([view.interval, view.long_interval])])
         .catch(() => ["1h"]);
-      if (asked !== picked) return; // another account was picked meanwhile
+      if (!current()) return; // another account was picked meanwhile
       intervalPick.replaceChildren(...intervals.map((i) => new Option(i, i)));
       const base = `account.${account.id}`;
       unsubscribe = [

@@ -1,7 +1,7 @@
 // Performance: the equity curve and its drawdown, the metrics table, fees and funding (all
 // from /performance, refreshed as equity ticks arrive while the page is shown).
 
-import { ApiError, coalesce, shownPage } from "./api.js";
+import { ApiError, coalesce, shownPage, turns } from "./api.js";
 import { chartTime, dec, el, utc } from "./format.js";
 
 const BUCKETS = ["1h", "4h", "1d", "1w"];
@@ -19,7 +19,7 @@ export function mountPerformance(ctx) {
   const drawdownChart = document.querySelector("#drawdown-chart");
   const metrics = document.querySelector("#metrics tbody");
   let unsubscribe = [];
-  let picked = 0; // bumped by each account switch: a late answer for the previous one is dropped
+  const accountTurns = turns(); // a late answer for the account shown before is dropped
 
   const layout = (title, extra = {}) => ({
     title: { text: title, font: { size: 13 } },
@@ -43,10 +43,10 @@ export function mountPerformance(ctx) {
 
   const refresh = coalesce(async () => {
     if (!shown.visible || !window.Plotly) return;
-    const asked = picked;
+    const current = accountTurns.ask();
     try {
       const view = await fetchPerformance();
-      if (asked !== picked) return;
+      if (!current()) return;
       const x = view.curve.map((p) => chartTime(p.at));
       const equity = view.curve.map((p) => Number(p.equity));
       let peak = -Infinity;
@@ -82,7 +82,7 @@ export function mountPerformance(ctx) {
   return {
     account(account) {
       for (const stop of unsubscribe) stop();
-      picked += 1;
+      accountTurns.next();
       unsubscribe = [ctx.stream.subscribe(`account.${account.id}.equity`, refresh)];
       refresh();
     },

@@ -2,14 +2,14 @@
 // from the mark, protection status and the thesis; open orders below. Close and cancel are
 // offered to the full token only, each after a confirmation.
 
-import { coalesce, shownPage } from "./api.js";
+import { coalesce, shownPage, turns } from "./api.js";
 import { dec, el, percent, signed } from "./format.js";
 
 export function mountPositions(ctx) {
   const positionsBody = document.querySelector("#positions-table tbody");
   const ordersBody = document.querySelector("#orders-table tbody");
   let unsubscribe = [];
-  let picked = 0; // bumped by each account switch: a late answer for the previous one is dropped
+  const accountTurns = turns(); // a late answer for the account shown before is dropped
   const full = () => ctx.access === "full";
 
   const level = (position, prefix) =>
@@ -125,14 +125,14 @@ export function mountPositions(ctx) {
     if (!shown.visible) return; // read when shown, then on every change while shown
     const accountId = ctx.account.id;
     const account = encodeURIComponent(accountId);
-    const asked = picked;
+    const current = accountTurns.ask();
     try {
       const [positions, orders] = await Promise.all([
         ctx.api(`/accounts/${account}/positions`),
         ctx.api(`/accounts/${account}/orders?open=true&limit=100`),
       ]);
       // A late answer for another account: its rows (and their Close buttons) never show here.
-      if (asked !== picked) return;
+      if (!current()) return;
       positionsBody.replaceChildren(
         ...(positions.length
           ? positions.map((position) => positionRow(position, accountId))
@@ -152,7 +152,7 @@ export function mountPositions(ctx) {
   return {
     account(account) {
       for (const stop of unsubscribe) stop();
-      picked += 1;
+      accountTurns.next();
       positionsBody.replaceChildren();
       ordersBody.replaceChildren();
       const base = `account.${account.id}`;
