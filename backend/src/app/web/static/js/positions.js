@@ -30,6 +30,25 @@ export function mountPositions(ctx) {
     refresh();
   };
 
+  /** A control's cell: its button for the full token (after a confirmation), else empty. */
+  const controlCell = (control, label, question, path, options, danger = false) =>
+    el(
+      "td",
+      {},
+      full()
+        ? el(
+            "button",
+            {
+              type: "button",
+              class: danger ? "danger" : null,
+              "data-control": control,
+              onclick: () => act(question, path, options),
+            },
+            label,
+          )
+        : null,
+    );
+
   const positionRow = (position, accountId) => {
     const stop = level(position, "STOP");
     const target = level(position, "TAKE_PROFIT");
@@ -60,26 +79,13 @@ export function mountPositions(ctx) {
             ]
           : "–",
       ),
-      el(
-        "td",
-        {},
-        full()
-          ? el(
-              "button",
-              {
-                type: "button",
-                class: "danger",
-                "data-control": "close",
-                onclick: () =>
-                  act(
-                    `Close the whole ${position.symbol} ${position.side} position at market?`,
-                    `/accounts/${account}/positions/${encodeURIComponent(position.symbol)}/close`,
-                    { method: "POST", body: { reason: "closed from the dashboard" } },
-                  ),
-              },
-              "Close",
-            )
-          : null,
+      controlCell(
+        "close",
+        "Close",
+        `Close the whole ${position.symbol} ${position.side} position at market?`,
+        `/accounts/${account}/positions/${encodeURIComponent(position.symbol)}/close`,
+        { method: "POST", body: { reason: "closed from the dashboard" } },
+        true,
       ),
     );
   };
@@ -98,25 +104,12 @@ export function mountPositions(ctx) {
       el("td", {}, dec(order.price)),
       el("td", {}, dec(order.stop_price)),
       el("td", {}, order.status),
-      el(
-        "td",
-        {},
-        full()
-          ? el(
-              "button",
-              {
-                type: "button",
-                "data-control": "cancel",
-                onclick: () =>
-                  act(
-                    `Cancel order ${order.client_order_id}? A stop cancelled leaves its position unprotected.`,
-                    `/accounts/${account}/orders/${encodeURIComponent(order.client_order_id)}`,
-                    { method: "DELETE" },
-                  ),
-              },
-              "Cancel",
-            )
-          : null,
+      controlCell(
+        "cancel",
+        "Cancel",
+        `Cancel order ${order.client_order_id}? A stop cancelled leaves its position unprotected.`,
+        `/accounts/${account}/orders/${encodeURIComponent(order.client_order_id)}`,
+        { method: "DELETE" },
       ),
     );
   };
