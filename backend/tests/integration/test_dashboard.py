@@ -73,6 +73,14 @@ async def login(page: Page, base_url: str, token: str) -> None:
     await page.wait_for_selector("#stream[data-state='live']")
 
 
+async def feed_ids(page: Page) -> list[str]:
+    """The decisions the feed shows, top to bottom."""
+    ids: list[str] = await page.eval_on_selector_all(
+        "#decision-feed li.decision", "cards => cards.map(c => c.dataset.id)"
+    )
+    return ids
+
+
 async def first_fill_symbol(service: RunningService) -> str:
     found: list[str] = []
 
@@ -310,9 +318,7 @@ async def test_a_dropped_stream_reconnects_and_resumes_without_gaps(
         wanted = {item["id"] for item in made}
 
         async def all_shown() -> bool:
-            shown = await page.eval_on_selector_all(
-                "#decision-feed li.decision", "cards => cards.map(c => c.dataset.id)"
-            )
+            shown = await feed_ids(page)
             return wanted <= set(shown)
 
         await until_checked(all_shown, "every decision made around the cut in the feed")
@@ -363,17 +369,13 @@ async def test_older_decisions_page_in_below_the_live_ones_newest_first(
     await page.click("nav a[data-page='decisions']")
 
     async def shown(count: int) -> bool:
-        ids = await page.eval_on_selector_all(
-            "#decision-feed li.decision", "cards => cards.map(c => c.dataset.id)"
-        )
+        ids = await feed_ids(page)
         return len(ids) >= count
 
     await until_checked(lambda: shown(20), "the first page of decisions")
     await page.click("#decisions-older")
     await until_checked(lambda: shown(min(len(newest), 40)), "the older page")
-    ids = await page.eval_on_selector_all(
-        "#decision-feed li.decision", "cards => cards.map(c => c.dataset.id)"
-    )
+    ids = await feed_ids(page)
     await context.close()
 
     assert ids == newest[: len(ids)]  # the API's order: newest first, no gap, no repeat
@@ -532,11 +534,7 @@ async def test_a_switch_of_account_never_shows_the_previous_accounts_decisions(
     late = await page.evaluate(LATE_ANSWERS)
     release.set()  # alpha's card arrives now, late
     await dropped_as_late(page, late)
-    shown = set(
-        await page.eval_on_selector_all(
-            "#decision-feed li.decision", "cards => cards.map(c => c.dataset.id)"
-        )
-    )
+    shown = set(await feed_ids(page))
     notice = await page.locator("#notice").is_visible()
     beta = {
         item["id"]
@@ -594,9 +592,7 @@ async def test_the_overview_is_not_read_while_another_page_is_shown(
     first = await page.get_attribute("#decision-feed li.decision", "data-id")
 
     async def cycles_later() -> bool:  # each cycle ticks the equity the overview listens to
-        shown = await page.eval_on_selector_all(
-            "#decision-feed li.decision", "cards => cards.map(c => c.dataset.id)"
-        )
+        shown = await feed_ids(page)
         return len(shown[: shown.index(first)]) >= 3 if first in shown else False
 
     await until_checked(cycles_later, "three more cycles")
